@@ -1,0 +1,33 @@
+import { runCheck } from './check.ts'
+import { runStart } from './start.ts'
+import { runDemo } from './demo.ts'
+import { runCall } from './call.ts'
+
+const USAGE = `usage: portcullis <command> [options]
+
+  start   [--config portcullis.yaml]        run the gateway (also: PORTCULLIS_CONFIG)
+  check   [--config portcullis.yaml]        validate a config; print every problem with its path
+  demo                                      a real MCP server + the gateway, on localhost
+  call    URL TOOL [JSON] [--token T]       call one tool through an MCP endpoint and print the result
+`
+
+/** Dispatch a subcommand; returns the exit code. */
+export async function main (argv: string[]): Promise<number> {
+  const [command, ...rest] = argv
+  const io = { stdout: process.stdout, stderr: process.stderr, env: process.env }
+  switch (command) {
+    case 'start': return await runStart(rest, io)
+    case 'check': return await runCheck(rest, io)
+    case 'demo': return await runDemo(rest, io)
+    case 'call': return await runCall(rest, io)
+    case undefined:
+    case '-h':
+    case '--help':
+    case 'help':
+      io.stdout.write(USAGE)
+      return command === undefined ? 2 : 0
+    default:
+      io.stderr.write(`portcullis: unknown command ${JSON.stringify(command)}\n${USAGE}`)
+      return 2
+  }
+}

@@ -1,0 +1,153 @@
+/**
+ * The validated, defaulted, frozen configuration (design.md §4).
+ *
+ * Only `config/load.ts` produces values of these types; every other module
+ * receives them already checked. Durations carry their unit in the name.
+ */
+
+export interface Config {
+  /** Base of every resource id and of the issuer; no trailing slash. */
+  readonly publicUrl: string
+  readonly listen: ListenConfig
+  readonly limits: LimitsConfig
+  readonly admin: AdminConfig
+  readonly authorization: AuthorizationConfig
+  readonly store: StoreConfig | undefined
+  readonly servers: Readonly<Record<string, ServerConfig>>
+  /** Where the config was read from (a path, or `<inline>`), for messages. */
+  readonly source: string
+}
+
+export interface ListenConfig {
+  readonly host: string
+  readonly port: number
+  /** Browser Origins accepted besides publicUrl's origin (exact `scheme://host[:port]`). */
+  readonly allowedOrigins: readonly string[]
+  /** Extension: serve the legacy HTTP+SSE endpoints `/sse/{server}` + `/messages/{server}`. Default false. */
+  readonly legacySse: boolean
+  /** Extension: how long SIGTERM waits for open requests and streams before closing them. Default 10000. */
+  readonly drainTimeoutMs: number
+}
+
+export interface LimitsConfig {
+  /** Largest MCP request body accepted (default 4 MiB); larger → 413. */
+  readonly maxBodyBytes: number
+}
+
+export interface AdminConfig {
+  readonly host: string
+  readonly port: number
+}
+
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+
+export interface ClientConfig {
+  readonly clientId: string
+  readonly auth: ClientAuthMethod
+  readonly secret: string | undefined
+  readonly jwksUri: string | undefined
+  readonly jwks: { readonly keys: readonly Readonly<Record<string, unknown>>[] } | undefined
+}
+
+export interface IdentityProviderConfig {
+  readonly issuer: string
+  readonly jwksUri: string | undefined
+  readonly algorithms: readonly string[]
+  readonly allowedClients: readonly string[] | undefined
+  /** access-token claim name → ID-JAG claim name */
+  readonly claims: Readonly<Record<string, string>>
+  readonly login: { readonly clientId: string; readonly clientSecret: string | undefined } | undefined
+}
+
+export interface AuthorizationConfig {
+  /** Defaults to publicUrl. Published byte-identically everywhere. */
+  readonly issuer: string
+  readonly signingKeys: string | undefined
+  readonly accessTokenTtlSeconds: number
+  readonly assertion: { readonly maxLifetimeSeconds: number; readonly clockSkewSeconds: number }
+  readonly clients: readonly ClientConfig[]
+  readonly identityProviders: readonly IdentityProviderConfig[]
+  readonly registration: {
+    readonly dynamic: boolean
+    readonly clientIdMetadataDocuments: boolean
+    readonly allowedRedirectHosts: readonly string[]
+  }
+}
+
+export interface StoreConfig {
+  readonly url: string
+}
+
+export type PolicyMode = 'enforce' | 'shadow'
+export type ServerAuth = 'required' | 'none'
+
+export interface PolicyRule {
+  /** explicit `id`, or derived as `tools[2]` */
+  readonly id: string
+  readonly effect: 'allow' | 'deny'
+  /** exact names or globs (`*` matches any run of characters, `?` one character) */
+  readonly names: readonly string[]
+  /** token must hold every listed scope */
+  readonly scopes: readonly string[]
+  /** claim name → accepted values; the claim must contain one of them */
+  readonly claims: Readonly<Record<string, readonly string[]>>
+}
+
+export interface ServerConfig {
+  readonly name: string
+  /** `{publicUrl}/mcp/{name}` */
+  readonly resource: string
+  readonly upstream: UpstreamConfig
+  readonly scopes: readonly string[]
+  /** undefined = no tools allowed (warned at start) */
+  readonly tools: readonly PolicyRule[] | undefined
+  /** undefined = allowed to anyone authorized for the server */
+  readonly prompts: readonly PolicyRule[] | undefined
+  readonly resources: readonly PolicyRule[] | undefined
+  readonly mode: PolicyMode
+  readonly auth: ServerAuth
+}
+
+interface UpstreamCommon {
+  /** Sent upstream; `${ENV}` already substituted; `{{claim}}` templates remain for per-request expansion. */
+  readonly headers: Readonly<Record<string, string>>
+}
+
+export interface StreamableHttpUpstream extends UpstreamCommon {
+  readonly transport: 'streamable-http'
+  readonly url: string
+  readonly connectTimeoutMs: number
+  /** time to the upstream's response headers */
+  readonly headersTimeoutMs: number
+  /** longest silence inside a response body (0 = none; SSE streams rely on keep-alives) */
+  readonly bodyTimeoutMs: number
+  /** upstream connections kept per gateway process (each open SSE stream holds one) */
+  readonly maxConnections: number
+  /** verify the upstream's TLS certificate (https only); default true */
+  readonly tlsVerify: boolean
+}
+
+export interface SseUpstream extends UpstreamCommon {
+  readonly transport: 'sse'
+  /** the upstream's GET SSE endpoint */
+  readonly url: string
+  readonly connectTimeoutMs: number
+  readonly headersTimeoutMs: number
+  readonly tlsVerify: boolean
+}
+
+export interface StdioUpstream extends UpstreamCommon {
+  readonly transport: 'stdio'
+  readonly command: string
+  readonly args: readonly string[]
+  readonly env: Readonly<Record<string, string>>
+  readonly cwd: string | undefined
+  /** at most this many child processes (one per client session) at once */
+  readonly maxSessions: number
+  /** a session with no traffic for this long is closed and its process killed */
+  readonly idleTimeoutMs: number
+  /** a request without an answer for this long gets a JSON-RPC timeout error */
+  readonly requestTimeoutMs: number
+}
+
+export type UpstreamConfig = StreamableHttpUpstream | SseUpstream | StdioUpstream

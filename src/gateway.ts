@@ -1,0 +1,87 @@
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import type { Config } from './config/types.ts'
+import { UpstreamRegistry } from './upstream/registry.ts'
+import { mcpRoutes } from './listener/mcp-routes.ts'
+import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
+import { serverOptions } from './listener/server-options.ts'
+import './mcp/fastify.ts'
+
+export interface GatewayDeps {
+  /** pino options, or `false` for silence; the default logs JSON lines at info to stdout */
+  readonly logger?: FastifyServerOptions['logger']
+  /** an existing pino-compatible logger (tests capture lines with it) */
+  readonly loggerInstance?: FastifyBaseLogger
+}
+
+export interface Gateway {
+  readonly app: FastifyInstance
+  readonly admin: FastifyInstance
+  readonly registry: UpstreamRegistry
+  /** listen on config.listen and config.admin (port 0 picks free ports); returns the bound URLs */
+  listen (): Promise<{ url: string; adminUrl: string }>
+  /** stop taking requests, let open ones finish for up to listen.drainTimeoutMs, then close the rest */
+  close (): Promise<void>
+}
+
+/**
+ * Build the gateway for a validated config. No side effects at import or build time: nothing
+ * listens, no process is spawned, until `listen()`; only main.ts touches signals and ports.
+ */
+export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
+  const app = Fastify({
+    ...serverOptions(config),
+    ...(deps.loggerInstance === undefined ? { logger: deps.logger ?? loggerOptions() } : { loggerInstance: deps.loggerInstance }),
+  })
+  app.decorateRequest('mcp', null)
+  app.decorateRequest('upstream', null)
+  const registry = new UpstreamRegistry(config, app.log)
+  void app.register(mcpRoutes, { config, registry })
+
+  const readiness: Readiness = { ready: false }
+  const { admin } = buildAdminServer(readiness)
+
+  return {
+    app,
+    admin,
+    registry,
+    async listen () {
+      const url = await app.listen({ host: config.listen.host, port: config.listen.port })
+      const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })
+      readiness.ready = true
+      return { url, adminUrl }
+    },
+    async close () {
+      readiness.ready = false
+      const timer = setTimeout(() => app.server.closeAllConnections(), config.listen.drainTimeoutMs)
+      timer.unref()
+      try {
+        await registry.close()
+        await app.close()
+      } finally {
+        clearTimeout(timer)
+        await admin.close()
+      }
+    },
+  }
+}
+
+/**
+ * Log lines are JSON on stdout. The request URL is logged without its query string (a token
+ * there is refused, but must not be logged either), and no header is logged at all.
+ */
+export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info'): FastifyServerOptions['logger'] {
+  return {
+    level,
+    serializers: {
+      req (req: { method: string; url: string; hostname?: string; remoteAddress?: string }) {
+        const q = req.url.indexOf('?')
+        return { method: req.method, url: q === -1 ? req.url : req.url.slice(0, q), remoteAddress: req.remoteAddress }
+      },
+    },
+    redact: {
+      paths: ['req.headers.authorization', 'req.headers.cookie', 'headers.authorization', '*.authorization', '*.assertion',
+        '*.client_secret', '*.access_token', '*.secret'],
+      censor: '[redacted]',
+    },
+  }
+}

@@ -1,0 +1,47 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { GatewayError } from '../errors.ts'
+import { parseJsonRpcBody } from '../jsonrpc/parse.ts'
+import { classify } from '../jsonrpc/classify.ts'
+import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
+
+/**
+ * MCP bodies arrive as bytes, bounded by limits.maxBodyBytes (Fastify answers 413 past it and
+ * 415 for any content type but application/json); `parseMcpBody` turns them into messages.
+ */
+export function registerMcpBodyParser (app: FastifyInstance, maxBodyBytes: number): void {
+  app.removeAllContentTypeParsers()
+  app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes },
+    function keepRawBody (_request, body, done) { done(null, body) })
+}
+
+/**
+ * Stage: what is being asked. The body is parsed strictly (jsonrpc/parse.ts) — every element
+ * of a batch, and batches only where the revision allows them (2025-03-26) — and each
+ * message classified. From here on the gateway judges and forwards these parsed messages,
+ * never the bytes it received.
+ */
+export async function parseMcpBody (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  const exchange = request.mcp
+  if (exchange === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'parseMcpBody before resolveServer')
+  if (request.method !== 'POST') return
+  const body = request.body
+  if (!Buffer.isBuffer(body)) throw new GatewayError('PORTCULLIS_ERR_UNSUPPORTED_MEDIA_TYPE')
+  const parsed = parseJsonRpcBody(body, { allowBatch: exchange.protocolVersion === DEFAULT_PROTOCOL_VERSION })
+  if ('error' in parsed) {
+    throw new GatewayError(parsed.code === -32700 ? 'PORTCULLIS_ERR_PARSE' : 'PORTCULLIS_ERR_INVALID_REQUEST', parsed.message)
+  }
+  const operations = parsed.messages.map(classify)
+  for (const op of operations) {
+    if (op.invalid !== undefined) throw new GatewayError('PORTCULLIS_ERR_INVALID_PARAMS', op.invalid)
+  }
+  // "The initialize request MUST NOT be part of a JSON-RPC batch" (2025-03-26 lifecycle).
+  if (parsed.batch && operations.some((op) => op.method === 'initialize')) {
+    throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'initialize must not be part of a batch')
+  }
+  exchange.messages = parsed.messages
+  exchange.operations = operations
+  exchange.batch = parsed.batch
+  for (const message of parsed.messages) {
+    if (message.kind === 'request') exchange.pending.set(message.id, message.method)
+  }
+}

@@ -1,0 +1,67 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { Config } from '../config/types.ts'
+import type { UpstreamRegistry } from '../upstream/registry.ts'
+import { GatewayError, isGatewayError } from '../errors.ts'
+import { mcpPipeline } from '../pipeline.ts'
+import { registerMcpBodyParser } from './body.ts'
+import { allowedOrigins, preflight } from './origin.ts'
+import { sendGatewayError } from './reply-error.ts'
+
+export interface McpRoutesOptions {
+  readonly config: Config
+  readonly registry: UpstreamRegistry
+}
+
+/** The MCP endpoint `/mcp/{server}`: an encapsulated context with its own body parser and errors. */
+export async function mcpRoutes (app: FastifyInstance, { config, registry }: McpRoutesOptions): Promise<void> {
+  const pipeline = mcpPipeline(config, registry)
+  registerMcpBodyParser(app, config.limits.maxBodyBytes)
+  app.setErrorHandler(mcpErrorHandler)
+  app.route({
+    method: ['POST', 'GET', 'DELETE'],
+    url: '/mcp/:server',
+    onRequest: [...pipeline.onRequest],
+    preHandler: [...pipeline.preHandler],
+    handler: pipeline.handler,
+  })
+  app.options('/mcp/:server', preflight(allowedOrigins(config)))
+  app.route({
+    method: ['PUT', 'PATCH'],
+    url: '/mcp/:server',
+    handler: async function methodNotAllowed () {
+      throw new GatewayError('PORTCULLIS_ERR_METHOD_NOT_ALLOWED', undefined, { headers: { allow: 'GET, POST, DELETE' } })
+    },
+  })
+}
+
+/**
+ * Every failure on the MCP endpoint becomes a JSON-RPC error body with the right HTTP status,
+ * carrying the request's id when the body held exactly one request. Never a stack trace:
+ * unexpected errors are logged and answered with a fixed message.
+ */
+function mcpErrorHandler (this: FastifyInstance, err: FastifyError | GatewayError, request: FastifyRequest, reply: FastifyReply): void {
+  const failure = toGatewayError(err)
+  if (failure.statusCode >= 500) request.log.error({ err }, failure.message)
+  else request.log.info({ code: failure.code, statusCode: failure.statusCode }, failure.message)
+  if (reply.sent || reply.raw.headersSent) {
+    reply.raw.destroy()
+    return
+  }
+  const messages = request.mcp?.messages ?? []
+  const only = messages.length === 1 ? messages[0] : undefined
+  const id = only !== undefined && only.kind === 'request' ? only.id : null
+  void sendGatewayError(reply, failure, id)
+}
+
+function toGatewayError (err: FastifyError | GatewayError): GatewayError {
+  if (isGatewayError(err)) return err
+  switch (err.code) {
+    case 'FST_ERR_CTP_BODY_TOO_LARGE': return new GatewayError('PORTCULLIS_ERR_BODY_TOO_LARGE')
+    case 'FST_ERR_CTP_INVALID_MEDIA_TYPE': return new GatewayError('PORTCULLIS_ERR_UNSUPPORTED_MEDIA_TYPE')
+    case 'FST_ERR_CTP_INVALID_CONTENT_LENGTH': return new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'Content-Length does not match the body')
+  }
+  if (typeof err.statusCode === 'number' && err.statusCode >= 400 && err.statusCode < 500) {
+    return new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', undefined, { cause: err })
+  }
+  return new GatewayError('PORTCULLIS_ERR_INTERNAL', undefined, { cause: err })
+}

@@ -1,0 +1,22 @@
+import type { FastifyServerOptions } from 'fastify'
+import type { Config } from '../config/types.ts'
+
+/** Node/Fastify server options for the client listener. */
+export function serverOptions (config: Config): FastifyServerOptions {
+  return {
+    // SSE responses and GET streams live for hours: no whole-request timeout.
+    requestTimeout: 0,
+    connectionTimeout: 0,
+    // Longer than common load-balancer idle timeouts (AWS ALB 60 s), so the LB closes first.
+    keepAliveTimeout: 72_000,
+    bodyLimit: config.limits.maxBodyBytes,
+    return503OnClosing: true,
+    forceCloseConnections: 'idle',
+    // Client-supplied request ids would let a client forge log correlation.
+    requestIdHeader: false,
+    // Requests are not judged by their Host: replicas behind one load balancer share publicUrl.
+    trustProxy: false,
+    routerOptions: { ignoreTrailingSlash: false, maxParamLength: 100 },
+    exposeHeadRoutes: false,
+  }
+}

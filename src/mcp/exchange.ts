@@ -1,0 +1,34 @@
+import type { ServerConfig } from '../config/types.ts'
+import type { JsonRpcMessage } from '../jsonrpc/types.ts'
+import type { McpOperation } from '../jsonrpc/classify.ts'
+import type { Principal } from '../authn/principal.ts'
+
+/** The MCP protocol revisions this gateway understands (protocol.md §5.1). */
+export const KNOWN_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const
+/** The revision whose requests carry Mcp-Method / Mcp-Name headers that must match the body. */
+export const MODERN_PROTOCOL_VERSION = '2026-07-28'
+/** "If the server does not receive an MCP-Protocol-Version header … it SHOULD assume 2025-03-26." */
+export const DEFAULT_PROTOCOL_VERSION = '2025-03-26'
+
+/**
+ * Called for every JSON-RPC message the upstream sends towards the client, in order.
+ * `requestMethod` is the method of the client request a response answers, when known.
+ * Return a replacement message to rewrite it in flight, or `undefined` to forward it as is.
+ */
+export type UpstreamMessageObserver = (message: unknown, requestMethod: string | undefined) => unknown
+
+/** Everything the stages of the MCP request path learn about one HTTP request. */
+export interface McpExchange {
+  readonly server: ServerConfig
+  principal: Principal | null
+  /** MCP-Protocol-Version header, or the body's 2026-07-28 `_meta` version, or the default */
+  protocolVersion: string
+  sessionId: string | undefined
+  /** POST only: the parsed messages and what each asks for */
+  messages: readonly JsonRpcMessage[]
+  operations: readonly McpOperation[]
+  batch: boolean
+  /** request id → method, for the responses this POST will receive */
+  readonly pending: Map<string | number, string>
+  readonly observers: UpstreamMessageObserver[]
+}

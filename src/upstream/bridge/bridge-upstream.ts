@@ -1,0 +1,142 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { ServerConfig } from '../../config/types.ts'
+import type { McpExchange } from '../../mcp/exchange.ts'
+import type { Principal } from '../../authn/principal.ts'
+import { GatewayError } from '../../errors.ts'
+import type { SessionTable } from '../session-table.ts'
+import type { Upstream } from '../upstream.ts'
+import { BridgedSession } from './bridged-session.ts'
+
+export interface BridgeOptions {
+  readonly transport: 'stdio' | 'sse'
+  readonly maxSessions: number
+  readonly idleTimeoutMs: number
+  readonly requestTimeoutMs: number
+  /** how long opening the upstream channel may take */
+  readonly startTimeoutMs: number
+  /** a new upstream channel for one client session (not yet started) */
+  readonly connect: (principal: Principal | null) => Transport
+}
+
+/**
+ * An upstream reached through a per-session message channel (stdio child or legacy HTTP+SSE),
+ * presented to clients as Streamable HTTP. `initialize` without a session opens a session and
+ * its channel; every later request must carry that session's Mcp-Session-Id.
+ */
+export class BridgeUpstream implements Upstream {
+  readonly transport: 'stdio' | 'sse'
+  readonly #server: ServerConfig
+  readonly #opts: BridgeOptions
+  readonly #table: SessionTable
+  readonly #log: FastifyBaseLogger
+  readonly #live = new Map<string, BridgedSession>()
+  /** sessions still starting or initializing, counted against maxSessions */
+  readonly #all = new Set<BridgedSession>()
+  #closing = false
+
+  constructor (server: ServerConfig, opts: BridgeOptions, table: SessionTable, log: FastifyBaseLogger) {
+    this.transport = opts.transport
+    this.#server = server
+    this.#opts = opts
+    this.#table = table
+    this.#log = log
+  }
+
+  async post (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    let session: BridgedSession
+    if (exchange.sessionId === undefined) {
+      if (!exchange.operations.some((op) => op.method === 'initialize')) {
+        throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
+      }
+      session = await this.#open(exchange.principal)
+    } else {
+      session = this.#find(exchange.sessionId)
+    }
+    session.accept(exchange, 'POST')
+    const body = exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw
+    await this.#hand(session, request, reply, body)
+    // An initialize the SDK transport refused opened no session: don't keep its channel.
+    if (session.sessionId === undefined) await session.close()
+  }
+
+  async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
+    const session = this.#find(exchange.sessionId)
+    session.accept(exchange, 'GET')
+    await this.#hand(session, request, reply, undefined)
+  }
+
+  async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
+    const session = this.#find(exchange.sessionId)
+    await this.#hand(session, request, reply, undefined)
+    await session.close()
+  }
+
+  sessionCount (): number {
+    return this.#all.size
+  }
+
+  async close (): Promise<void> {
+    this.#closing = true
+    await Promise.allSettled([...this.#all].map((session) => session.close()))
+  }
+
+  #find (sessionId: string): BridgedSession {
+    const session = this.#live.get(sessionId)
+    if (session === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
+    return session
+  }
+
+  async #open (principal: Principal | null): Promise<BridgedSession> {
+    if (this.#closing || this.#all.size >= this.#opts.maxSessions) {
+      throw new GatewayError('PORTCULLIS_ERR_TOO_MANY_SESSIONS', undefined, { headers: { 'retry-after': '5' } })
+    }
+    const server = this.#server.name
+    const session: BridgedSession = new BridgedSession(this.#opts.connect(principal), {
+      server,
+      requestTimeoutMs: this.#opts.requestTimeoutMs,
+      idleTimeoutMs: this.#opts.idleTimeoutMs,
+      log: this.#log,
+      onOpen: (sessionId) => {
+        this.#live.set(sessionId, session)
+        this.#table.open(sessionId, { server, principalKey: principal?.key ?? 'anonymous', protocolVersion: undefined })
+      },
+      onClose: (sessionId) => {
+        this.#all.delete(session)
+        if (sessionId !== undefined) {
+          this.#live.delete(sessionId)
+          this.#table.close(server, sessionId)
+        }
+      },
+    })
+    this.#all.add(session)
+    try {
+      await withTimeout(session.start(), this.#opts.startTimeoutMs)
+    } catch (err) {
+      await session.close()
+      this.#log.warn({ server, err }, 'could not open the upstream channel')
+      throw err instanceof GatewayError ? err : new GatewayError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err })
+    }
+    return session
+  }
+
+  /** The SDK transport writes the HTTP response itself; Fastify steps aside. */
+  async #hand (session: BridgedSession, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<void> {
+    reply.hijack()
+    await session.downstream.handleRequest(request.raw, reply.raw, body)
+  }
+}
+
+async function withTimeout<T> (promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<never>((_resolve, reject) => {
+    timer = setTimeout(() => reject(new GatewayError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT')), ms)
+  })
+  try {
+    return await Promise.race([promise, timeout])
+  } finally {
+    clearTimeout(timer)
+  }
+}

@@ -1,0 +1,197 @@
+import { randomUUID } from 'node:crypto'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import type { FastifyBaseLogger } from 'fastify'
+import type { McpExchange } from '../../mcp/exchange.ts'
+import { GatewayError } from '../../errors.ts'
+import { jsonRpcError } from '../../listener/reply-error.ts'
+import { observeUpstreamMessage } from '../relay.ts'
+import { BoundedEventStore } from './event-store.ts'
+
+type RequestId = string | number
+
+interface InFlight {
+  readonly exchange: McpExchange
+  readonly timer: NodeJS.Timeout
+}
+
+export interface BridgedSessionOptions {
+  readonly server: string
+  readonly requestTimeoutMs: number
+  readonly idleTimeoutMs: number
+  readonly log: FastifyBaseLogger
+  /** called once the downstream session id exists (on the initialize response) */
+  readonly onOpen: (sessionId: string) => void
+  /** called exactly once, whatever ended the session */
+  readonly onClose: (sessionId: string | undefined) => void
+}
+
+/**
+ * One client session of a bridged upstream: the client side speaks Streamable HTTP (the SDK's
+ * server transport, with a bounded event log for Last-Event-ID resumption); the upstream side
+ * is one message channel of its own — a child process on stdio, or a legacy HTTP+SSE
+ * connection — opened for this session alone and closed with it.
+ */
+export class BridgedSession {
+  readonly downstream: StreamableHTTPServerTransport
+  readonly #upstream: Transport
+  readonly #opts: BridgedSessionOptions
+  readonly #inFlight = new Map<RequestId, InFlight>()
+  readonly #progress = new Map<string | number, RequestId>()
+  #streamExchange: McpExchange | undefined
+  #idle: NodeJS.Timeout | undefined
+  #closed = false
+
+  constructor (upstream: Transport, opts: BridgedSessionOptions) {
+    this.#upstream = upstream
+    this.#opts = opts
+    this.downstream = new StreamableHTTPServerTransport({
+      sessionIdGenerator: () => randomUUID(),
+      eventStore: new BoundedEventStore(),
+      onsessioninitialized: (sessionId) => opts.onOpen(sessionId),
+    })
+    this.downstream.onmessage = (message) => this.#toUpstream(message)
+    upstream.onmessage = (message) => this.#toClient(message)
+    upstream.onclose = () => this.#upstreamGone(new GatewayError('PORTCULLIS_ERR_UPSTREAM_EXITED'))
+    upstream.onerror = (err) => opts.log.warn({ server: opts.server, err }, 'upstream channel error')
+    this.touch()
+  }
+
+  get sessionId (): string | undefined {
+    return this.downstream.sessionId
+  }
+
+  async start (): Promise<void> {
+    await this.#upstream.start()
+    await this.downstream.start()
+  }
+
+  /** The exchange about to be handed to the downstream transport: its requests are tracked. */
+  accept (exchange: McpExchange, method: 'POST' | 'GET' | 'DELETE'): void {
+    this.touch()
+    if (method === 'GET') this.#streamExchange = exchange
+    for (const message of exchange.messages) {
+      if (message.kind !== 'request') continue
+      const timer = setTimeout(() => this.#timedOut(message.id), this.#opts.requestTimeoutMs)
+      timer.unref()
+      this.#inFlight.set(message.id, { exchange, timer })
+      const token = progressTokenOf(message.params)
+      if (token !== undefined) this.#progress.set(token, message.id)
+    }
+  }
+
+  touch (): void {
+    if (this.#idle !== undefined) clearTimeout(this.#idle)
+    this.#idle = setTimeout(() => {
+      this.#opts.log.info({ server: this.#opts.server }, 'closing idle bridged session')
+      void this.close()
+    }, this.#opts.idleTimeoutMs)
+    this.#idle.unref()
+  }
+
+  async close (): Promise<void> {
+    if (this.#closed) return
+    this.#closed = true
+    if (this.#idle !== undefined) clearTimeout(this.#idle)
+    for (const { timer } of this.#inFlight.values()) clearTimeout(timer)
+    this.#inFlight.clear()
+    this.#opts.onClose(this.sessionId)
+    await Promise.allSettled([this.downstream.close(), this.#upstream.close()])
+  }
+
+  #toUpstream (message: JSONRPCMessage): void {
+    this.#upstream.send(message).catch((err: unknown) => {
+      this.#opts.log.warn({ server: this.#opts.server, err }, 'could not send to upstream')
+      const id = requestIdOf(message)
+      if (id !== undefined) this.#answer(id, new GatewayError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }))
+    })
+  }
+
+  #toClient (message: JSONRPCMessage): void {
+    this.touch()
+    const responseTo = responseIdOf(message)
+    if (responseTo !== undefined) {
+      const inFlight = this.#inFlight.get(responseTo)
+      if (inFlight === undefined) return // answered already (timed out), or never asked: drop
+      this.#settle(responseTo)
+      const rewritten = observeUpstreamMessage(inFlight.exchange, message)
+      this.#deliver((rewritten ?? message) as JSONRPCMessage, undefined)
+      return
+    }
+    // Progress belongs to the request that asked for it; other notifications and server→client
+    // requests belong to the one request in flight when there is exactly one, else to the
+    // session's GET stream (a stdio or legacy SSE upstream does not say which request they serve).
+    const related = this.#relatedRequest(message)
+    const exchange = related === undefined ? this.#streamExchange : this.#inFlight.get(related)?.exchange
+    const rewritten = exchange === undefined ? undefined : observeUpstreamMessage(exchange, message)
+    this.#deliver((rewritten ?? message) as JSONRPCMessage, related)
+  }
+
+  #relatedRequest (message: JSONRPCMessage): RequestId | undefined {
+    if ('method' in message && message.method === 'notifications/progress') {
+      const token = progressTokenOf(message.params)
+      return token === undefined ? undefined : this.#progress.get(token)
+    }
+    if (this.#inFlight.size === 1) return this.#inFlight.keys().next().value
+    return undefined
+  }
+
+  #deliver (message: JSONRPCMessage, relatedRequestId: RequestId | undefined): void {
+    this.downstream.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }).catch((err: unknown) => {
+      this.#opts.log.debug({ server: this.#opts.server, err }, 'message for a closed client stream dropped')
+    })
+  }
+
+  #settle (id: RequestId): void {
+    const inFlight = this.#inFlight.get(id)
+    if (inFlight === undefined) return
+    clearTimeout(inFlight.timer)
+    this.#inFlight.delete(id)
+    inFlight.exchange.pending.delete(id)
+    for (const [token, requestId] of this.#progress) if (requestId === id) this.#progress.delete(token)
+  }
+
+  /** Answer a request on the upstream's behalf with a JSON-RPC error. */
+  #answer (id: RequestId, err: GatewayError): void {
+    if (!this.#inFlight.has(id)) return
+    this.#settle(id)
+    this.#deliver(jsonRpcError(id, err.rpcCode, err.publicMessage) as JSONRPCMessage, undefined)
+  }
+
+  #timedOut (id: RequestId): void {
+    this.#opts.log.warn({ server: this.#opts.server }, 'upstream request timed out')
+    this.#answer(id, new GatewayError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT'))
+    // Tell the upstream to stop working on it (MCP cancellation utility).
+    void this.#upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } })
+      .catch(() => {})
+  }
+
+  /** The child exited or the legacy SSE connection dropped: answer everything, end the session. */
+  #upstreamGone (err: GatewayError): void {
+    if (this.#closed) return
+    this.#opts.log.warn({ server: this.#opts.server, sessionId: this.sessionId }, 'upstream channel closed')
+    for (const id of [...this.#inFlight.keys()]) this.#answer(id, err)
+    // Let the error events flush before the client streams are closed.
+    setImmediate(() => { void this.close() })
+  }
+}
+
+function progressTokenOf (params: unknown): string | number | undefined {
+  if (typeof params !== 'object' || params === null) return undefined
+  const direct = (params as { progressToken?: unknown }).progressToken
+  if (typeof direct === 'string' || typeof direct === 'number') return direct
+  const meta = (params as { _meta?: unknown })._meta
+  if (typeof meta !== 'object' || meta === null) return undefined
+  const token = (meta as { progressToken?: unknown }).progressToken
+  return typeof token === 'string' || typeof token === 'number' ? token : undefined
+}
+
+function requestIdOf (message: JSONRPCMessage): RequestId | undefined {
+  return 'method' in message && 'id' in message ? message.id : undefined
+}
+
+function responseIdOf (message: JSONRPCMessage): RequestId | undefined {
+  if ('method' in message || !('id' in message)) return undefined
+  return ('result' in message || 'error' in message) ? (message.id as RequestId) : undefined
+}

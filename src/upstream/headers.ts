@@ -1,0 +1,102 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Principal } from '../authn/principal.ts'
+import { GatewayError } from '../errors.ts'
+
+/**
+ * Request headers that never go upstream (protocol.md §5.5).
+ * - hop-by-hop (RFC 9110 §7.6.1) and framing headers, recomputed for the re-serialised body;
+ * - the client's credentials: "The MCP server MUST NOT pass through the token it received
+ *   from the MCP client" — Authorization, Cookie, Proxy-Authorization and DPoP are consumed here;
+ * - Origin/Referer: validated by the gateway; a browser origin would trip the upstream's own
+ *   DNS-rebinding check;
+ * - Accept-Encoding: responses are inspected, so they must arrive uncompressed.
+ */
+const DROPPED_REQUEST_HEADERS = new Set([
+  'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
+  'host', 'content-length', 'content-encoding', 'expect', 'http2-settings',
+  'authorization', 'proxy-authorization', 'cookie', 'dpop',
+  'origin', 'referer', 'accept-encoding',
+  'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip',
+])
+
+/** Response headers a client may see; everything else from the upstream stays behind. */
+const FORWARDED_RESPONSE_HEADERS = [
+  'content-type', 'cache-control', 'mcp-session-id', 'mcp-protocol-version', 'x-accel-buffering',
+  'allow', 'retry-after', 'etag', 'last-modified', 'vary',
+] as const
+
+/**
+ * The headers of the upstream request: the client's, minus what must not cross (above and any
+ * header the client's `Connection` names — stripped first, so a client can't use Connection to
+ * remove a header the gateway adds), then the configured upstream headers, which always win.
+ */
+export function buildUpstreamRequestHeaders (
+  incoming: IncomingHttpHeaders,
+  configured: Readonly<Record<string, string>>,
+  principal: Principal | null,
+): Record<string, string> {
+  const connectionListed = listedInConnection(incoming.connection)
+  const out: Record<string, string> = {}
+  for (const [name, value] of Object.entries(incoming)) {
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name)) continue
+    out[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  for (const [name, template] of Object.entries(configured)) {
+    out[name.toLowerCase()] = expandClaimTemplate(template, principal)
+  }
+  return out
+}
+
+function listedInConnection (value: string | undefined): Set<string> {
+  const names = new Set<string>()
+  if (value === undefined) return names
+  for (const part of value.split(',')) {
+    const name = part.trim().toLowerCase()
+    if (name !== '') names.add(name)
+  }
+  return names
+}
+
+const TEMPLATE = /\{\{\s*([A-Za-z0-9_.-]+)\s*\}\}/g
+
+/**
+ * `{{claim}}` → the principal's claim, per request. A claim the principal lacks, or a value
+ * that could split the header (CR, LF, NUL), refuses the request: an upstream that trusts an
+ * identity header must never receive a forged or empty one.
+ */
+export function expandClaimTemplate (template: string, principal: Principal | null): string {
+  if (!template.includes('{{')) return template
+  return template.replace(TEMPLATE, (_match, claim: string) => {
+    const value = principal === null ? undefined : claimValue(principal, claim)
+    if (value === undefined) {
+      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', `this MCP server needs the identity claim ${claim}`)
+    }
+    if (/[\r\n\0]/.test(value)) throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', `claim ${claim} cannot be sent as a header`)
+    return value
+  })
+}
+
+function claimValue (principal: Principal, claim: string): string | undefined {
+  if (claim === 'sub') return principal.subject
+  if (claim === 'client_id') return principal.clientId
+  const value = principal.claims[claim]
+  if (typeof value === 'string') return value
+  if (typeof value === 'number' || typeof value === 'boolean') return String(value)
+  if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return value.join(',')
+  return undefined
+}
+
+/** Copy the response headers a client may see onto `target`. */
+export function pickResponseHeaders (headers: Record<string, string | string[] | undefined>): Record<string, string> {
+  const out: Record<string, string> = {}
+  for (const name of FORWARDED_RESPONSE_HEADERS) {
+    const value = headers[name]
+    if (value !== undefined) out[name] = Array.isArray(value) ? value.join(', ') : value
+  }
+  return out
+}
+
+export function headerValue (headers: IncomingHttpHeaders | Record<string, string | string[] | undefined>, name: string): string | undefined {
+  const value = headers[name]
+  return Array.isArray(value) ? value[0] : value
+}

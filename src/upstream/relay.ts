@@ -1,0 +1,93 @@
+import { PassThrough, type Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import type { McpExchange } from '../mcp/exchange.ts'
+import { createSseMessageTransform } from '../jsonrpc/sse-transform.ts'
+import { encodeSseEvent } from '../jsonrpc/sse.ts'
+import { jsonRpcError } from '../listener/reply-error.ts'
+import type { GatewayError } from '../errors.ts'
+
+/**
+ * The upstream → client half of every exchange: each JSON-RPC message the upstream sends
+ * passes `observeUpstreamMessage`, which pairs responses with the request they answer and
+ * lets the later stages (list filtering, telemetry) read or rewrite them in flight.
+ */
+export function observeUpstreamMessage (exchange: McpExchange, message: unknown): unknown {
+  let requestMethod: string | undefined
+  if (isResponse(message)) {
+    requestMethod = exchange.pending.get(message.id)
+    exchange.pending.delete(message.id)
+  }
+  let current: unknown = message
+  let replaced = false
+  for (const observer of exchange.observers) {
+    const next = observer(current, requestMethod)
+    if (next !== undefined) {
+      current = next
+      replaced = true
+    }
+  }
+  return replaced ? current : undefined
+}
+
+function isResponse (message: unknown): message is { id: string | number } {
+  if (typeof message !== 'object' || message === null || 'method' in message) return false
+  const id = (message as { id?: unknown }).id
+  return (typeof id === 'string' || typeof id === 'number') && ('result' in message || 'error' in message)
+}
+
+/**
+ * Stream an upstream SSE body to the client event by event, never waiting for more than one
+ * event (the first event reaches the client before the upstream finishes).
+ *
+ * If the upstream stream breaks, requests of this exchange that got no response would wait
+ * forever; each gets a JSON-RPC error event instead — unless the stream carried event ids,
+ * in which case the client resumes it with Last-Event-ID and the upstream replays the answer.
+ */
+export function relaySse (source: Readable, exchange: McpExchange, onFailure: (err: GatewayError | Error) => GatewayError): Readable {
+  const out = new PassThrough()
+  let resumable = false
+  const transform = createSseMessageTransform((message, event) => {
+    if (event.id !== undefined && event.id !== '') resumable = true
+    return observeUpstreamMessage(exchange, message)
+  })
+  pipeline(source, transform, out, { end: false }).then(() => undefined, (err: unknown) => err).then((err) => {
+    if (out.destroyed) return
+    if (err != null && !resumable && exchange.pending.size > 0) {
+      const failure = onFailure(err instanceof Error ? err : new Error(String(err)))
+      for (const id of exchange.pending.keys()) {
+        const data = JSON.stringify(jsonRpcError(id, failure.rpcCode, failure.publicMessage))
+        out.write(encodeSseEvent({ type: 'event', event: 'message', data, hasData: true }))
+      }
+      exchange.pending.clear()
+    }
+    out.end()
+  })
+  return out
+}
+
+/**
+ * A complete `application/json` upstream body: parsed only when a stage observes messages,
+ * re-serialised only when one of them rewrote something; otherwise the bytes pass unchanged.
+ * Returns undefined when the upstream sent something that is not JSON.
+ */
+export function relayJson (body: Buffer, exchange: McpExchange): Buffer | undefined {
+  if (exchange.observers.length === 0) return body
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(body.toString('utf8'))
+  } catch {
+    return undefined
+  }
+  if (Array.isArray(parsed)) {
+    let changed = false
+    const rewritten = parsed.map((message: unknown) => {
+      const next = observeUpstreamMessage(exchange, message)
+      if (next === undefined) return message
+      changed = true
+      return next
+    })
+    return changed ? Buffer.from(JSON.stringify(rewritten)) : body
+  }
+  const next = observeUpstreamMessage(exchange, parsed)
+  return next === undefined ? body : Buffer.from(JSON.stringify(next))
+}

@@ -1,0 +1,183 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import { Pool, type Dispatcher } from 'undici'
+import type { ServerConfig, StreamableHttpUpstream as StreamableHttpUpstreamConfig } from '../config/types.ts'
+import type { McpExchange } from '../mcp/exchange.ts'
+import { GatewayError } from '../errors.ts'
+import { buildUpstreamRequestHeaders, headerValue, pickResponseHeaders } from './headers.ts'
+import { relayJson, relaySse } from './relay.ts'
+import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
+import type { SessionTable } from './session-table.ts'
+import type { Upstream } from './upstream.ts'
+
+/** Largest complete JSON response read from an upstream (SSE responses are streamed, not capped). */
+const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
+
+/**
+ * A Streamable HTTP upstream: each client request becomes one upstream request on a keep-alive
+ * pool (undici), its body the re-serialised parsed message, its response streamed back.
+ */
+export class StreamableHttpUpstream implements Upstream {
+  readonly transport = 'streamable-http'
+  readonly #server: ServerConfig
+  readonly #config: StreamableHttpUpstreamConfig
+  readonly #pool: Pool
+  readonly #path: string
+  readonly #sessions: SessionTable
+  readonly #log: FastifyBaseLogger
+
+  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, log: FastifyBaseLogger) {
+    this.#server = server
+    this.#config = config
+    this.#sessions = sessions
+    this.#log = log
+    const url = new URL(config.url)
+    this.#path = `${url.pathname}${url.search}`
+    // Each open SSE stream holds one upstream connection: the pool must be sized for streams,
+    // or stream N+1 waits forever behind the first N (design.md §9; undici defaults to no cap,
+    // reply-from to 128).
+    this.#pool = new Pool(url.origin, {
+      connections: config.maxConnections,
+      pipelining: 1,
+      connect: { timeout: config.connectTimeoutMs, rejectUnauthorized: config.tlsVerify },
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+      keepAliveTimeout: 4_000,
+    })
+  }
+
+  async post (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const body = JSON.stringify(exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw)
+    const res = await this.#request('POST', exchange, request, reply, body)
+    if (res === undefined) return
+    const contentType = headerValue(res.headers, 'content-type') ?? ''
+    this.#rememberSession(exchange, res)
+
+    if (res.statusCode === 202 || res.statusCode === 204) {
+      await res.body.dump()
+      await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send()
+      return
+    }
+    if (isEventStream(contentType)) {
+      await this.#sendSse(exchange, reply, res)
+      return
+    }
+    if (!contentType.toLowerCase().startsWith('application/json')) {
+      await res.body.dump()
+      throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`)
+    }
+    const bytes = await readBody(res.body)
+    const out = relayJson(bytes, exchange)
+    if (out === undefined) throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON')
+    await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
+  }
+
+  async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const res = await this.#request('GET', exchange, request, reply, undefined)
+    if (res === undefined) return
+    if (isEventStream(headerValue(res.headers, 'content-type') ?? '')) {
+      await this.#sendSse(exchange, reply, res)
+      return
+    }
+    await this.#passThrough(reply, res)
+  }
+
+  async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const res = await this.#request('DELETE', exchange, request, reply, undefined)
+    if (res === undefined) return
+    if (exchange.sessionId !== undefined && (res.statusCode < 300 || res.statusCode === 404)) {
+      this.#sessions.close(this.#server.name, exchange.sessionId)
+    }
+    await this.#passThrough(reply, res)
+  }
+
+  sessionCount (): number {
+    return this.#sessions.count(this.#server.name)
+  }
+
+  async close (): Promise<void> {
+    await this.#pool.destroy()
+  }
+
+  /**
+   * Send the request upstream. Statuses the client must not see are turned into gateway
+   * errors here; 4xx statuses (400 bodies carry era detection, 404 a dead session, 405 no GET
+   * stream) are answered unchanged and `undefined` is returned.
+   */
+  async #request (method: 'POST' | 'GET' | 'DELETE', exchange: McpExchange, request: FastifyRequest, reply: FastifyReply,
+    body: string | undefined): Promise<Dispatcher.ResponseData | undefined> {
+    const headers = buildUpstreamRequestHeaders(request.headers, this.#config.headers, exchange.principal)
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const abort = new AbortController()
+    // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
+    // cancellation; before it, plain resource hygiene).
+    const onClose = (): void => { if (!reply.raw.writableFinished) abort.abort() }
+    reply.raw.once('close', onClose)
+
+    let res: Dispatcher.ResponseData
+    try {
+      res = await this.#pool.request({ path: this.#path, method, headers, body, signal: abort.signal })
+    } catch (err) {
+      reply.raw.off('close', onClose)
+      throw upstreamFailure(err)
+    }
+    const { statusCode } = res
+    if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
+      await res.body.dump().catch(() => {})
+      this.#log.warn({ server: this.#server.name, statusCode }, 'upstream answered with an error status')
+      throw upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after'))
+    }
+    if (statusCode >= 400) {
+      if (statusCode === 404 && exchange.sessionId !== undefined) this.#sessions.close(this.#server.name, exchange.sessionId)
+      await this.#passThrough(reply, res)
+      return undefined
+    }
+    return res
+  }
+
+  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {
+    const stream = relaySse(res.body, exchange, (err) => upstreamFailure(err))
+    await reply
+      .code(res.statusCode)
+      .headers(pickResponseHeaders(res.headers))
+      .header('content-type', 'text/event-stream')
+      .header('cache-control', 'no-cache, no-transform')
+      .header('x-accel-buffering', 'no')
+      .send(stream)
+  }
+
+  async #passThrough (reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {
+    const bytes = await readBody(res.body)
+    await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(bytes)
+  }
+
+  /** The upstream minted a session on initialize: bind it to the principal that opened it. */
+  #rememberSession (exchange: McpExchange, res: Dispatcher.ResponseData): void {
+    const sessionId = headerValue(res.headers, 'mcp-session-id')
+    if (sessionId === undefined || sessionId === exchange.sessionId) return
+    if (!exchange.operations.some((op) => op.method === 'initialize')) return
+    this.#sessions.open(sessionId, {
+      server: this.#server.name,
+      principalKey: exchange.principal?.key ?? 'anonymous',
+      protocolVersion: undefined,
+    })
+  }
+}
+
+function isEventStream (contentType: string): boolean {
+  return contentType.toLowerCase().startsWith('text/event-stream')
+}
+
+async function readBody (body: Dispatcher.ResponseData['body']): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let size = 0
+  for await (const chunk of body) {
+    const buf = chunk as Buffer
+    size += buf.length
+    if (size > MAX_JSON_RESPONSE_BYTES) {
+      body.destroy()
+      throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response too large')
+    }
+    chunks.push(buf)
+  }
+  return Buffer.concat(chunks)
+}

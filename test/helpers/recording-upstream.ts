@@ -1,0 +1,123 @@
+import { createServer, type IncomingMessage, type Server } from 'node:http'
+import { randomUUID } from 'node:crypto'
+import type { AddressInfo } from 'node:net'
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { z } from 'zod'
+
+export interface RecordedRequest {
+  readonly method: string
+  readonly url: string
+  readonly headers: IncomingMessage['headers']
+  readonly body: string
+}
+
+export interface RecordingUpstream {
+  readonly url: string
+  readonly requests: RecordedRequest[]
+  /** the tools/call names the upstream actually executed */
+  readonly calls: string[]
+  close (): Promise<void>
+}
+
+export interface RecordingUpstreamOptions {
+  /** stateful: sessions with Mcp-Session-Id (default); stateless: a fresh server per request */
+  readonly mode?: 'stateful' | 'stateless'
+  /** answer with application/json instead of SSE */
+  readonly json?: boolean
+}
+
+/**
+ * A real MCP server (official SDK 1.x, Streamable HTTP) that records every request it receives —
+ * headers and body — so tests can assert what crossed the gateway and what never did.
+ */
+export async function startRecordingUpstream (opts: RecordingUpstreamOptions = {}): Promise<RecordingUpstream> {
+  const requests: RecordedRequest[] = []
+  const calls: string[] = []
+  const sessions = new Map<string, StreamableHTTPServerTransport>()
+
+  const build = (): McpServer => {
+    const server = new McpServer({ name: 'recording-upstream', version: '1.0.0' }, { capabilities: { logging: {} } })
+    server.registerTool('echo', { description: 'echo', inputSchema: { message: z.string() } }, async ({ message }) => {
+      calls.push('echo')
+      return { content: [{ type: 'text', text: message }] }
+    })
+    server.registerTool('add', { description: 'add', inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => {
+      calls.push('add')
+      return { content: [{ type: 'text', text: String(a + b) }] }
+    })
+    server.registerTool('slow', { description: 'progress then result', inputSchema: { steps: z.number(), ms: z.number() } },
+      async ({ steps, ms }, extra) => {
+        calls.push('slow')
+        for (let i = 1; i <= steps; i++) {
+          await new Promise((resolve) => setTimeout(resolve, ms))
+          const progressToken = extra._meta?.progressToken
+          if (progressToken !== undefined) {
+            await extra.sendNotification({ method: 'notifications/progress', params: { progressToken, progress: i, total: steps } })
+          }
+        }
+        return { content: [{ type: 'text', text: `done after ${steps} steps` }] }
+      })
+    server.registerTool('fail', { description: 'a tool error' }, async () => {
+      calls.push('fail')
+      return { isError: true, content: [{ type: 'text', text: 'it failed' }] }
+    })
+    server.registerTool('secret', { description: 'should be hidden by policy' }, async () => {
+      calls.push('secret')
+      return { content: [{ type: 'text', text: 'the secret' }] }
+    })
+    return server
+  }
+
+  const http: Server = createServer((req, res) => {
+    const chunks: Buffer[] = []
+    req.on('data', (c: Buffer) => chunks.push(c))
+    req.on('end', () => {
+      const body = Buffer.concat(chunks).toString('utf8')
+      requests.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body })
+      const parsed: unknown = body === '' ? undefined : JSON.parse(body)
+      void (async () => {
+        if (opts.mode === 'stateless') {
+          const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: opts.json ?? false })
+          const server = build()
+          res.on('close', () => { void transport.close(); void server.close() })
+          await server.connect(transport)
+          await transport.handleRequest(req, res, parsed)
+          return
+        }
+        const sessionId = req.headers['mcp-session-id']
+        let transport = typeof sessionId === 'string' ? sessions.get(sessionId) : undefined
+        if (transport === undefined) {
+          if (typeof sessionId === 'string') {
+            res.writeHead(404, { 'content-type': 'application/json' })
+            res.end(JSON.stringify({ jsonrpc: '2.0', id: null, error: { code: -32001, message: 'Session not found' } }))
+            return
+          }
+          const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+            sessionIdGenerator: () => randomUUID(),
+            enableJsonResponse: opts.json ?? false,
+            onsessioninitialized: (id) => { sessions.set(id, created) },
+          })
+          created.onclose = () => { if (created.sessionId !== undefined) sessions.delete(created.sessionId) }
+          await build().connect(created)
+          transport = created
+        }
+        await transport.handleRequest(req, res, parsed)
+      })().catch((err: unknown) => {
+        if (!res.headersSent) res.writeHead(500).end(String(err))
+      })
+    })
+  })
+  await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const { port } = http.address() as AddressInfo
+  return {
+    url: `http://127.0.0.1:${port}/mcp`,
+    requests,
+    calls,
+    async close () {
+      for (const t of sessions.values()) await t.close()
+      http.closeAllConnections()
+      await new Promise<void>((resolve) => http.close(() => resolve()))
+    },
+  }
+}
