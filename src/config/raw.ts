@@ -1,0 +1,73 @@
+/**
+ * The YAML as the schema (schema.ts) describes it, after validation: defaults filled in,
+ * cross-field rules (checks.ts) not yet applied. build.ts turns it into `Config`.
+ */
+import type { ClientAuthMethod, PolicyMode, ServerAuth } from './types.ts'
+
+export type Transport = 'streamable-http' | 'sse' | 'stdio'
+export type StringOrList = string | string[]
+export interface RawRule {
+  id?: string
+  allow?: StringOrList
+  deny?: StringOrList
+  scopes?: string[]
+  claims?: Record<string, StringOrList>
+}
+export interface RawUpstream {
+  url?: string
+  transport?: Transport
+  command?: string
+  args?: string[]
+  env?: Record<string, string>
+  cwd?: string
+  headers: Record<string, string>
+  connectTimeoutMs?: number
+  headersTimeoutMs?: number
+  bodyTimeoutMs?: number
+  maxConnections?: number
+  tlsVerify?: boolean
+  maxSessions?: number
+  idleTimeoutMs?: number
+  requestTimeoutMs?: number
+}
+export interface RawServer {
+  upstream: RawUpstream
+  scopes: string[]
+  tools?: RawRule[]
+  prompts?: RawRule[]
+  resources?: RawRule[]
+  mode: PolicyMode
+  auth: ServerAuth
+}
+export interface RawClient {
+  clientId: string
+  auth: ClientAuthMethod
+  secret?: string
+  jwksUri?: string
+  jwks?: { keys: Record<string, unknown>[] }
+}
+export interface RawIdentityProvider {
+  issuer: string
+  jwksUri?: string
+  algorithms: string[]
+  allowedClients?: string[]
+  claims: Record<string, string>
+  login?: { clientId: string; clientSecret?: string }
+}
+export interface RawConfig {
+  publicUrl: string
+  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number }
+  limits: { maxBodyBytes: number }
+  admin: { host: string; port: number }
+  authorization: {
+    issuer?: string
+    signingKeys?: string
+    accessTokenTtlSeconds: number
+    assertion: { maxLifetimeSeconds: number; clockSkewSeconds: number }
+    clients: RawClient[]
+    identityProviders: RawIdentityProvider[]
+    registration: { dynamic: boolean; clientIdMetadataDocuments: boolean; allowedRedirectHosts: string[] }
+  }
+  store?: { url: string }
+  servers: Record<string, RawServer>
+}
