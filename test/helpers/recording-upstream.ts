@@ -2,7 +2,8 @@ import { createServer, type IncomingMessage, type Server } from 'node:http'
 import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 
 export interface RecordedRequest {
@@ -25,6 +26,25 @@ export interface RecordingUpstreamOptions {
   readonly mode?: 'stateful' | 'stateless'
   /** answer with application/json instead of SSE */
   readonly json?: boolean
+  /** keep an event log so clients can resume with Last-Event-ID */
+  readonly resumable?: boolean
+}
+
+/** A correct, unbounded event log (test use only). */
+class TestEventStore implements EventStore {
+  readonly #events: Array<{ id: string, streamId: string, message: JSONRPCMessage }> = []
+  async storeEvent (streamId: string, message: JSONRPCMessage): Promise<string> {
+    const id = `${streamId}.${this.#events.length}`
+    this.#events.push({ id, streamId, message })
+    return id
+  }
+
+  async replayEventsAfter (lastEventId: string, { send }: { send: (id: string, message: JSONRPCMessage) => Promise<void> }): Promise<string> {
+    const start = this.#events.findIndex((e) => e.id === lastEventId)
+    const streamId = this.#events[start]?.streamId ?? ''
+    for (const e of this.#events.slice(start + 1)) if (e.streamId === streamId) await send(e.id, e.message)
+    return streamId
+  }
 }
 
 /**
@@ -96,6 +116,7 @@ export async function startRecordingUpstream (opts: RecordingUpstreamOptions = {
           const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
             sessionIdGenerator: () => randomUUID(),
             enableJsonResponse: opts.json ?? false,
+            ...(opts.resumable === true ? { eventStore: new TestEventStore() } : {}),
             onsessioninitialized: (id) => { sessions.set(id, created) },
           })
           created.onclose = () => { if (created.sessionId !== undefined) sessions.delete(created.sessionId) }
