@@ -38,8 +38,7 @@ for (const server of ['stdio', 'sse', 'http']) {
     const client = new Client({ name: 'sampler', version: '1.0.0' }, { capabilities: { sampling: {} } })
     const asked: string[] = []
     client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-      const first = request.params.messages[0]
-      asked.push(first?.content.type === 'text' ? first.content.text : '')
+      asked.push(JSON.stringify(request.params.messages[0]?.content))
       return { model: 'test-model', role: 'assistant', content: { type: 'text', text: `sampled-by-client-${server}` } }
     })
     await client.connect(new StreamableHTTPClientTransport(new URL(gw.mcpUrl(server))))
