@@ -31,6 +31,8 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
     throw new GatewayError(parsed.code === -32700 ? 'PORTCULLIS_ERR_PARSE' : 'PORTCULLIS_ERR_INVALID_REQUEST', parsed.message)
   }
   const operations = parsed.messages.map(classify)
+  // Set before any further check throws, so the error answer carries the request's id.
+  exchange.messages = parsed.messages
   for (const op of operations) {
     if (op.invalid !== undefined) throw new GatewayError('PORTCULLIS_ERR_INVALID_PARAMS', op.invalid)
   }
@@ -38,7 +40,6 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
   if (parsed.batch && operations.some((op) => op.method === 'initialize')) {
     throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'initialize must not be part of a batch')
   }
-  exchange.messages = parsed.messages
   exchange.operations = operations
   exchange.batch = parsed.batch
   for (const message of parsed.messages) {

@@ -34,9 +34,13 @@ export function bindSession (sessions: SessionTable) {
   }
 }
 
-/** A header that must appear at most once; a repeated one can't be judged unambiguously. */
+/**
+ * A header that must appear at most once; a repeated one can't be judged unambiguously. (Node
+ * joins repeated unknown headers with ", ", so the distinct values are read, not the join.)
+ */
 export function singleHeader (request: FastifyRequest, name: string): string | undefined {
-  const value = request.headers[name]
-  if (Array.isArray(value)) throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', `${name} header repeated`)
-  return value
+  const values = request.raw.headersDistinct[name]
+  if (values === undefined) return undefined
+  if (values.length !== 1) throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', `${name} header repeated`)
+  return values[0]
 }

@@ -8,16 +8,27 @@ import { GatewayError } from '../errors.ts'
  * judged byte for byte against what is forwarded, so any Content-Encoding is refused (415).
  */
 export async function checkTransportHeaders (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
-  const accept = (request.headers.accept ?? '').toLowerCase()
+  const accept = mediaRanges(request.headers.accept)
   if (request.method === 'POST') {
-    if (!accept.includes('application/json') || !accept.includes('text/event-stream')) {
+    if (!accept.has('application/json') || !accept.has('text/event-stream')) {
       throw new GatewayError('PORTCULLIS_ERR_NOT_ACCEPTABLE')
     }
     const encoding = request.headers['content-encoding']
     if (encoding !== undefined && encoding.trim().toLowerCase() !== 'identity') {
       throw new GatewayError('PORTCULLIS_ERR_CONTENT_ENCODING')
     }
-  } else if (request.method === 'GET' && !accept.includes('text/event-stream')) {
+  } else if (request.method === 'GET' && !accept.has('text/event-stream')) {
     throw new GatewayError('PORTCULLIS_ERR_NOT_ACCEPTABLE_SSE')
   }
+}
+
+/** The media ranges an Accept header lists (RFC 9110 §12.5.1), parameters dropped, lowercased. */
+function mediaRanges (accept: string | undefined): Set<string> {
+  const ranges = new Set<string>()
+  if (accept === undefined) return ranges
+  for (const part of accept.split(',')) {
+    const semicolon = part.indexOf(';')
+    ranges.add((semicolon === -1 ? part : part.slice(0, semicolon)).trim().toLowerCase())
+  }
+  return ranges
 }

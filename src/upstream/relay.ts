@@ -4,7 +4,7 @@ import type { McpExchange } from '../mcp/exchange.ts'
 import { createSseMessageTransform } from '../jsonrpc/sse-transform.ts'
 import { encodeSseEvent } from '../jsonrpc/sse.ts'
 import { jsonRpcError } from '../listener/reply-error.ts'
-import type { GatewayError } from '../errors.ts'
+import { GatewayError } from '../errors.ts'
 
 /**
  * The upstream → client half of every exchange: each JSON-RPC message the upstream sends
@@ -39,11 +39,13 @@ function isResponse (message: unknown): message is { id: string | number } {
  * Stream an upstream SSE body to the client event by event, never waiting for more than one
  * event (the first event reaches the client before the upstream finishes).
  *
- * If the upstream stream breaks, requests of this exchange that got no response would wait
- * forever; each gets a JSON-RPC error event instead — unless the stream carried event ids,
- * in which case the client resumes it with Last-Event-ID and the upstream replays the answer.
+ * If the upstream stream breaks — or simply ends — before answering every request of this
+ * exchange, those requests would wait forever; each gets a JSON-RPC error event instead and
+ * `onBroken` is told. The exception is a stream that carried event ids: its client resumes it
+ * with Last-Event-ID (the 2025-11-25 polling pattern closes streams on purpose) and the
+ * upstream replays the answer.
  */
-export function relaySse (source: Readable, exchange: McpExchange, onFailure: (err: GatewayError | Error) => GatewayError): Readable {
+export function relaySse (source: Readable, exchange: McpExchange, onBroken: (failure: GatewayError) => void): Readable {
   const out = new PassThrough()
   let resumable = false
   const transform = createSseMessageTransform((message, event) => {
@@ -52,13 +54,14 @@ export function relaySse (source: Readable, exchange: McpExchange, onFailure: (e
   })
   pipeline(source, transform, out, { end: false }).then(() => undefined, (err: unknown) => err).then((err) => {
     if (out.destroyed) return
-    if (err != null && !resumable && exchange.pending.size > 0) {
-      const failure = onFailure(err instanceof Error ? err : new Error(String(err)))
+    if (!resumable && exchange.pending.size > 0) {
+      const failure = new GatewayError('PORTCULLIS_ERR_UPSTREAM_CLOSED', undefined, { cause: err })
       for (const id of exchange.pending.keys()) {
         const data = JSON.stringify(jsonRpcError(id, failure.rpcCode, failure.publicMessage))
         out.write(encodeSseEvent({ type: 'event', event: 'message', data, hasData: true }))
       }
       exchange.pending.clear()
+      onBroken(failure)
     }
     out.end()
   })
@@ -66,12 +69,12 @@ export function relaySse (source: Readable, exchange: McpExchange, onFailure: (e
 }
 
 /**
- * A complete `application/json` upstream body: parsed only when a stage observes messages,
- * re-serialised only when one of them rewrote something; otherwise the bytes pass unchanged.
+ * A complete `application/json` upstream body: always parsed (an upstream that answers 200 with
+ * broken JSON is a failed upstream, not something to hand a client), re-serialised only when a
+ * stage rewrote a message; otherwise the bytes pass unchanged.
  * Returns undefined when the upstream sent something that is not JSON.
  */
 export function relayJson (body: Buffer, exchange: McpExchange): Buffer | undefined {
-  if (exchange.observers.length === 0) return body
   let parsed: unknown
   try {
     parsed = JSON.parse(body.toString('utf8'))

@@ -135,14 +135,20 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async #sendSse (exchange: McpExchange, reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {
-    const stream = relaySse(res.body, exchange, (err) => upstreamFailure(err))
-    await reply
+    const stream = relaySse(res.body, exchange, (failure) => {
+      this.#log.warn({ server: this.#server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
+    })
+    reply
       .code(res.statusCode)
       .headers(pickResponseHeaders(res.headers))
       .header('content-type', 'text/event-stream')
       .header('cache-control', 'no-cache, no-transform')
       .header('x-accel-buffering', 'no')
       .send(stream)
+    // Node holds the response head until the first body byte; an SSE stream that is quiet at
+    // first (a GET stream, a slow tool) must not leave the client waiting for its headers.
+    if (!reply.raw.headersSent && reply.raw.getHeader('content-type') !== undefined) reply.raw.flushHeaders()
+    await reply
   }
 
   async #passThrough (reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {

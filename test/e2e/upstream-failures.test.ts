@@ -119,7 +119,6 @@ interface Row {
   /** a warn/error log line, or the access-log line with this passed-through status */
   readonly log: 'warn' | number
   /** assertions known to fail because of a gateway bug: shown as TODO, the rest of the row still enforced */
-  readonly todo?: Partial<Record<'status' | 'code' | 'id' | 'message' | 'log' | 'sse', string>>
 }
 
 /** a subtest (the last overload of t.test takes just the callback) */
@@ -142,10 +141,6 @@ const rows: Row[] = [
     message: /closed the stream before answering/,
     headers: { 'content-type': 'text/event-stream' },
     log: 'warn',
-    todo: {
-      message: 'bug (minor): said to be "could not be reached" (UPSTREAM_UNAVAILABLE) though it answered; PORTCULLIS_ERR_UPSTREAM_CLOSED (src/errors.ts:41) is never raised — src/upstream/streamable-http.ts:138 maps every mid-stream error with upstreamFailure',
-      log: 'bug: a broken upstream SSE stream is answered but never logged (src/upstream/relay.ts:55-63)',
-    },
   },
   {
     name: 'SSE stream ends cleanly after one progress event, without the response',
@@ -154,12 +149,6 @@ const rows: Row[] = [
     sse: true,
     code: -32603,
     log: 'warn',
-    todo: {
-      code: 'bug: the request is never answered — relaySse only answers pending requests when the pipeline errors (src/upstream/relay.ts:55)',
-      id: 'bug: no JSON-RPC error for the unanswered request (src/upstream/relay.ts:55)',
-      sse: 'bug: the stream just ends after the progress event (src/upstream/relay.ts:55)',
-      log: 'bug: not logged (src/upstream/relay.ts:55)',
-    },
   },
   { name: 'response headers never sent (headersTimeoutMs: 500)', server: 'hang', status: 504, code: -32603, message: /did not answer in time/, log: 'warn' },
   {
@@ -179,12 +168,6 @@ const rows: Row[] = [
     status: 502,
     code: -32603,
     log: 'warn',
-    todo: {
-      status: 'bug: relayJson returns the body unchecked when no observer is registered (src/upstream/relay.ts:74) → 200 + truncated JSON',
-      code: 'bug: the client gets unparsable JSON, not a JSON-RPC error (src/upstream/relay.ts:74)',
-      id: 'bug: no JSON-RPC error at all (src/upstream/relay.ts:74)',
-      log: 'bug: not logged (src/upstream/relay.ts:74)',
-    },
   },
   {
     name: '401 with WWW-Authenticate: Bearer realm="upstream"',
@@ -311,23 +294,21 @@ for (const row of rows) {
     const from = gw.logs.length
     const { result, id, after } = await (row.run ?? callOnce(row.server))(t)
     const expectedId = row.id === undefined ? id : row.id
-    const todo = (aspect: keyof NonNullable<Row['todo']>): { todo: string } | Record<string, never> =>
-      row.todo?.[aspect] === undefined ? {} : { todo: row.todo[aspect] }
 
-    t.equal(result.status, row.status, `HTTP ${row.status}`, todo('status'))
+    t.equal(result.status, row.status, `HTTP ${row.status}`)
     t.ok(result.ms < BOUND_MS, `answered in ${Math.round(result.ms)} ms (< ${BOUND_MS}): never a hang`)
 
     const error = rpcError(result)
-    t.equal(error?.jsonrpc, '2.0', 'a well-formed JSON-RPC error', todo('code'))
-    t.equal(error?.error.code, row.code, `JSON-RPC code ${row.code}`, todo('code'))
-    t.equal(typeof error?.error.message, 'string', 'with a message', todo('code'))
-    t.equal(error?.id, expectedId, `carrying id ${JSON.stringify(expectedId)}`, todo('id'))
-    if (row.message !== undefined) t.match(error?.error.message, row.message, `saying ${row.message}`, todo('message'))
+    t.equal(error?.jsonrpc, '2.0', 'a well-formed JSON-RPC error')
+    t.equal(error?.error.code, row.code, `JSON-RPC code ${row.code}`)
+    t.equal(typeof error?.error.message, 'string', 'with a message')
+    t.equal(error?.id, expectedId, `carrying id ${JSON.stringify(expectedId)}`)
+    if (row.message !== undefined) t.match(error?.error.message, row.message, `saying ${row.message}`)
 
     if (row.sse === true) {
       t.match(result.headers['content-type'], /^text\/event-stream/, 'the error arrives on the SSE stream')
       const last = result.messages.at(-1) as { id?: unknown; error?: unknown } | undefined
-      t.ok(last !== undefined && last.id === id && last.error !== undefined, 'the stream ends with the error for the request', todo('sse'))
+      t.ok(last !== undefined && last.id === id && last.error !== undefined, 'the stream ends with the error for the request')
     }
     if (row.exactBody !== undefined) t.equal(result.text, row.exactBody, 'the body is passed through byte for byte')
     for (const [name, value] of Object.entries(row.headers ?? {})) {
@@ -341,7 +322,7 @@ for (const row of rows) {
     if (row.status >= 500) t.equal(result.headers['www-authenticate'], undefined, 'never an upstream challenge')
 
     const logged = await waitForLog(gw, row.server, from, row.log)
-    t.ok(logged, row.log === 'warn' ? 'the failure is logged (warn or error)' : `the ${row.log} is logged`, todo('log'))
+    t.ok(logged, row.log === 'warn' ? 'the failure is logged (warn or error)' : `the ${row.log} is logged`)
     await after?.()
   })
 }
@@ -372,10 +353,8 @@ t.test('SDK client: a stream that ends without the response rejects the call wit
   const err = await client.callTool({ name: 'echo', arguments: { message: 'hi' } }, undefined, { timeout: 3_000 })
     .then(() => undefined, (e: unknown) => e)
   t.ok(err instanceof McpError, 'the call fails')
-  t.equal((err as McpError).code, -32603, 'with the gateway\'s error, not the client\'s own timeout (-32001)',
-    { todo: 'bug: the gateway never answers a request whose upstream SSE stream ended cleanly (src/upstream/relay.ts:55)' })
-  t.ok(Date.now() - started < 3_000, `before the client gives up (${Date.now() - started} ms)`,
-    { todo: 'bug: the client waits for its own timeout (src/upstream/relay.ts:55)' })
+  t.equal((err as McpError).code, -32603, 'with the gateway\'s error, not the client\'s own timeout (-32001)')
+  t.ok(Date.now() - started < 3_000, `before the client gives up (${Date.now() - started} ms)`)
 })
 
 t.test('SDK client: the stdio child dies mid-call; reconnecting gets a fresh process', async (t) => {
