@@ -3,6 +3,8 @@ import type { Config } from './config/types.ts'
 import { UpstreamRegistry } from './upstream/registry.ts'
 import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
+import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
+import { Metrics } from './telemetry/metrics.ts'
 import { serverOptions } from './listener/server-options.ts'
 import './mcp/fastify.ts'
 
@@ -17,6 +19,8 @@ export interface Gateway {
   readonly app: FastifyInstance
   readonly admin: FastifyInstance
   readonly registry: UpstreamRegistry
+  readonly metrics: Metrics
+  readonly auth: AuthorizationContext
   /** listen on config.listen and config.admin (port 0 picks free ports); returns the bound URLs */
   listen (): Promise<{ url: string; adminUrl: string }>
   /** stop taking requests, let open ones finish for up to listen.drainTimeoutMs, then close the rest */
@@ -35,15 +39,22 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   app.decorateRequest('mcp', null)
   app.decorateRequest('upstream', null)
   const registry = new UpstreamRegistry(config, app.log)
-  void app.register(mcpRoutes, { config, registry })
+  const metrics = new Metrics()
+  const auth = new AuthorizationContext(config, metrics)
+  // Plugins load in order before anything listens: keys first, then the routes that use them.
+  void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
+  void app.register(mcpRoutes, { config, registry, auth, metrics })
+  void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
-  const { admin } = buildAdminServer(readiness)
+  const admin = buildAdminServer(readiness, metrics)
 
   return {
     app,
     admin,
     registry,
+    metrics,
+    auth,
     async listen () {
       const url = await app.listen({ host: config.listen.host, port: config.listen.port })
       const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })

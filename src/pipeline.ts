@@ -1,6 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config/types.ts'
 import type { UpstreamRegistry } from './upstream/registry.ts'
+import type { AuthorizationContext } from './authorization-server/authorization-server.ts'
+import type { Metrics } from './telemetry/metrics.ts'
 import { resolveServer } from './listener/resolve-server.ts'
 import { allowedOrigins, checkOrigin } from './listener/origin.ts'
 import { checkTransportHeaders } from './listener/transport-rules.ts'
@@ -25,13 +27,13 @@ export interface McpPipeline {
  * Each stage is a named function in a file of its own; later stages (tool policy, telemetry)
  * slot in here.
  */
-export function mcpPipeline (config: Config, registry: UpstreamRegistry): McpPipeline {
+export function mcpPipeline (config: Config, registry: UpstreamRegistry, auth: AuthorizationContext, metrics: Metrics): McpPipeline {
   return {
     onRequest: [
       resolveServer(config, registry) as Stage,
       checkOrigin(allowedOrigins(config)),
       checkTransportHeaders,
-      authenticate(config),
+      authenticate(config, auth.verifier, metrics),
       bindSession(registry.sessions),
     ],
     preHandler: [

@@ -1,21 +1,13 @@
 import Fastify, { type FastifyInstance } from 'fastify'
-import { Registry, Gauge, collectDefaultMetrics } from 'prom-client'
-import { VERSION } from '../version.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
 
 export interface Readiness {
-  /** true once listening with a valid config, false again while draining */
+  /** true once listening with a valid config and loaded keys, false again while draining */
   ready: boolean
 }
 
-/**
- * The admin listener, apart from client traffic: liveness, readiness and metrics.
- * TODO(telemetry): the metrics of design.md §6 are declared in telemetry/metrics.ts.
- */
-export function buildAdminServer (readiness: Readiness): { admin: FastifyInstance; registry: Registry } {
-  const registry = new Registry()
-  collectDefaultMetrics({ register: registry })
-  new Gauge({ name: 'portcullis_build_info', help: 'Portcullis version', labelNames: ['version'], registers: [registry] }).set({ version: VERSION }, 1)
-
+/** The admin listener, apart from client traffic: liveness, readiness and metrics. */
+export function buildAdminServer (readiness: Readiness, metrics: Metrics): FastifyInstance {
   const admin = Fastify({ logger: false })
   admin.get('/healthz', async function healthz () {
     return { status: 'ok' }
@@ -24,8 +16,8 @@ export function buildAdminServer (readiness: Readiness): { admin: FastifyInstanc
     if (!readiness.ready) return await reply.code(503).send({ status: 'not ready' })
     return { status: 'ready' }
   })
-  admin.get('/metrics', async function metrics (_request, reply) {
-    return await reply.header('content-type', registry.contentType).send(await registry.metrics())
+  admin.get('/metrics', async function metricsRoute (_request, reply) {
+    return await reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
   })
-  return { admin, registry }
+  return admin
 }

@@ -1,25 +1,28 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
 import { GatewayError } from '../errors.ts'
+import { extractBearer } from './bearer.ts'
 import { ANONYMOUS } from './principal.ts'
+import { InvalidAccessToken, type AccessTokenVerifier } from './verify-access-token.ts'
 
 /** RFC 9728 §3.1: the well-known path inserted between the host and the resource's path. */
-export function protectedResourceMetadataUrl (config: Config, server: string): string {
-  const url = new URL(config.publicUrl)
-  const path = url.pathname === '/' ? '' : url.pathname
-  return `${url.origin}/.well-known/oauth-protected-resource${path}/mcp/${server}`
+export function protectedResourceMetadataUrl (resource: string): string {
+  const url = new URL(resource)
+  return `${url.origin}/.well-known/oauth-protected-resource${url.pathname.replace(/\/$/, '')}`
 }
 
 /**
- * Stage: who is calling. Runs before the body is read, so an unauthenticated client never
- * makes the gateway parse anything.
+ * Stage: who is calling. Runs before the body is read, so an unauthenticated client never makes
+ * the gateway parse anything. On every request — a session id authenticates nothing (MCP: "MCP
+ * Servers MUST NOT use sessions for authentication").
  *
- * `auth: none` servers get the anonymous principal (warned at start). `auth: required` servers
- * accept no request until the authorization server lands: every request gets the RFC 6750
- * challenge, with no `error` when no credentials were sent (§3) and `invalid_token` otherwise.
- * TODO(ema): verify the gateway's access tokens here.
+ * `auth: none` servers get the anonymous principal (warned at start). Otherwise the RFC 6750
+ * challenge, pointing at the server's RFC 9728 metadata: no `error` when no credentials were
+ * sent (§3), `invalid_request` (400) for malformed ones, `invalid_token` (401) for a token that
+ * is not ours, not for this server, or expired.
  */
-export function authenticate (config: Config) {
+export function authenticate (_config: Config, verifier: AccessTokenVerifier, metrics: Metrics) {
   return async function authenticate (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const exchange = request.mcp
     if (exchange === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'authenticate before resolveServer')
@@ -27,10 +30,30 @@ export function authenticate (config: Config) {
       exchange.principal = ANONYMOUS
       return
     }
-    const metadata = `resource_metadata="${protectedResourceMetadataUrl(config, exchange.server.name)}"`
-    const challenge = request.headers.authorization === undefined
-      ? `Bearer ${metadata}`
-      : `Bearer error="invalid_token", error_description="The access token is not valid", ${metadata}`
-    throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', undefined, { headers: { 'www-authenticate': challenge } })
+    const resource = exchange.server.resource
+    const metadata = `resource_metadata="${protectedResourceMetadataUrl(resource)}"`
+    const scope = exchange.server.scopes.length > 0 ? `, scope="${exchange.server.scopes.join(' ')}"` : ''
+    const bearer = extractBearer(request.headers.authorization, request.url)
+    if (bearer.kind === 'none') {
+      metrics.accessTokenValidations.inc({ result: 'missing', reason: 'no_token' })
+      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', 'a bearer token is required', { headers: { 'www-authenticate': `Bearer ${metadata}${scope}` } })
+    }
+    if (bearer.kind === 'malformed') {
+      metrics.accessTokenValidations.inc({ result: 'invalid', reason: 'malformed_request' })
+      throw new GatewayError('PORTCULLIS_ERR_BAD_AUTHORIZATION', bearer.why, {
+        headers: { 'www-authenticate': `Bearer error="invalid_request", error_description="${bearer.why}", ${metadata}` },
+      })
+    }
+    try {
+      exchange.principal = await verifier.verify(bearer.token, resource)
+      metrics.accessTokenValidations.inc({ result: 'valid', reason: '' })
+    } catch (err) {
+      if (!(err instanceof InvalidAccessToken)) throw err
+      metrics.accessTokenValidations.inc({ result: 'invalid', reason: err.reason })
+      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', err.message, {
+        cause: err,
+        headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${err.message}", ${metadata}${scope}` },
+      })
+    }
   }
 }

@@ -12,6 +12,8 @@ export interface Principal {
   /** identity claims mapped from the ID-JAG (groups, email, tenant …) */
   readonly claims: Readonly<Record<string, unknown>>
   readonly anonymous: boolean
+  /** the ID-JAG `jti` that led to the access token, for the audit trail */
+  readonly assertionJti: string | undefined
 }
 
 export const ANONYMOUS: Principal = Object.freeze({
@@ -22,4 +24,5 @@ export const ANONYMOUS: Principal = Object.freeze({
   scopes: Object.freeze([]) as readonly string[],
   claims: Object.freeze({}),
   anonymous: true,
+  assertionJti: undefined,
 })

@@ -2,12 +2,19 @@ import { runCheck } from './check.ts'
 import { runStart } from './start.ts'
 import { runDemo } from './demo.ts'
 import { runCall } from './call.ts'
+import { runKeys } from './keys.ts'
+import { runDevIdp } from './dev-idp.ts'
+import { runToken } from './token.ts'
 
 const USAGE = `usage: portcullis <command> [options]
 
   start   [--config portcullis.yaml]        run the gateway (also: PORTCULLIS_CONFIG)
   check   [--config portcullis.yaml]        validate a config; print every problem with its path
-  demo                                      a real MCP server + the gateway, on localhost
+  keys generate [--alg ES256]               print a new private JWKS for signing access tokens
+  keys rotate --file keys.json              next→current→retired, adding a new next key
+  dev-idp [--config idp.yaml]               a local enterprise IdP for trying EMA
+  token   --idp URL --user U --server URL   walk the client side of EMA and print an access token
+  demo                                      dev IdP + a real MCP server + the gateway, on localhost
   call    URL TOOL [JSON] [--token T]       call one tool through an MCP endpoint and print the result
 `
 
@@ -20,6 +27,9 @@ export async function main (argv: string[]): Promise<number> {
     case 'check': return await runCheck(rest, io)
     case 'demo': return await runDemo(rest, io)
     case 'call': return await runCall(rest, io)
+    case 'keys': return await runKeys(rest, io)
+    case 'dev-idp': return await runDevIdp(rest, io)
+    case 'token': return await runToken(rest, io)
     case undefined:
     case '-h':
     case '--help':

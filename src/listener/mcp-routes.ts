@@ -1,6 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
 import type { UpstreamRegistry } from '../upstream/registry.ts'
+import type { AuthorizationContext } from '../authorization-server/authorization-server.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { mcpPipeline } from '../pipeline.ts'
 import { registerMcpBodyParser } from './body.ts'
@@ -10,11 +12,13 @@ import { sendGatewayError } from './reply-error.ts'
 export interface McpRoutesOptions {
   readonly config: Config
   readonly registry: UpstreamRegistry
+  readonly auth: AuthorizationContext
+  readonly metrics: Metrics
 }
 
 /** The MCP endpoint `/mcp/{server}`: an encapsulated context with its own body parser and errors. */
-export async function mcpRoutes (app: FastifyInstance, { config, registry }: McpRoutesOptions): Promise<void> {
-  const pipeline = mcpPipeline(config, registry)
+export async function mcpRoutes (app: FastifyInstance, { config, registry, auth, metrics }: McpRoutesOptions): Promise<void> {
+  const pipeline = mcpPipeline(config, registry, auth, metrics)
   registerMcpBodyParser(app, config.limits.maxBodyBytes)
   app.setErrorHandler(mcpErrorHandler)
   app.route({

@@ -16,12 +16,12 @@ export interface StartedGateway {
 
 /**
  * Build and start the real gateway from YAML, on free ports, logging to memory.
- * The YAML's `listen`/`admin` are overridden to 127.0.0.1:0; `publicUrl` defaults to a placeholder
- * that the tests don't depend on.
+ * The YAML's `listen`/`admin` are set to 127.0.0.1 and a free port (or `opts.port`, for tests whose
+ * publicUrl must name the real port).
  */
-export async function startGateway (yaml: string, env: Record<string, string> = {}): Promise<StartedGateway> {
+export async function startGateway (yaml: string, env: Record<string, string> = {}, opts: { port?: number } = {}): Promise<StartedGateway> {
   const config = parseConfig(`${yaml}
-listen: { host: 127.0.0.1, port: 0 }
+listen: { host: 127.0.0.1, port: ${opts.port ?? 0} }
 admin: { host: 127.0.0.1, port: 0 }
 `, { source: '<test>', env })
   const rawLogs: string[] = []

@@ -1,0 +1,45 @@
+/**
+ * RFC 6749 §5.2 (and RFC 8707, RFC 6750) errors of the token endpoint, one class per `error`
+ * code, as oidc-provider shapes them. `description` is what the client reads — precise, and free
+ * of any token, assertion or secret; `reason` is the bounded label for the audit log and the
+ * `portcullis_token_requests_total{reason}` metric (observability.md §3.6).
+ */
+export type OAuthErrorCode =
+  | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type'
+  | 'invalid_scope' | 'invalid_target' | 'access_denied' | 'server_error' | 'temporarily_unavailable'
+
+const STATUS: Record<OAuthErrorCode, number> = {
+  invalid_request: 400,
+  invalid_client: 401,
+  invalid_grant: 400,
+  unauthorized_client: 400,
+  unsupported_grant_type: 400,
+  invalid_scope: 400,
+  invalid_target: 400,
+  access_denied: 400,
+  server_error: 500,
+  temporarily_unavailable: 503,
+}
+
+export class OAuthError extends Error {
+  override readonly name = 'OAuthError'
+  readonly error: OAuthErrorCode
+  readonly statusCode: number
+  readonly reason: string
+  readonly headers: Record<string, string>
+
+  constructor (error: OAuthErrorCode, description: string, reason: string, opts: { cause?: unknown; statusCode?: number; headers?: Record<string, string> } = {}) {
+    super(description, { cause: opts.cause })
+    this.error = error
+    this.statusCode = opts.statusCode ?? STATUS[error]
+    this.reason = reason
+    this.headers = opts.headers ?? {}
+  }
+
+  toJSON (): { error: OAuthErrorCode; error_description: string } {
+    return { error: this.error, error_description: this.message }
+  }
+}
+
+export const invalidRequest = (description: string, reason = 'invalid_request'): OAuthError => new OAuthError('invalid_request', description, reason)
+export const invalidGrant = (description: string, reason: string, cause?: unknown): OAuthError => new OAuthError('invalid_grant', description, reason, { cause })
