@@ -3,42 +3,60 @@ import { createRequire } from 'node:module'
 import { once } from 'node:events'
 import { parseConfig } from '../config/load.ts'
 import { buildGateway } from '../gateway.ts'
+import { DEFAULT_DEV_IDP_YAML, DEMO_CLIENT, buildDevIdp, parseDevIdpConfig } from '../dev-idp/index.ts'
 import type { CliIo } from './io.ts'
 
 const require = createRequire(import.meta.url)
 
 /**
- * `portcullis demo` (`npm start`): a real MCP server (server-everything, Streamable HTTP) and
- * the gateway in front of it, on 127.0.0.1, then one command to paste that calls a tool
- * through the gateway.
- * TODO(ema): add the dev IdP and make the demo server `auth: required`.
+ * `portcullis demo` (`npm start`): the dev IdP, a real MCP server (server-everything, Streamable
+ * HTTP) and the gateway in front of it as its EMA authorization server, all on 127.0.0.1; then
+ * one command to paste that walks EMA (ID token → ID-JAG → access token) and calls a tool.
  */
 export async function runDemo (_argv: string[], io: CliIo): Promise<number> {
   const gatewayPort = Number(io.env.PORTCULLIS_DEMO_PORT ?? 8080)
   const adminPort = Number(io.env.PORTCULLIS_DEMO_ADMIN_PORT ?? 9464)
+  const idpPort = Number(io.env.PORTCULLIS_DEMO_IDP_PORT ?? 8081)
   const upstreamPort = Number(io.env.PORTCULLIS_DEMO_UPSTREAM_PORT ?? 8082)
+  const gatewayUrl = `http://127.0.0.1:${gatewayPort}`
+  const idpUrl = `http://127.0.0.1:${idpPort}`
+  const level = io.env.PORTCULLIS_LOG_LEVEL ?? 'warn'
+
+  const idp = await buildDevIdp(parseDevIdpConfig(DEFAULT_DEV_IDP_YAML
+    .replaceAll('http://127.0.0.1:8081', idpUrl).replace('port: 8081', `port: ${idpPort}`)
+    .replaceAll('http://127.0.0.1:8080', gatewayUrl), { source: '<demo idp>', env: {} }), { logger: { level } })
+  await idp.listen()
   const upstream = await startEverything(upstreamPort)
   const config = parseConfig(`
-publicUrl: http://127.0.0.1:${gatewayPort}
+publicUrl: ${gatewayUrl}
 listen: { host: 127.0.0.1, port: ${gatewayPort} }
 admin: { host: 127.0.0.1, port: ${adminPort} }
+authorization:
+  clients:
+    - { clientId: ${DEMO_CLIENT.clientId}, auth: client_secret_basic, secret: ${DEMO_CLIENT.secret} }
+  identityProviders:
+    - { issuer: ${idpUrl}, algorithms: [ES256], claims: { groups: groups, email: email } }
 servers:
   everything:
     upstream: { url: http://127.0.0.1:${upstreamPort}/mcp }
-    auth: none
+    scopes: [tools.read, tools.write]
     tools:
       - allow: ["*"]
 `, { source: '<demo>', env: {} })
-  const gateway = buildGateway(config, { logger: { level: io.env.PORTCULLIS_LOG_LEVEL ?? 'warn' } })
+  const gateway = buildGateway(config, { logger: { level } })
   const { url, adminUrl } = await gateway.listen()
   const mcpUrl = `${url}/mcp/everything`
   io.stdout.write([
     '',
-    `  upstream MCP server   http://127.0.0.1:${upstreamPort}/mcp   (server-everything, Streamable HTTP)`,
-    `  gateway               ${mcpUrl}`,
-    `  admin                 ${adminUrl}/metrics  /healthz  /readyz`,
+    `  dev IdP (OpenID Provider)  ${idpUrl}        users alice/alice-demo (eng), bob/bob-demo (sales)`,
+    `  upstream MCP server        http://127.0.0.1:${upstreamPort}/mcp   (server-everything, no authorization of its own)`,
+    `  gateway                    ${mcpUrl}   (EMA: ID-JAG → access token)`,
+    `  admin                      ${adminUrl}/metrics  /healthz  /readyz`,
     '',
-    `Try: node bin/portcullis.js call ${mcpUrl} echo '{"message":"hello through the gateway"}'`,
+    'Without a token the gateway answers 401 and points at its metadata:',
+    `  node bin/portcullis.js call ${mcpUrl} echo '{"message":"hi"}'`,
+    '',
+    `Try: TOKEN=$(node bin/portcullis.js token --idp ${idpUrl} --user alice --server ${mcpUrl}) && node bin/portcullis.js call ${mcpUrl} echo '{"message":"hello through the gateway"}' --token "$TOKEN"`,
     '',
     'Ctrl-C stops everything.',
     '',
@@ -48,6 +66,7 @@ servers:
     process.once('SIGTERM', () => resolve())
   })
   await gateway.close()
+  await idp.close()
   upstream.kill('SIGTERM')
   return 0
 }
