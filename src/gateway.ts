@@ -5,6 +5,7 @@ import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
 import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
 import { Metrics } from './telemetry/metrics.ts'
+import type { KeySourceOptions } from './authorization-server/idp-trust.ts'
 import { serverOptions } from './listener/server-options.ts'
 import './mcp/fastify.ts'
 
@@ -13,6 +14,8 @@ export interface GatewayDeps {
   readonly logger?: FastifyServerOptions['logger']
   /** an existing pino-compatible logger (tests capture lines with it) */
   readonly loggerInstance?: FastifyBaseLogger
+  /** timings of trusted-IdP key fetches (defaults: 5 s timeout, 30 s refetch cooldown, 10 min max age) */
+  readonly idpKeys?: Partial<KeySourceOptions>
 }
 
 export interface Gateway {
@@ -40,7 +43,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   app.decorateRequest('upstream', null)
   const registry = new UpstreamRegistry(config, app.log)
   const metrics = new Metrics()
-  const auth = new AuthorizationContext(config, metrics)
+  const auth = new AuthorizationContext(config, metrics, deps.idpKeys)
   // Plugins load in order before anything listens: keys first, then the routes that use them.
   void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
   void app.register(mcpRoutes, { config, registry, auth, metrics })

@@ -3,7 +3,7 @@ import type { ClientConfig, Config } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { AccessTokenVerifier } from '../authn/verify-access-token.ts'
 import { ephemeralKeySet, loadSigningKeys, type SigningKeySet } from './keys.ts'
-import { IdpKeySource } from './idp-trust.ts'
+import { DEFAULT_KEY_SOURCE, IdpKeySource, type KeySourceOptions } from './idp-trust.ts'
 import { MemoryReplayStore, type ReplayStore } from './replay-cache.ts'
 import type { TrustedIssuer } from './grants/jwt-bearer-id-jag.ts'
 import { discoveryRoutes } from './metadata.ts'
@@ -23,10 +23,11 @@ export class AuthorizationContext {
   readonly clients: ReadonlyMap<string, ClientConfig>
   #keys: SigningKeySet | undefined
 
-  constructor (config: Config, metrics: Metrics, replay: ReplayStore = new MemoryReplayStore()) {
+  constructor (config: Config, metrics: Metrics, keySource: Partial<KeySourceOptions> = {}, replay: ReplayStore = new MemoryReplayStore()) {
     this.config = config
     this.replay = replay
-    this.trusted = new Map(config.authorization.identityProviders.map((idp) => [idp.issuer, { config: idp, keys: new IdpKeySource(idp, metrics) }]))
+    const timing = { ...DEFAULT_KEY_SOURCE, ...keySource }
+    this.trusted = new Map(config.authorization.identityProviders.map((idp) => [idp.issuer, { config: idp, keys: new IdpKeySource(idp, metrics, timing) }]))
     this.clients = new Map(config.authorization.clients.map((c) => [c.clientId, c]))
     this.verifier = new AccessTokenVerifier(config.authorization.issuer, () => this.keys)
   }

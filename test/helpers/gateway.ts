@@ -1,6 +1,6 @@
 import { Writable } from 'node:stream'
 import { parseConfig } from '../../src/config/load.ts'
-import { buildGateway, type Gateway } from '../../src/gateway.ts'
+import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts'
 
 export interface StartedGateway {
   readonly gateway: Gateway
@@ -19,7 +19,7 @@ export interface StartedGateway {
  * The YAML's `listen`/`admin` are set to 127.0.0.1 and a free port (or `opts.port`, for tests whose
  * publicUrl must name the real port).
  */
-export async function startGateway (yaml: string, env: Record<string, string> = {}, opts: { port?: number } = {}): Promise<StartedGateway> {
+export async function startGateway (yaml: string, env: Record<string, string> = {}, opts: { port?: number, deps?: GatewayDeps } = {}): Promise<StartedGateway> {
   const config = parseConfig(`${yaml}
 listen: { host: 127.0.0.1, port: ${opts.port ?? 0} }
 admin: { host: 127.0.0.1, port: 0 }
@@ -36,7 +36,7 @@ admin: { host: 127.0.0.1, port: 0 }
       cb()
     },
   })
-  const gateway = buildGateway(config, { logger: { level: 'debug', stream } })
+  const gateway = buildGateway(config, { ...opts.deps, logger: { level: 'debug', stream } })
   const { url, adminUrl } = await gateway.listen()
   return {
     gateway,
