@@ -1,13 +1,72 @@
-import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 import { VERSION } from '../version.ts'
 
 /**
- * Every Prometheus metric of the gateway, declared once (design.md §6). Labels are bounded:
- * `server` is a configured name, `reason` and `error` come from fixed sets in code, `issuer` from
- * the configured trusted issuers.
+ * Every Prometheus metric of the gateway, declared once (design.md §6; dashboards, alerts and
+ * tests depend on these names). Labels are bounded: `server` is a configured name, `tool` a name
+ * the rules or the upstream's tools/list made known (else `_unknown`), `method` a known MCP method
+ * (else `_other`), `reason`/`error`/`outcome` come from fixed sets in code, `issuer` from the
+ * configured trusted issuers. Never a user id.
  */
+
+/** Seconds; a tool call is often a remote API round trip, so the buckets reach a minute. */
+const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+
 export class Metrics {
   readonly registry = new Registry()
+
+  readonly toolCalls = new Counter({
+    name: 'portcullis_tool_calls_total',
+    help: 'tools/call requests by server, tool and outcome',
+    labelNames: ['server', 'tool', 'outcome'] as const,
+    registers: [this.registry],
+  })
+
+  readonly toolCallDuration = new Histogram({
+    name: 'portcullis_tool_call_duration_seconds',
+    help: 'Time from a tools/call request to its response, by server, tool and outcome',
+    labelNames: ['server', 'tool', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly mcpRequests = new Counter({
+    name: 'portcullis_mcp_requests_total',
+    help: 'JSON-RPC requests from clients by server, method and outcome',
+    labelNames: ['server', 'method', 'outcome'] as const,
+    registers: [this.registry],
+  })
+
+  readonly mcpRequestDuration = new Histogram({
+    name: 'portcullis_mcp_request_duration_seconds',
+    help: 'Time from a client JSON-RPC request to its response, by server, method and outcome',
+    labelNames: ['server', 'method', 'outcome'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly upstreamRequestDuration = new Histogram({
+    name: 'portcullis_upstream_request_duration_seconds',
+    help: 'Time to the upstream\'s response headers (HTTP upstreams) or answer (bridged upstreams), by server and method',
+    labelNames: ['server', 'method'] as const,
+    buckets: DURATION_BUCKETS,
+    registers: [this.registry],
+  })
+
+  readonly upstreamErrors = new Counter({
+    name: 'portcullis_upstream_errors_total',
+    help: 'Upstream failures by server and reason (refused, timeout, status_5xx, bad_response, stream_closed, process_exited …)',
+    labelNames: ['server', 'reason'] as const,
+    registers: [this.registry],
+  })
+
+  readonly policyDecisions = new Counter({
+    name: 'portcullis_policy_decisions_total',
+    help: 'Tool, prompt and resource policy decisions by server, tool, decision (allow, deny, would_deny) and reason',
+    labelNames: ['server', 'tool', 'decision', 'reason'] as const,
+    registers: [this.registry],
+  })
+
   readonly tokenRequests = new Counter({
     name: 'portcullis_token_requests_total',
     help: 'Token endpoint requests by grant type and outcome; rejections carry the OAuth error and a reason',
@@ -29,9 +88,29 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly openStreams = new Gauge({
+    name: 'portcullis_open_streams',
+    help: 'SSE streams open to clients, by server and kind (post, get)',
+    labelNames: ['server', 'kind'] as const,
+    registers: [this.registry],
+  })
+
+  readonly sessions = new Gauge({
+    name: 'portcullis_sessions',
+    help: 'MCP sessions the gateway knows (bridged upstreams: one process or connection each), by server',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  })
+
+  readonly buildInfo = new Gauge({
+    name: 'portcullis_build_info',
+    help: 'Portcullis version',
+    labelNames: ['version'] as const,
+    registers: [this.registry],
+  })
+
   constructor () {
     collectDefaultMetrics({ register: this.registry })
-    new Gauge({ name: 'portcullis_build_info', help: 'Portcullis version', labelNames: ['version'], registers: [this.registry] })
-      .set({ version: VERSION }, 1)
+    this.buildInfo.set({ version: VERSION }, 1)
   }
 }
