@@ -32,6 +32,7 @@ export const gatewayErrors = {
   PORTCULLIS_ERR_SESSION_REQUIRED: { statusCode: 400, rpcCode: -32600, message: 'Bad Request: Mcp-Session-Id header is required', expose: true },
   PORTCULLIS_ERR_SESSION_NOT_FOUND: { statusCode: 404, rpcCode: -32001, message: 'Session not found', expose: true },
   PORTCULLIS_ERR_UNAUTHENTICATED: { statusCode: 401, rpcCode: -32600, message: 'Unauthorized', expose: true },
+  PORTCULLIS_ERR_INSUFFICIENT_SCOPE: { statusCode: 403, rpcCode: -32600, message: 'Forbidden: the access token lacks a scope this request needs', expose: true },
   PORTCULLIS_ERR_BAD_AUTHORIZATION: { statusCode: 400, rpcCode: -32600, message: 'Bad Request: malformed credentials', expose: true },
   PORTCULLIS_ERR_TOO_MANY_SESSIONS: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: too many sessions for this MCP server', expose: true },
   PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server could not be reached', expose: true },

@@ -1,6 +1,10 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
 import type { Config } from './config/types.ts'
-import { UpstreamRegistry } from './upstream/registry.ts'
+import type { UpstreamRegistry } from './upstream/registry.ts'
+import type { Upstream } from './upstream/upstream.ts'
+import { StateHolder, buildState } from './state.ts'
+import { ToolNames } from './observe/tool-names.ts'
+import { restartOnlyChanges } from './reload.ts'
 import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
 import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
@@ -21,9 +25,17 @@ export interface GatewayDeps {
 export interface Gateway {
   readonly app: FastifyInstance
   readonly admin: FastifyInstance
+  /** the upstreams of the current config */
   readonly registry: UpstreamRegistry
+  readonly holder: StateHolder
   readonly metrics: Metrics
   readonly auth: AuthorizationContext
+  /**
+   * Swap in a new, already validated config atomically (SIGHUP). Requests in flight finish under
+   * the config they started with; unchanged upstreams and their open streams are kept. Returns
+   * the paths that need a restart instead (then nothing changed).
+   */
+  reload (next: Config): Promise<{ applied: boolean; restartNeeded: string[] }>
   /** listen on config.listen and config.admin (port 0 picks free ports); returns the bound URLs */
   listen (): Promise<{ url: string; adminUrl: string }>
   /** stop taking requests, let open ones finish for up to listen.drainTimeoutMs, then close the rest */
@@ -41,12 +53,15 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   })
   app.decorateRequest('mcp', null)
   app.decorateRequest('upstream', null)
-  const registry = new UpstreamRegistry(config, app.log)
+  const holder = new StateHolder(buildState(config, app.log))
+  /** upstreams replaced by a reload that may still hold open streams or bridged sessions */
+  const retiring = new Set<Upstream>()
   const metrics = new Metrics()
+  const sink = { metrics, toolNames: new ToolNames(), log: app.log }
   const auth = new AuthorizationContext(config, metrics, deps.idpKeys)
   // Plugins load in order before anything listens: keys first, then the routes that use them.
   void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
-  void app.register(mcpRoutes, { config, registry, auth, metrics })
+  void app.register(mcpRoutes, { config, holder, auth, sink })
   void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
@@ -55,9 +70,21 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   return {
     app,
     admin,
-    registry,
+    get registry () { return holder.current.upstreams },
+    holder,
     metrics,
     auth,
+    async reload (next) {
+      const previous = holder.current
+      const restartNeeded = restartOnlyChanges(previous.config, next)
+      if (restartNeeded.length > 0) return { applied: false, restartNeeded }
+      holder.current = buildState(next, app.log, previous)
+      for (const retired of holder.current.upstreams.retiredFrom(previous.upstreams)) {
+        retiring.add(retired)
+        retired.retire().catch((err: unknown) => app.log.warn({ err }, 'retiring an upstream failed'))
+      }
+      return { applied: true, restartNeeded }
+    },
     async listen () {
       const url = await app.listen({ host: config.listen.host, port: config.listen.port })
       const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })
@@ -69,7 +96,8 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       const timer = setTimeout(() => app.server.closeAllConnections(), config.listen.drainTimeoutMs)
       timer.unref()
       try {
-        await registry.close()
+        await holder.current.upstreams.close()
+        await Promise.allSettled([...retiring].map((u) => u.close()))
         await app.close()
       } finally {
         clearTimeout(timer)

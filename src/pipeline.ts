@@ -1,18 +1,20 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config/types.ts'
-import type { UpstreamRegistry } from './upstream/registry.ts'
+import type { StateHolder } from './state.ts'
 import type { AuthorizationContext } from './authorization-server/authorization-server.ts'
-import type { Metrics } from './telemetry/metrics.ts'
+import type { RecordSink } from './observe/records.ts'
 import { resolveServer } from './listener/resolve-server.ts'
 import { allowedOrigins, checkOrigin } from './listener/origin.ts'
 import { checkTransportHeaders } from './listener/transport-rules.ts'
 import { authenticate } from './authn/authenticate.ts'
 import { bindSession } from './listener/session.ts'
+import { observeExchange } from './observe/observe-exchange.ts'
 import { parseMcpBody } from './listener/body.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
+import { enforcePolicy } from './policy/enforce.ts'
 import { forwardToUpstream } from './upstream/forward.ts'
 
-type Stage = (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+type Stage = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 
 export interface McpPipeline {
   /** before the body is read: an unauthenticated or misaddressed request never makes us read it */
@@ -24,21 +26,22 @@ export interface McpPipeline {
 
 /**
  * The path of every request to /mcp/{server}, in order — the table of contents of the gateway.
- * Each stage is a named function in a file of its own; later stages (tool policy, telemetry)
- * slot in here.
+ * Each stage is a named function in a file of its own.
  */
-export function mcpPipeline (config: Config, registry: UpstreamRegistry, auth: AuthorizationContext, metrics: Metrics): McpPipeline {
+export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink): McpPipeline {
   return {
     onRequest: [
-      resolveServer(config, registry) as Stage,
+      resolveServer(holder) as Stage,
       checkOrigin(allowedOrigins(config)),
       checkTransportHeaders,
-      authenticate(config, auth.verifier, metrics),
-      bindSession(registry.sessions),
+      authenticate(auth.verifier, sink.metrics),
+      bindSession,
+      observeExchange(sink),
     ],
     preHandler: [
       parseMcpBody,
       checkMcpHeaders,
+      enforcePolicy(sink),
     ],
     handler: forwardToUpstream,
   }

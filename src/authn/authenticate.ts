@@ -1,5 +1,4 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { GatewayError } from '../errors.ts'
 import { extractBearer } from './bearer.ts'
@@ -22,7 +21,7 @@ export function protectedResourceMetadataUrl (resource: string): string {
  * sent (§3), `invalid_request` (400) for malformed ones, `invalid_token` (401) for a token that
  * is not ours, not for this server, or expired.
  */
-export function authenticate (_config: Config, verifier: AccessTokenVerifier, metrics: Metrics) {
+export function authenticate (verifier: AccessTokenVerifier, metrics: Metrics) {
   return async function authenticate (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const exchange = request.mcp
     if (exchange === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'authenticate before resolveServer')

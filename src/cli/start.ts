@@ -27,6 +27,17 @@ export async function runStart (argv: string[], io: CliIo): Promise<number> {
   for (const warning of configWarnings(config)) gateway.app.log.warn(warning)
   const { url, adminUrl } = await gateway.listen()
   gateway.app.log.info({ url, adminUrl, servers: Object.keys(config.servers) }, 'portcullis listening')
+  // SIGHUP: reload the same file. An invalid file is refused with its problems; the running config stays.
+  process.on('SIGHUP', () => {
+    loadConfig(path, io.env).then(async (next) => {
+      const { applied, restartNeeded } = await gateway.reload(next)
+      if (applied) gateway.app.log.info({ servers: Object.keys(next.servers) }, 'config reloaded')
+      else gateway.app.log.error({ restartNeeded }, 'config not reloaded: these changes need a restart')
+    }, (err: unknown) => {
+      if (err instanceof ConfigError) gateway.app.log.error({ problems: err.problems }, 'config not reloaded: the file is invalid')
+      else gateway.app.log.error({ err }, 'config not reloaded')
+    })
+  })
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       gateway.app.log.info({ signal }, 'draining')

@@ -42,7 +42,17 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
   }
   exchange.operations = operations
   exchange.batch = parsed.batch
-  for (const message of parsed.messages) {
-    if (message.kind === 'request') exchange.pending.set(message.id, message.method)
+  for (const [i, message] of parsed.messages.entries()) {
+    if (message.kind !== 'request') continue
+    exchange.pending.set(message.id, message.method)
+    exchange.records.set(message.id, {
+      id: message.id,
+      method: message.method,
+      target: operations[i]?.target,
+      decision: undefined,
+      shadowDenied: false,
+      outcome: undefined,
+      errorType: undefined,
+    })
   }
 }

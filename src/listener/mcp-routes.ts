@@ -1,8 +1,8 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
-import type { UpstreamRegistry } from '../upstream/registry.ts'
+import type { StateHolder } from '../state.ts'
 import type { AuthorizationContext } from '../authorization-server/authorization-server.ts'
-import type { Metrics } from '../telemetry/metrics.ts'
+import type { RecordSink } from '../observe/records.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { mcpPipeline } from '../pipeline.ts'
 import { registerMcpBodyParser } from './body.ts'
@@ -11,14 +11,14 @@ import { sendGatewayError } from './reply-error.ts'
 
 export interface McpRoutesOptions {
   readonly config: Config
-  readonly registry: UpstreamRegistry
+  readonly holder: StateHolder
   readonly auth: AuthorizationContext
-  readonly metrics: Metrics
+  readonly sink: RecordSink
 }
 
 /** The MCP endpoint `/mcp/{server}`: an encapsulated context with its own body parser and errors. */
-export async function mcpRoutes (app: FastifyInstance, { config, registry, auth, metrics }: McpRoutesOptions): Promise<void> {
-  const pipeline = mcpPipeline(config, registry, auth, metrics)
+export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink }: McpRoutesOptions): Promise<void> {
+  const pipeline = mcpPipeline(config, holder, auth, sink)
   registerMcpBodyParser(app, config.limits.maxBodyBytes)
   app.setErrorHandler(mcpErrorHandler)
   app.route({

@@ -1,19 +1,26 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import type { Config } from '../config/types.ts'
-import type { UpstreamRegistry } from '../upstream/registry.ts'
+import type { StateHolder } from '../state.ts'
 import { GatewayError } from '../errors.ts'
 import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 
-/** Stage: which configured MCP server is asked for. Unknown names are 404 before anything else. */
-export function resolveServer (config: Config, registry: UpstreamRegistry) {
+/**
+ * Stage: which configured MCP server is asked for, under the config current *now* — the request
+ * keeps this snapshot to its end. Unknown names are 404 before anything else.
+ */
+export function resolveServer (holder: StateHolder) {
   return async function resolveServer (request: FastifyRequest<{ Params: { server: string } }>, _reply: FastifyReply): Promise<void> {
+    const state = holder.current
     const name = request.params.server
-    const server = Object.hasOwn(config.servers, name) ? config.servers[name] : undefined
-    const upstream = registry.get(name)
-    if (server === undefined || upstream === undefined) throw new GatewayError('PORTCULLIS_ERR_UNKNOWN_SERVER')
+    const server = Object.hasOwn(state.config.servers, name) ? state.config.servers[name] : undefined
+    const upstream = state.upstreams.get(name)
+    const policy = state.policies.get(name)
+    if (server === undefined || upstream === undefined || policy === undefined) throw new GatewayError('PORTCULLIS_ERR_UNKNOWN_SERVER')
     request.upstream = upstream
     request.mcp = {
+      state,
       server,
+      policy,
+      started: performance.now(),
       principal: null,
       protocolVersion: DEFAULT_PROTOCOL_VERSION,
       sessionId: undefined,
@@ -22,6 +29,7 @@ export function resolveServer (config: Config, registry: UpstreamRegistry) {
       batch: false,
       pending: new Map(),
       observers: [],
+      records: new Map(),
     }
   }
 }

@@ -1,7 +1,6 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import { KNOWN_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
-import type { SessionTable } from '../upstream/session-table.ts'
 
 const KNOWN = new Set<string>(KNOWN_PROTOCOL_VERSIONS)
 /** "The session ID MUST only contain visible ASCII characters (ranging from 0x21 to 0x7E)." */
@@ -16,8 +15,7 @@ const SESSION_ID = /^[\x21-\x7e]{1,256}$/
  * session that does not exist (404), so ids can't be probed across principals.
  * 2026-07-28 has no sessions: the header is ignored there.
  */
-export function bindSession (sessions: SessionTable) {
-  return async function bindSession (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export async function bindSession (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const exchange = request.mcp
     if (exchange === null || exchange.principal === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'bindSession before authenticate')
     const version = singleHeader(request, 'mcp-protocol-version')
@@ -27,11 +25,11 @@ export function bindSession (sessions: SessionTable) {
     }
     const sessionId = singleHeader(request, 'mcp-session-id')
     if (sessionId === undefined || exchange.protocolVersion === MODERN_PROTOCOL_VERSION) return
+    const sessions = exchange.state.upstreams.sessions
     if (!SESSION_ID.test(sessionId) || sessions.lookup(exchange.server.name, sessionId, exchange.principal.key) === undefined) {
       throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
     }
     exchange.sessionId = sessionId
-  }
 }
 
 /**

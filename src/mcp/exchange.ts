@@ -2,6 +2,9 @@ import type { ServerConfig } from '../config/types.ts'
 import type { JsonRpcMessage } from '../jsonrpc/types.ts'
 import type { McpOperation } from '../jsonrpc/classify.ts'
 import type { Principal } from '../authn/principal.ts'
+import type { GatewayState } from '../state.ts'
+import type { CompiledPolicy } from '../policy/decide.ts'
+import type { RequestRecord } from '../observe/records.ts'
 
 /** The MCP protocol revisions this gateway understands (protocol.md §5.1). */
 export const KNOWN_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const
@@ -19,7 +22,12 @@ export type UpstreamMessageObserver = (message: unknown, requestMethod: string |
 
 /** Everything the stages of the MCP request path learn about one HTTP request. */
 export interface McpExchange {
+  /** the state this request is judged by, from start to end, whatever a reload does meanwhile */
+  readonly state: GatewayState
   readonly server: ServerConfig
+  readonly policy: CompiledPolicy
+  /** when the HTTP request arrived (performance.now()) */
+  readonly started: number
   principal: Principal | null
   /** MCP-Protocol-Version header, or the body's 2026-07-28 `_meta` version, or the default */
   protocolVersion: string
@@ -31,4 +39,6 @@ export interface McpExchange {
   /** request id → method, for the responses this POST will receive */
   readonly pending: Map<string | number, string>
   readonly observers: UpstreamMessageObserver[]
+  /** one per JSON-RPC request of this POST, by id: what was asked, decided, and how it ended */
+  readonly records: Map<string | number, RequestRecord>
 }

@@ -12,23 +12,43 @@ import type { Upstream } from './upstream.ts'
 /** Defaults for bridged legacy HTTP+SSE upstreams (the config gives them connect/headers timeouts only). */
 const SSE_BRIDGE = { maxSessions: 256, idleTimeoutMs: 600_000, requestTimeoutMs: 120_000 }
 
-/** One Upstream per configured server, sharing one session table. */
-export class UpstreamRegistry {
-  readonly sessions = new SessionTable()
-  readonly #upstreams = new Map<string, Upstream>()
+interface Entry {
+  readonly upstream: Upstream
+  /** the upstream config it was built from, to tell on reload whether it can be kept */
+  readonly key: string
+}
 
-  constructor (config: Config, log: FastifyBaseLogger) {
+/**
+ * One Upstream per configured server, sharing one session table. Built again on every config
+ * reload from the previous registry: an upstream whose config did not change is kept as it is
+ * (its pool, open streams and bridged sessions live on); the others are retired gracefully.
+ */
+export class UpstreamRegistry {
+  readonly sessions: SessionTable
+  readonly #entries = new Map<string, Entry>()
+
+  constructor (config: Config, log: FastifyBaseLogger, previous?: UpstreamRegistry) {
+    this.sessions = previous?.sessions ?? new SessionTable()
     for (const server of Object.values(config.servers)) {
-      this.#upstreams.set(server.name, this.#create(server, log.child({ server: server.name })))
+      const key = JSON.stringify(server.upstream)
+      const kept = previous === undefined ? undefined : previous.#entries.get(server.name)
+      const upstream = kept !== undefined && kept.key === key ? kept.upstream : this.#create(server, log.child({ server: server.name }))
+      this.#entries.set(server.name, { upstream, key })
     }
   }
 
   get (server: string): Upstream | undefined {
-    return this.#upstreams.get(server)
+    return this.#entries.get(server)?.upstream
+  }
+
+  /** Upstreams of `previous` that this registry did not keep. */
+  retiredFrom (previous: UpstreamRegistry): Upstream[] {
+    const kept = new Set([...this.#entries.values()].map((e) => e.upstream))
+    return [...previous.#entries.values()].map((e) => e.upstream).filter((u) => !kept.has(u))
   }
 
   async close (): Promise<void> {
-    await Promise.allSettled([...this.#upstreams.values()].map((u) => u.close()))
+    await Promise.allSettled([...this.#entries.values()].map((e) => e.upstream.close()))
   }
 
   #create (server: ServerConfig, log: FastifyBaseLogger): Upstream {

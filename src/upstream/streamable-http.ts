@@ -98,6 +98,11 @@ export class StreamableHttpUpstream implements Upstream {
     await this.#pool.destroy()
   }
 
+  async retire (): Promise<void> {
+    // undici's close() waits for the requests in flight (open streams included) to finish.
+    await this.#pool.close()
+  }
+
   /**
    * Send the request upstream. Statuses the client must not see are turned into gateway
    * errors here; 4xx statuses (400 bodies carry era detection, 404 a dead session, 405 no GET

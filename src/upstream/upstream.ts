@@ -15,4 +15,6 @@ export interface Upstream {
   sessionCount (): number
   /** stop accepting, end open streams, kill child processes */
   close (): Promise<void>
+  /** after a reload replaced it: take nothing new, let what is open finish, then release everything */
+  retire (): Promise<void>
 }

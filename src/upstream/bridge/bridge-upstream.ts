@@ -83,6 +83,11 @@ export class BridgeUpstream implements Upstream {
     await Promise.allSettled([...this.#all].map((session) => session.close()))
   }
 
+  async retire (): Promise<void> {
+    // No new sessions; the open ones end as they would have (DELETE, idle timeout, process exit).
+    this.#closing = true
+  }
+
   #find (sessionId: string): BridgedSession {
     const session = this.#live.get(sessionId)
     if (session === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')

@@ -1,0 +1,32 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { finishRecord, outcomeOf, outcomeOfStatus, type RecordSink } from './records.ts'
+
+/**
+ * Stage: watch the exchange to its end. Each response the upstream sends finishes the record of
+ * the request it answers (success, tool_error, jsonrpc_error); when the HTTP exchange closes, any
+ * request still open is finished from the status (upstream_error, timeout, cancelled …). A raw
+ * `close` listener is used because bridged upstreams answer on a hijacked reply, where Fastify's
+ * onResponse hooks never run.
+ */
+export function observeExchange (sink: RecordSink) {
+  return async function observeExchange (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const exchange = request.mcp
+    if (exchange === null) return
+    exchange.observers.push(function finishOnResponse (message) {
+      if (typeof message !== 'object' || message === null || 'method' in message) return undefined
+      const id = (message as { id?: unknown }).id
+      if (typeof id !== 'string' && typeof id !== 'number') return undefined
+      const record = exchange.records.get(id)
+      if (record === undefined) return undefined
+      const { outcome, errorType } = outcomeOf(message)
+      finishRecord(exchange, record, record.shadowDenied && outcome === 'success' ? 'success' : outcome, sink, errorType)
+      return undefined
+    })
+    reply.raw.once('close', function finishOpenRecords () {
+      const aborted = !reply.raw.writableFinished
+      for (const record of exchange.records.values()) {
+        if (record.outcome === undefined) finishRecord(exchange, record, outcomeOfStatus(reply.raw.statusCode, aborted), sink)
+      }
+    })
+  }
+}

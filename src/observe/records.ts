@@ -1,0 +1,109 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { McpExchange } from '../mcp/exchange.ts'
+import type { Decision } from '../policy/decide.ts'
+import type { JsonRpcId } from '../jsonrpc/types.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import type { ToolNames } from './tool-names.ts'
+
+/** design.md §6 `outcome` values. */
+export type Outcome = 'success' | 'tool_error' | 'jsonrpc_error' | 'denied' | 'unauthenticated' | 'upstream_error'
+  | 'timeout' | 'cancelled' | 'invalid_request'
+
+/** Methods that are labels as themselves; anything else a client sends is `_other`. */
+const KNOWN_METHODS = new Set([
+  'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
+  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'logging/setLevel', 'completion/complete',
+  'server/discover', 'subscriptions/listen', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
+])
+
+/** One JSON-RPC request of a POST: what it asked, what the policy decided, how it ended. */
+export interface RequestRecord {
+  readonly id: JsonRpcId
+  readonly method: string
+  /** tool or prompt name, resource uri */
+  readonly target: string | undefined
+  decision: Decision | undefined
+  /** shadow mode: denied by the rules but forwarded */
+  shadowDenied: boolean
+  outcome: Outcome | undefined
+  errorType: string | undefined
+}
+
+export interface RecordSink {
+  readonly metrics: Metrics
+  readonly toolNames: ToolNames
+  readonly log: FastifyBaseLogger
+}
+
+/**
+ * A request ended: one audit line (`"log.type":"audit"`, design.md §6 fields; never arguments,
+ * tokens or secrets), `portcullis_mcp_requests_total` / duration, and for `tools/call`
+ * `portcullis_tool_calls_total` / duration. Called exactly once per record.
+ */
+export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: string): void {
+  if (record.outcome !== undefined) return
+  record.outcome = outcome
+  record.errorType = errorType
+  const seconds = (performance.now() - exchange.started) / 1000
+  const server = exchange.server.name
+  const method = KNOWN_METHODS.has(record.method) ? record.method : '_other'
+  sink.metrics.mcpRequests.inc({ server, method, outcome })
+  sink.metrics.mcpRequestDuration.observe({ server, method, outcome }, seconds)
+  const isToolCall = record.method === 'tools/call'
+  if (isToolCall) {
+    const tool = sink.toolNames.label(exchange.policy, record.target)
+    sink.metrics.toolCalls.inc({ server, tool, outcome })
+    sink.metrics.toolCallDuration.observe({ server, tool, outcome }, seconds)
+  }
+  const principal = exchange.principal
+  const decision = record.decision
+  sink.log.info({
+    'log.type': 'audit',
+    'event.name': isToolCall ? 'mcp.tool_call' : 'mcp.request',
+    'portcullis.server': server,
+    'mcp.method.name': record.method,
+    ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target } : {}),
+    ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
+    ...(record.method.startsWith('resources/') && record.target !== undefined ? { 'mcp.resource.uri': record.target } : {}),
+    'jsonrpc.request.id': String(record.id),
+    'mcp.protocol.version': exchange.protocolVersion,
+    ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
+    'portcullis.auth.client_id': principal?.clientId,
+    'portcullis.auth.issuer': principal?.issuer,
+    'portcullis.auth.assertion_jti': principal?.assertionJti,
+    ...(decision === undefined ? {} : {
+      'portcullis.policy.decision': decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny',
+      'portcullis.policy.reason': decision.reason,
+      'portcullis.policy.rule_id': decision.ruleId,
+    }),
+    outcome,
+    ...(errorType === undefined ? {} : { 'error.type': errorType }),
+    duration_s: seconds,
+  }, isToolCall ? 'tool call' : 'mcp request')
+}
+
+/** How a response message ends its request. */
+export function outcomeOf (message: unknown): { outcome: Outcome; errorType?: string } {
+  if (typeof message === 'object' && message !== null) {
+    if ('error' in message) {
+      const code = (message as { error?: { code?: unknown } }).error?.code
+      return { outcome: 'jsonrpc_error', errorType: typeof code === 'number' ? String(code) : 'error' }
+    }
+    const result = (message as { result?: unknown }).result
+    if (typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true) {
+      return { outcome: 'tool_error', errorType: 'tool_error' }
+    }
+  }
+  return { outcome: 'success' }
+}
+
+/** The outcome of requests still open when the HTTP exchange ended, from its status. */
+export function outcomeOfStatus (statusCode: number, aborted: boolean): Outcome {
+  if (aborted) return 'cancelled'
+  if (statusCode === 504) return 'timeout'
+  if (statusCode === 401) return 'unauthenticated'
+  if (statusCode === 403) return 'denied'
+  if (statusCode >= 500) return 'upstream_error'
+  if (statusCode >= 400) return 'invalid_request'
+  return 'upstream_error'
+}

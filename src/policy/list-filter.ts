@@ -1,0 +1,47 @@
+import type { Principal } from '../authn/principal.ts'
+import type { McpExchange, UpstreamMessageObserver } from '../mcp/exchange.ts'
+import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
+import type { ToolNames } from '../observe/tool-names.ts'
+import { decide, type PolicyKind } from './decide.ts'
+
+/** The list results the policy filters: the array member and the key each item is judged by. */
+const LISTS: ReadonlyArray<{ method: string; member: 'tools' | 'prompts' | 'resources'; key: 'name' | 'uri'; kind: PolicyKind }> = [
+  { method: 'tools/list', member: 'tools', key: 'name', kind: 'tools' },
+  { method: 'prompts/list', member: 'prompts', key: 'name', kind: 'prompts' },
+  { method: 'resources/list', member: 'resources', key: 'uri', kind: 'resources' },
+]
+
+/**
+ * An observer that removes from `tools/list`, `prompts/list` and `resources/list` results every
+ * item `decide()` would refuse — the same decision that gates the calls — in JSON and SSE
+ * responses, on POST, GET and resumed streams alike. Upstream order and `nextCursor` are kept
+ * untouched; an emptied page is `[]`; 2026-07-28 results become `cacheScope: "private"`, since
+ * they now vary per user. A response whose request is unknown (a replay on a GET stream) is
+ * filtered by its shape, defensively.
+ */
+export function listFilter (exchange: McpExchange, principal: Principal, toolNames: ToolNames): UpstreamMessageObserver {
+  return function filterLists (message, requestMethod) {
+    if (typeof message !== 'object' || message === null || 'method' in message) return undefined
+    const result = (message as { result?: unknown }).result
+    if (typeof result !== 'object' || result === null || Array.isArray(result)) return undefined
+    for (const list of LISTS) {
+      if (requestMethod !== undefined && requestMethod !== list.method) continue
+      const items = (result as Record<string, unknown>)[list.member]
+      if (!Array.isArray(items)) continue
+      if (list.kind === 'tools') toolNames.remember(exchange.server.name, items.map(nameOf).filter((n): n is string => n !== undefined))
+      const kept = items.filter((item: unknown) => {
+        const key = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[list.key] : undefined
+        return typeof key === 'string' && decide(exchange.policy, list.kind, key, principal).allow
+      })
+      const modern = exchange.protocolVersion === MODERN_PROTOCOL_VERSION
+      if (kept.length === items.length && !modern) return undefined
+      return { ...message, result: { ...result, [list.member]: kept, ...(modern ? { cacheScope: 'private' } : {}) } }
+    }
+    return undefined
+  }
+}
+
+function nameOf (item: unknown): string | undefined {
+  const name = typeof item === 'object' && item !== null ? (item as { name?: unknown }).name : undefined
+  return typeof name === 'string' ? name : undefined
+}

@@ -1,0 +1,31 @@
+import type { FastifyBaseLogger } from 'fastify'
+import type { Config } from './config/types.ts'
+import { UpstreamRegistry } from './upstream/registry.ts'
+import { compilePolicy, type CompiledPolicy } from './policy/decide.ts'
+
+/**
+ * Everything a request is judged and forwarded by, built from one config. A request reads the
+ * state once, when it starts (resolveServer), and uses that snapshot to the end — so a reload
+ * that swaps the state never mixes two configs within one request.
+ */
+export interface GatewayState {
+  readonly config: Config
+  readonly upstreams: UpstreamRegistry
+  readonly policies: ReadonlyMap<string, CompiledPolicy>
+}
+
+export function buildState (config: Config, log: FastifyBaseLogger, previous?: GatewayState): GatewayState {
+  return Object.freeze({
+    config,
+    upstreams: new UpstreamRegistry(config, log, previous?.upstreams),
+    policies: new Map(Object.values(config.servers).map((server) => [server.name, compilePolicy(server)])),
+  })
+}
+
+/** The current state; swapped atomically (one assignment) by a reload. */
+export class StateHolder {
+  current: GatewayState
+  constructor (initial: GatewayState) {
+    this.current = initial
+  }
+}
