@@ -5,6 +5,7 @@ import { runCall } from './call.ts'
 import { runKeys } from './keys.ts'
 import { runDevIdp } from './dev-idp.ts'
 import { runToken } from './token.ts'
+import { runPolicy } from './policy.ts'
 
 const USAGE = `usage: portcullis <command> [options]
 
@@ -14,6 +15,8 @@ const USAGE = `usage: portcullis <command> [options]
   keys rotate --file keys.json              next→current→retired, adding a new next key
   dev-idp [--config idp.yaml]               a local enterprise IdP for trying EMA
   token   --idp URL --user U --server URL   walk the client side of EMA and print an access token
+  policy explain --config F --server S --tool T [--scope "a b"] [--claims JSON]
+                                            which rule allows or denies, and why (exit 0 allow, 1 deny)
   demo                                      dev IdP + a real MCP server + the gateway, on localhost
   call    URL TOOL [JSON] [--token T]       call one tool through an MCP endpoint and print the result
 `
@@ -30,6 +33,7 @@ export async function main (argv: string[]): Promise<number> {
     case 'keys': return await runKeys(rest, io)
     case 'dev-idp': return await runDevIdp(rest, io)
     case 'token': return await runToken(rest, io)
+    case 'policy': return await runPolicy(rest, io)
     case undefined:
     case '-h':
     case '--help':

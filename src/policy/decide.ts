@@ -12,6 +12,7 @@ export type DecisionReason =
   | 'no_matching_rule'     // no allow rule names it (default deny)
   | 'claims_not_matched'   // allow rules name it, but the identity is not one they admit
   | 'insufficient_scope'   // an allow rule would admit it with scopes the token lacks (step-up)
+  | 'scope_not_held'       // the same, for a principal that can't step up (auth: none)
   | 'no_rules'             // the server has no tools list: no tool is allowed
 
 export interface Decision {
@@ -71,8 +72,33 @@ export function decide (policy: CompiledPolicy, kind: PolicyKind, name: string, 
     if (stepUp === undefined || rule.scopes.length < stepUp.scopes.length) stepUp = rule
   }
   // Step-up only makes sense for a principal that can come back with more scope.
-  if (stepUp !== undefined && !principal.anonymous) return { allow: false, ruleId: stepUp.id, reason: 'insufficient_scope', requiredScopes: stepUp.scopes }
+  if (stepUp !== undefined) {
+    return principal.anonymous ? deny(stepUp.id, 'scope_not_held') : { allow: false, ruleId: stepUp.id, reason: 'insufficient_scope', requiredScopes: stepUp.scopes }
+  }
   return deny('default', named ? 'claims_not_matched' : 'no_matching_rule')
+}
+
+/** Most decisions remembered per (policy, principal) pair. */
+const MEMO_PER_PRINCIPAL = 2048
+const memo = new WeakMap<CompiledPolicy, WeakMap<Principal, Map<string, Decision>>>()
+
+/**
+ * `decide()`, remembered per compiled policy and principal object. A verified access token
+ * yields the same (frozen) principal object until it expires, and a reload compiles new policy
+ * objects, so a remembered decision can never outlive either; the memo is weakly held.
+ */
+export function decideRemembered (policy: CompiledPolicy, kind: PolicyKind, name: string, principal: Principal): Decision {
+  let byPrincipal = memo.get(policy)
+  if (byPrincipal === undefined) memo.set(policy, byPrincipal = new WeakMap())
+  let decisions = byPrincipal.get(principal)
+  if (decisions === undefined) byPrincipal.set(principal, decisions = new Map())
+  const key = `${kind}\n${name}`
+  let decision = decisions.get(key)
+  if (decision === undefined) {
+    decision = decide(policy, kind, name, principal)
+    if (decisions.size < MEMO_PER_PRINCIPAL) decisions.set(key, decision)
+  }
+  return decision
 }
 
 function deny (ruleId: string, reason: DecisionReason): Decision {

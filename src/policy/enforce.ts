@@ -5,7 +5,7 @@ import { GatewayError } from '../errors.ts'
 import { jsonRpcError } from '../listener/reply-error.ts'
 import { protectedResourceMetadataUrl } from '../authn/authenticate.ts'
 import { finishRecord, type RecordSink } from '../observe/records.ts'
-import { decide, type Decision, type PolicyKind } from './decide.ts'
+import { decideRemembered, type Decision, type PolicyKind } from './decide.ts'
 import { listFilter } from './list-filter.ts'
 
 /** The methods the policy gates, and what they name. */
@@ -44,7 +44,7 @@ export function enforcePolicy (sink: RecordSink) {
     for (const op of exchange.operations) {
       const kind = op.method === undefined ? undefined : GATED[op.method]
       if (kind === undefined || op.target === undefined) continue
-      const decision = decide(exchange.policy, kind, op.target, principal)
+      const decision = decideRemembered(exchange.policy, kind, op.target, principal)
       const record = op.id === undefined ? undefined : exchange.records.get(op.id)
       if (record !== undefined) {
         record.decision = decision

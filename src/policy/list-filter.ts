@@ -2,7 +2,7 @@ import type { Principal } from '../authn/principal.ts'
 import type { McpExchange, UpstreamMessageObserver } from '../mcp/exchange.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import type { ToolNames } from '../observe/tool-names.ts'
-import { decide, type PolicyKind } from './decide.ts'
+import { decideRemembered, type PolicyKind } from './decide.ts'
 
 /** The list results the policy filters: the array member and the key each item is judged by. */
 const LISTS: ReadonlyArray<{ method: string; member: 'tools' | 'prompts' | 'resources'; key: 'name' | 'uri'; kind: PolicyKind }> = [
@@ -31,7 +31,7 @@ export function listFilter (exchange: McpExchange, principal: Principal, toolNam
       if (list.kind === 'tools') toolNames.remember(exchange.server.name, items.map(nameOf).filter((n): n is string => n !== undefined))
       const kept = items.filter((item: unknown) => {
         const key = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[list.key] : undefined
-        return typeof key === 'string' && decide(exchange.policy, list.kind, key, principal).allow
+        return typeof key === 'string' && decideRemembered(exchange.policy, list.kind, key, principal).allow
       })
       const modern = exchange.protocolVersion === MODERN_PROTOCOL_VERSION
       if (kept.length === items.length && !modern) return undefined
