@@ -5,6 +5,7 @@ import type { Upstream } from './upstream/upstream.ts'
 import { StateHolder, buildState } from './state.ts'
 import { ToolNames } from './observe/tool-names.ts'
 import { restartOnlyChanges } from './reload.ts'
+import { createPseudonymizer } from './observe/pseudonym.ts'
 import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
 import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
@@ -20,6 +21,8 @@ export interface GatewayDeps {
   readonly loggerInstance?: FastifyBaseLogger
   /** timings of trusted-IdP key fetches (defaults: 5 s timeout, 30 s refetch cooldown, 10 min max age) */
   readonly idpKeys?: Partial<KeySourceOptions>
+  /** the environment (PORTCULLIS_AUDIT_PSEUDONYM_KEY); default process.env */
+  readonly env?: Record<string, string | undefined>
 }
 
 export interface Gateway {
@@ -53,11 +56,15 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   })
   app.decorateRequest('mcp', null)
   app.decorateRequest('upstream', null)
-  const holder = new StateHolder(buildState(config, app.log))
+  const metrics = new Metrics()
+  const holder = new StateHolder(buildState(config, app.log, metrics))
   /** upstreams replaced by a reload that may still hold open streams or bridged sessions */
   const retiring = new Set<Upstream>()
-  const metrics = new Metrics()
-  const sink = { metrics, toolNames: new ToolNames(), log: app.log }
+  const pseudonyms = createPseudonymizer(deps.env ?? process.env)
+  if (pseudonyms.ephemeral) app.log.warn('PORTCULLIS_AUDIT_PSEUDONYM_KEY is not set (or shorter than 32 characters): audit pseudonyms change at every restart and differ between replicas')
+  const sink = { metrics, toolNames: new ToolNames(), log: app.log, pseudonym: pseudonyms.pseudonym }
+  metrics.sessionCounts = () => Object.keys(holder.current.config.servers)
+    .map((name): [string, number] => [name, holder.current.upstreams.get(name)?.sessionCount() ?? 0])
   const auth = new AuthorizationContext(config, metrics, deps.idpKeys)
   // Plugins load in order before anything listens: keys first, then the routes that use them.
   void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
@@ -78,7 +85,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       const previous = holder.current
       const restartNeeded = restartOnlyChanges(previous.config, next)
       if (restartNeeded.length > 0) return { applied: false, restartNeeded }
-      holder.current = buildState(next, app.log, previous)
+      holder.current = buildState(next, app.log, metrics, previous)
       for (const retired of holder.current.upstreams.retiredFrom(previous.upstreams)) {
         retiring.add(retired)
         retired.retire().catch((err: unknown) => app.log.warn({ err }, 'retiring an upstream failed'))

@@ -10,6 +10,7 @@ import { authenticate } from './authn/authenticate.ts'
 import { bindSession } from './listener/session.ts'
 import { observeExchange } from './observe/observe-exchange.ts'
 import { parseMcpBody } from './listener/body.ts'
+import { startSpans } from './observe/start-spans.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
 import { enforcePolicy } from './policy/enforce.ts'
 import { forwardToUpstream } from './upstream/forward.ts'
@@ -40,6 +41,7 @@ export function mcpPipeline (config: Config, holder: StateHolder, auth: Authoriz
     ],
     preHandler: [
       parseMcpBody,
+      startSpans(sink.toolNames),
       checkMcpHeaders,
       enforcePolicy(sink),
     ],

@@ -2,6 +2,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { Config } from './config/types.ts'
 import { UpstreamRegistry } from './upstream/registry.ts'
 import { compilePolicy, type CompiledPolicy } from './policy/decide.ts'
+import type { Metrics } from './telemetry/metrics.ts'
 
 /**
  * Everything a request is judged and forwarded by, built from one config. A request reads the
@@ -14,10 +15,10 @@ export interface GatewayState {
   readonly policies: ReadonlyMap<string, CompiledPolicy>
 }
 
-export function buildState (config: Config, log: FastifyBaseLogger, previous?: GatewayState): GatewayState {
+export function buildState (config: Config, log: FastifyBaseLogger, metrics: Metrics, previous?: GatewayState): GatewayState {
   return Object.freeze({
     config,
-    upstreams: new UpstreamRegistry(config, log, previous?.upstreams),
+    upstreams: new UpstreamRegistry(config, log, metrics, previous?.upstreams),
     policies: new Map(Object.values(config.servers).map((server) => [server.name, compilePolicy(server)])),
   })
 }

@@ -53,6 +53,7 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
       shadowDenied: false,
       outcome: undefined,
       errorType: undefined,
+      span: undefined,
     })
   }
 }

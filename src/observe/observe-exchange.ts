@@ -19,13 +19,22 @@ export function observeExchange (sink: RecordSink) {
       const record = exchange.records.get(id)
       if (record === undefined) return undefined
       const { outcome, errorType } = outcomeOf(message)
-      finishRecord(exchange, record, record.shadowDenied && outcome === 'success' ? 'success' : outcome, sink, errorType)
+      try {
+        finishRecord(exchange, record, outcome, sink, errorType)
+      } catch (err) {
+        sink.log.error({ err }, 'could not record the end of a request')
+      }
       return undefined
     })
     reply.raw.once('close', function finishOpenRecords () {
       const aborted = !reply.raw.writableFinished
-      for (const record of exchange.records.values()) {
-        if (record.outcome === undefined) finishRecord(exchange, record, outcomeOfStatus(reply.raw.statusCode, aborted), sink)
+      try {
+        for (const record of exchange.records.values()) {
+          if (record.outcome === undefined) finishRecord(exchange, record, outcomeOfStatus(reply.raw.statusCode, aborted), sink)
+        }
+      } catch (err) {
+        // Telemetry fails soft: a broken metric or log line never takes a request (or the process) down.
+        sink.log.error({ err }, 'could not record the end of a request')
       }
     })
   }

@@ -4,6 +4,7 @@ import type { Decision } from '../policy/decide.ts'
 import type { JsonRpcId } from '../jsonrpc/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { ToolNames } from './tool-names.ts'
+import { SpanStatusCode, sampledTraceId, type Span } from '../telemetry/tracing.ts'
 
 /** design.md §6 `outcome` values. */
 export type Outcome = 'success' | 'tool_error' | 'jsonrpc_error' | 'denied' | 'unauthenticated' | 'upstream_error'
@@ -27,12 +28,29 @@ export interface RequestRecord {
   shadowDenied: boolean
   outcome: Outcome | undefined
   errorType: string | undefined
+  /** the SERVER span of this message, when tracing is on, and its (bounded) name */
+  span: Span | undefined
+  spanName?: string
 }
 
 export interface RecordSink {
   readonly metrics: Metrics
   readonly toolNames: ToolNames
   readonly log: FastifyBaseLogger
+  /** the audit log's pseudonymous user id for (issuer, subject) */
+  readonly pseudonym: (issuer: string, subject: string) => string
+}
+
+function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
+  const span = record.span
+  if (span === undefined) return
+  if (decision !== undefined) span.setAttribute('portcullis.policy.decision', decision)
+  span.setAttribute('portcullis.outcome', outcome)
+  if (outcome !== 'success') {
+    span.setAttribute('error.type', errorType ?? outcome)
+    span.setStatus({ code: SpanStatusCode.ERROR })
+  }
+  span.end()
 }
 
 /**
@@ -47,18 +65,25 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   const seconds = (performance.now() - exchange.started) / 1000
   const server = exchange.server.name
   const method = KNOWN_METHODS.has(record.method) ? record.method : '_other'
-  sink.metrics.mcpRequests.inc({ server, method, outcome })
-  sink.metrics.mcpRequestDuration.observe({ server, method, outcome }, seconds)
+  const traceId = sampledTraceId(record.span)
+  // Exemplars link a latency bucket to the trace that produced it (OpenMetrics), when sampled.
+  const exemplarLabels = traceId === undefined ? undefined : { trace_id: traceId } as Record<string, string>
+  sink.metrics.mcpRequests.inc({ labels: { server, method, outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+  sink.metrics.mcpRequestDuration.observe({ labels: { server, method, outcome }, value: seconds, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
   const isToolCall = record.method === 'tools/call'
   if (isToolCall) {
     const tool = sink.toolNames.label(exchange.policy, record.target)
-    sink.metrics.toolCalls.inc({ server, tool, outcome })
-    sink.metrics.toolCallDuration.observe({ server, tool, outcome }, seconds)
+    sink.metrics.toolCalls.inc({ labels: { server, tool, outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+    sink.metrics.toolCallDuration.observe({ labels: { server, tool, outcome }, value: seconds, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
   }
   const principal = exchange.principal
   const decision = record.decision
+  const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
+  endSpan(record, outcome, errorType, policyDecision)
   sink.log.info({
     'log.type': 'audit',
+    ...(record.span === undefined ? {} : { trace_id: record.span.spanContext().traceId, span_id: record.span.spanContext().spanId }),
+    ...(principal === null || principal.anonymous ? {} : { 'enduser.pseudo.id': sink.pseudonym(principal.issuer ?? '', principal.subject) }),
     'event.name': isToolCall ? 'mcp.tool_call' : 'mcp.request',
     'portcullis.server': server,
     'mcp.method.name': record.method,
@@ -72,7 +97,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
     'portcullis.auth.issuer': principal?.issuer,
     'portcullis.auth.assertion_jti': principal?.assertionJti,
     ...(decision === undefined ? {} : {
-      'portcullis.policy.decision': decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny',
+      'portcullis.policy.decision': policyDecision,
       'portcullis.policy.reason': decision.reason,
       'portcullis.policy.rule_id': decision.ruleId,
     }),

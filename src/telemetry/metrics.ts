@@ -1,4 +1,4 @@
-import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client'
 import { VERSION } from '../version.ts'
 
 /**
@@ -13,13 +13,17 @@ import { VERSION } from '../version.ts'
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
 
 export class Metrics {
-  readonly registry = new Registry()
+  /** OpenMetrics, so histogram and counter samples can carry `trace_id` exemplars */
+  readonly registry = openMetricsRegistry()
+  /** open sessions per server, read at scrape time (set by the gateway) */
+  sessionCounts: () => Iterable<[string, number]> = () => []
 
   readonly toolCalls = new Counter({
     name: 'portcullis_tool_calls_total',
     help: 'tools/call requests by server, tool and outcome',
     labelNames: ['server', 'tool', 'outcome'] as const,
     registers: [this.registry],
+    enableExemplars: true,
   })
 
   readonly toolCallDuration = new Histogram({
@@ -28,6 +32,7 @@ export class Metrics {
     labelNames: ['server', 'tool', 'outcome'] as const,
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
+    enableExemplars: true,
   })
 
   readonly mcpRequests = new Counter({
@@ -35,6 +40,7 @@ export class Metrics {
     help: 'JSON-RPC requests from clients by server, method and outcome',
     labelNames: ['server', 'method', 'outcome'] as const,
     registers: [this.registry],
+    enableExemplars: true,
   })
 
   readonly mcpRequestDuration = new Histogram({
@@ -43,6 +49,7 @@ export class Metrics {
     labelNames: ['server', 'method', 'outcome'] as const,
     buckets: DURATION_BUCKETS,
     registers: [this.registry],
+    enableExemplars: true,
   })
 
   readonly upstreamRequestDuration = new Histogram({
@@ -95,12 +102,23 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly sessions = new Gauge({
-    name: 'portcullis_sessions',
-    help: 'MCP sessions the gateway knows (bridged upstreams: one process or connection each), by server',
-    labelNames: ['server'] as const,
-    registers: [this.registry],
-  })
+  readonly sessions: Gauge<'server'>
+
+  constructor () {
+    const metrics = this
+    this.sessions = new Gauge({
+      name: 'portcullis_sessions',
+      help: 'MCP sessions the gateway knows (bridged upstreams: one process or connection each), by server',
+      labelNames: ['server'] as const,
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        for (const [server, count] of metrics.sessionCounts()) this.set({ server }, count)
+      },
+    })
+    collectDefaultMetrics({ register: this.registry })
+    this.buildInfo.set({ version: VERSION }, 1)
+  }
 
   readonly buildInfo = new Gauge({
     name: 'portcullis_build_info',
@@ -108,9 +126,10 @@ export class Metrics {
     labelNames: ['version'] as const,
     registers: [this.registry],
   })
+}
 
-  constructor () {
-    collectDefaultMetrics({ register: this.registry })
-    this.buildInfo.set({ version: VERSION }, 1)
-  }
+function openMetricsRegistry (): Registry<OpenMetricsContentType> {
+  const registry = new Registry<OpenMetricsContentType>()
+  registry.setContentType(Registry.OPENMETRICS_CONTENT_TYPE)
+  return registry
 }

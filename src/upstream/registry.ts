@@ -8,6 +8,7 @@ import { buildUpstreamRequestHeaders } from './headers.ts'
 import { SessionTable } from './session-table.ts'
 import { StreamableHttpUpstream } from './streamable-http.ts'
 import type { Upstream } from './upstream.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
 
 /** Defaults for bridged legacy HTTP+SSE upstreams (the config gives them connect/headers timeouts only). */
 const SSE_BRIDGE = { maxSessions: 256, idleTimeoutMs: 600_000, requestTimeoutMs: 120_000 }
@@ -27,7 +28,10 @@ export class UpstreamRegistry {
   readonly sessions: SessionTable
   readonly #entries = new Map<string, Entry>()
 
-  constructor (config: Config, log: FastifyBaseLogger, previous?: UpstreamRegistry) {
+  readonly #metrics: Metrics
+
+  constructor (config: Config, log: FastifyBaseLogger, metrics: Metrics, previous?: UpstreamRegistry) {
+    this.#metrics = metrics
     this.sessions = previous?.sessions ?? new SessionTable()
     for (const server of Object.values(config.servers)) {
       const key = JSON.stringify(server.upstream)
@@ -55,7 +59,7 @@ export class UpstreamRegistry {
     const upstream = server.upstream
     switch (upstream.transport) {
       case 'streamable-http':
-        return new StreamableHttpUpstream(server, upstream, this.sessions, log)
+        return new StreamableHttpUpstream(server, upstream, this.sessions, log, this.#metrics)
       case 'stdio':
         return new BridgeUpstream(server, {
           transport: 'stdio',
@@ -64,14 +68,14 @@ export class UpstreamRegistry {
           requestTimeoutMs: upstream.requestTimeoutMs,
           startTimeoutMs: 10_000,
           connect: () => spawnStdio(upstream, log),
-        }, this.sessions, log)
+        }, this.sessions, log, this.#metrics)
       case 'sse':
         return new BridgeUpstream(server, {
           transport: 'sse',
           ...SSE_BRIDGE,
           startTimeoutMs: upstream.connectTimeoutMs + upstream.headersTimeoutMs,
           connect: (principal) => connectSse(upstream, principal),
-        }, this.sessions, log)
+        }, this.sessions, log, this.#metrics)
     }
   }
 }

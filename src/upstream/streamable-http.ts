@@ -8,6 +8,9 @@ import { relayJson, relaySse } from './relay.ts'
 import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
 import type { SessionTable } from './session-table.ts'
 import type { Upstream } from './upstream.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
+import type { GatewayError as GatewayErrorType } from '../errors.ts'
 
 /** Largest complete JSON response read from an upstream (SSE responses are streamed, not capped). */
 const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -24,9 +27,11 @@ export class StreamableHttpUpstream implements Upstream {
   readonly #path: string
   readonly #sessions: SessionTable
   readonly #log: FastifyBaseLogger
+  readonly #metrics: Metrics
 
-  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, log: FastifyBaseLogger) {
+  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, log: FastifyBaseLogger, metrics: Metrics) {
     this.#server = server
+    this.#metrics = metrics
     this.#config = config
     this.#sessions = sessions
     this.#log = log
@@ -46,8 +51,10 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async post (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // The call injects the trace context into the messages, so it comes before serialising them.
+    const call = new UpstreamCall(exchange, request, this.#metrics)
     const body = JSON.stringify(exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw)
-    const res = await this.#request('POST', exchange, request, reply, body)
+    const res = await this.#request('POST', exchange, request, reply, body, call)
     if (res === undefined) return
     const contentType = headerValue(res.headers, 'content-type') ?? ''
     this.#rememberSession(exchange, res)
@@ -58,31 +65,32 @@ export class StreamableHttpUpstream implements Upstream {
       return
     }
     if (isEventStream(contentType)) {
-      await this.#sendSse(exchange, reply, res)
+      await this.#sendSse(exchange, reply, res, call, 'post')
       return
     }
     if (!contentType.toLowerCase().startsWith('application/json')) {
       await res.body.dump()
-      throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`)
+      throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`))
     }
-    const bytes = await readBody(res.body)
+    const bytes = await readBody(res.body).catch((err: unknown) => { throw this.#failure(call, 'bad_response', upstreamFailure(err)) })
     const out = relayJson(bytes, exchange)
-    if (out === undefined) throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON')
+    if (out === undefined) throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
     await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
   }
 
   async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const res = await this.#request('GET', exchange, request, reply, undefined)
+    const call = new UpstreamCall(exchange, request, this.#metrics)
+    const res = await this.#request('GET', exchange, request, reply, undefined, call)
     if (res === undefined) return
     if (isEventStream(headerValue(res.headers, 'content-type') ?? '')) {
-      await this.#sendSse(exchange, reply, res)
+      await this.#sendSse(exchange, reply, res, call, 'get')
       return
     }
     await this.#passThrough(reply, res)
   }
 
   async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
-    const res = await this.#request('DELETE', exchange, request, reply, undefined)
+    const res = await this.#request('DELETE', exchange, request, reply, undefined, new UpstreamCall(exchange, request, this.#metrics))
     if (res === undefined) return
     if (exchange.sessionId !== undefined && (res.statusCode < 300 || res.statusCode === 404)) {
       this.#sessions.close(this.#server.name, exchange.sessionId)
@@ -109,27 +117,32 @@ export class StreamableHttpUpstream implements Upstream {
    * stream) are answered unchanged and `undefined` is returned.
    */
   async #request (method: 'POST' | 'GET' | 'DELETE', exchange: McpExchange, request: FastifyRequest, reply: FastifyReply,
-    body: string | undefined): Promise<Dispatcher.ResponseData | undefined> {
-    const headers = buildUpstreamRequestHeaders(request.headers, this.#config.headers, exchange.principal)
+    body: string | undefined, call: UpstreamCall): Promise<Dispatcher.ResponseData | undefined> {
+    const headers = { ...buildUpstreamRequestHeaders(request.headers, this.#config.headers, exchange.principal), ...call.traceFields }
     if (body !== undefined) headers['content-type'] = 'application/json'
     const abort = new AbortController()
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
     // cancellation; before it, plain resource hygiene).
-    const onClose = (): void => { if (!reply.raw.writableFinished) abort.abort() }
+    const onClose = (): void => {
+      call.end()
+      if (!reply.raw.writableFinished) abort.abort()
+    }
     reply.raw.once('close', onClose)
 
     let res: Dispatcher.ResponseData
     try {
       res = await this.#pool.request({ path: this.#path, method, headers, body, signal: abort.signal })
     } catch (err) {
-      reply.raw.off('close', onClose)
-      throw upstreamFailure(err)
+      const failure = upstreamFailure(err)
+      throw this.#failure(call, failure.code === 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : failure.code === 'PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE' ? 'bad_response' : 'refused', failure)
     }
+    call.answered()
     const { statusCode } = res
     if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
       await res.body.dump().catch(() => {})
       this.#log.warn({ server: this.#server.name, statusCode }, 'upstream answered with an error status')
-      throw upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after'))
+      throw this.#failure(call, statusCode >= 500 ? (statusCode === 503 ? 'overloaded' : 'status_5xx') : 'status_401',
+        upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after')))
     }
     if (statusCode >= 400) {
       if (statusCode === 404 && exchange.sessionId !== undefined) this.#sessions.close(this.#server.name, exchange.sessionId)
@@ -139,10 +152,19 @@ export class StreamableHttpUpstream implements Upstream {
     return res
   }
 
-  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {
+  #failure (call: UpstreamCall, reason: UpstreamErrorReason, failure: GatewayErrorType): GatewayErrorType {
+    call.failed(reason)
+    return failure
+  }
+
+  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: Dispatcher.ResponseData, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
     const stream = relaySse(res.body, exchange, (failure) => {
+      call.failed('stream_closed')
       this.#log.warn({ server: this.#server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
     })
+    const streams = this.#metrics.openStreams.labels({ server: this.#server.name, kind })
+    streams.inc()
+    reply.raw.once('close', () => streams.dec())
     reply
       .code(res.statusCode)
       .headers(pickResponseHeaders(res.headers))

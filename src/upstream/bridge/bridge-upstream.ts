@@ -7,6 +7,8 @@ import { GatewayError } from '../../errors.ts'
 import type { SessionTable } from '../session-table.ts'
 import type { Upstream } from '../upstream.ts'
 import { BridgedSession } from './bridged-session.ts'
+import type { Metrics } from '../../telemetry/metrics.ts'
+import { UpstreamCall } from '../upstream-call.ts'
 
 export interface BridgeOptions {
   readonly transport: 'stdio' | 'sse'
@@ -30,12 +32,14 @@ export class BridgeUpstream implements Upstream {
   readonly #opts: BridgeOptions
   readonly #table: SessionTable
   readonly #log: FastifyBaseLogger
+  readonly #metrics: Metrics
   readonly #live = new Map<string, BridgedSession>()
   /** sessions still starting or initializing, counted against maxSessions */
   readonly #all = new Set<BridgedSession>()
   #closing = false
 
-  constructor (server: ServerConfig, opts: BridgeOptions, table: SessionTable, log: FastifyBaseLogger) {
+  constructor (server: ServerConfig, opts: BridgeOptions, table: SessionTable, log: FastifyBaseLogger, metrics: Metrics) {
+    this.#metrics = metrics
     this.transport = opts.transport
     this.#server = server
     this.#opts = opts
@@ -54,8 +58,12 @@ export class BridgeUpstream implements Upstream {
       session = this.#find(exchange.sessionId)
     }
     session.accept(exchange, 'POST')
+    // The call injects the trace context into the messages' _meta: the only carrier a stdio or
+    // legacy SSE upstream has.
+    const call = new UpstreamCall(exchange, request, this.#metrics)
+    reply.raw.once('close', () => call.end())
     const body = exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw
-    await this.#hand(session, request, reply, body)
+    await this.#hand(session, request, reply, body, 'post')
     // An initialize the SDK transport refused opened no session: don't keep its channel.
     if (session.sessionId === undefined) await session.close()
   }
@@ -64,13 +72,13 @@ export class BridgeUpstream implements Upstream {
     if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
     const session = this.#find(exchange.sessionId)
     session.accept(exchange, 'GET')
-    await this.#hand(session, request, reply, undefined)
+    await this.#hand(session, request, reply, undefined, 'get')
   }
 
   async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
     const session = this.#find(exchange.sessionId)
-    await this.#hand(session, request, reply, undefined)
+    await this.#hand(session, request, reply, undefined, undefined)
     await session.close()
   }
 
@@ -104,6 +112,8 @@ export class BridgeUpstream implements Upstream {
       requestTimeoutMs: this.#opts.requestTimeoutMs,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       log: this.#log,
+      onAnswered: (method, seconds) => this.#metrics.upstreamRequestDuration.observe({ server, method }, seconds),
+      onFailure: (reason) => this.#metrics.upstreamErrors.inc({ server, reason }),
       onOpen: (sessionId) => {
         this.#live.set(sessionId, session)
         this.#table.open(sessionId, { server, principalKey: principal?.key ?? 'anonymous', protocolVersion: undefined })
@@ -121,14 +131,20 @@ export class BridgeUpstream implements Upstream {
       await withTimeout(session.start(), this.#opts.startTimeoutMs)
     } catch (err) {
       await session.close()
+      this.#metrics.upstreamErrors.inc({ server, reason: 'start_failed' })
       this.#log.warn({ server, err }, 'could not open the upstream channel')
       throw err instanceof GatewayError ? err : new GatewayError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err })
     }
     return session
   }
 
-  /** The SDK transport writes the HTTP response itself; Fastify steps aside. */
-  async #hand (session: BridgedSession, request: FastifyRequest, reply: FastifyReply, body: unknown): Promise<void> {
+  /** The SDK transport writes the HTTP response itself (SSE for POST and GET); Fastify steps aside. */
+  async #hand (session: BridgedSession, request: FastifyRequest, reply: FastifyReply, body: unknown, stream: 'post' | 'get' | undefined): Promise<void> {
+    if (stream !== undefined) {
+      const streams = this.#metrics.openStreams.labels({ server: this.#server.name, kind: stream })
+      streams.inc()
+      reply.raw.once('close', () => streams.dec())
+    }
     reply.hijack()
     await session.downstream.handleRequest(request.raw, reply.raw, body)
   }

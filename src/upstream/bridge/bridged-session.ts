@@ -14,6 +14,8 @@ type RequestId = string | number
 interface InFlight {
   readonly exchange: McpExchange
   readonly timer: NodeJS.Timeout
+  readonly method: string
+  readonly started: number
 }
 
 export interface BridgedSessionOptions {
@@ -25,6 +27,10 @@ export interface BridgedSessionOptions {
   readonly onOpen: (sessionId: string) => void
   /** called exactly once, whatever ended the session */
   readonly onClose: (sessionId: string | undefined) => void
+  /** a request was answered by the upstream, after `seconds` */
+  readonly onAnswered: (method: string, seconds: number) => void
+  /** the upstream failed a request or the whole session */
+  readonly onFailure: (reason: 'timeout' | 'process_exited' | 'refused') => void
 }
 
 /**
@@ -75,7 +81,7 @@ export class BridgedSession {
       if (message.kind !== 'request') continue
       const timer = setTimeout(() => this.#timedOut(message.id), this.#opts.requestTimeoutMs)
       timer.unref()
-      this.#inFlight.set(message.id, { exchange, timer })
+      this.#inFlight.set(message.id, { exchange, timer, method: message.method, started: performance.now() })
       const token = progressTokenOf(message.params)
       if (token !== undefined) this.#progress.set(token, message.id)
     }
@@ -103,6 +109,7 @@ export class BridgedSession {
   #toUpstream (message: JSONRPCMessage): void {
     this.#upstream.send(message).catch((err: unknown) => {
       this.#opts.log.warn({ server: this.#opts.server, err }, 'could not send to upstream')
+      this.#opts.onFailure('refused')
       const id = requestIdOf(message)
       if (id !== undefined) this.#answer(id, new GatewayError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err }))
     })
@@ -114,6 +121,7 @@ export class BridgedSession {
     if (responseTo !== undefined) {
       const inFlight = this.#inFlight.get(responseTo)
       if (inFlight === undefined) return // answered already (timed out), or never asked: drop
+      this.#opts.onAnswered(inFlight.method, (performance.now() - inFlight.started) / 1000)
       this.#settle(responseTo)
       const rewritten = observeUpstreamMessage(inFlight.exchange, message)
       this.#deliver((rewritten ?? message) as JSONRPCMessage, undefined)
@@ -161,6 +169,7 @@ export class BridgedSession {
 
   #timedOut (id: RequestId): void {
     this.#opts.log.warn({ server: this.#opts.server }, 'upstream request timed out')
+    this.#opts.onFailure('timeout')
     this.#answer(id, new GatewayError('PORTCULLIS_ERR_UPSTREAM_TIMEOUT'))
     // Tell the upstream to stop working on it (MCP cancellation utility).
     void this.#upstream.send({ jsonrpc: '2.0', method: 'notifications/cancelled', params: { requestId: id, reason: 'gateway timeout' } })
@@ -171,6 +180,7 @@ export class BridgedSession {
   #upstreamGone (err: GatewayError): void {
     if (this.#closed) return
     this.#opts.log.warn({ server: this.#opts.server, sessionId: this.sessionId }, 'upstream channel closed')
+    if (this.#inFlight.size > 0) this.#opts.onFailure('process_exited')
     for (const id of [...this.#inFlight.keys()]) this.#answer(id, err)
     // Let the error events flush before the client streams are closed.
     setImmediate(() => { void this.close() })

@@ -1,0 +1,38 @@
+import type { FastifyReply, FastifyRequest } from 'fastify'
+import { SpanKind, incomingContext, tracer, tracingActive } from '../telemetry/tracing.ts'
+import type { ToolNames } from './tool-names.ts'
+
+/**
+ * Stage: one SERVER span per client JSON-RPC request, named `{mcp.method.name} {target}` (MCP
+ * semantic conventions), continuing the W3C context of the message's `_meta` or the HTTP headers.
+ * A tool name outside the bounded set gets no target in the name. Ended by finishRecord.
+ */
+export function startSpans (toolNames: ToolNames) {
+  return async function startSpans (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+    const exchange = request.mcp
+    if (exchange === null || !tracingActive()) return
+    for (const message of exchange.messages) {
+      if (message.kind !== 'request') continue
+      const record = exchange.records.get(message.id)
+      if (record === undefined) continue
+      const isToolCall = record.method === 'tools/call'
+      const boundedTarget = isToolCall
+        ? (toolNames.label(exchange.policy, record.target) === '_unknown' ? undefined : record.target)
+        : record.method === 'prompts/get' ? record.target : undefined
+      record.spanName = boundedTarget === undefined ? record.method : `${record.method} ${boundedTarget}`
+      record.span = tracer().startSpan(record.spanName, {
+        kind: SpanKind.SERVER,
+        attributes: {
+          'mcp.method.name': record.method,
+          'jsonrpc.request.id': String(record.id),
+          'mcp.protocol.version': exchange.protocolVersion,
+          'portcullis.server': exchange.server.name,
+          ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
+          ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target, 'gen_ai.operation.name': 'execute_tool' } : {}),
+          ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
+          ...(exchange.principal?.clientId === undefined ? {} : { 'portcullis.auth.client_id': exchange.principal.clientId }),
+        },
+      }, incomingContext(request.headers, message.params))
+    }
+  }
+}

@@ -1,0 +1,97 @@
+import type { IncomingHttpHeaders } from 'node:http'
+import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from '@opentelemetry/api'
+import { NodeSDK } from '@opentelemetry/sdk-node'
+import type { SpanProcessor } from '@opentelemetry/sdk-trace'
+import { VERSION } from '../version.ts'
+
+/** MCP semantic conventions (semantic-conventions-genai, Development), copied as the OTel README advises. */
+export const SCHEMA_URL = 'https://opentelemetry.io/schemas/gen-ai/1.42.0'
+
+let active = false
+
+/** Whether spans are being made; without an SDK the request path skips all span work. */
+export function tracingActive (): boolean {
+  return active
+}
+
+export function tracer (): ReturnType<typeof trace.getTracer> {
+  return trace.getTracer('portcullis', VERSION)
+}
+
+/**
+ * Start the OpenTelemetry SDK, configured only by the standard `OTEL_*` variables
+ * (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
+ * = http/protobuf | http/json, OTEL_TRACES_SAMPLER[_ARG], OTEL_SERVICE_NAME, OTEL_SDK_DISABLED …).
+ * Nothing starts unless an exporter or endpoint is configured (or a test passes processors), so
+ * a gateway without a collector does no tracing work at all. Export is batched and off the
+ * request path: an unreachable collector never slows or fails a request.
+ */
+export async function startTracing (env: Record<string, string | undefined>, spanProcessors?: SpanProcessor[]): Promise<(() => Promise<void>) | undefined> {
+  if (env.OTEL_SDK_DISABLED === 'true') return undefined
+  const configured = env.OTEL_TRACES_EXPORTER !== undefined || env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ||
+    env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
+  if (!configured && spanProcessors === undefined) return undefined
+  const sdk = new NodeSDK({
+    serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',
+    instrumentations: [],
+    ...(spanProcessors === undefined ? {} : { spanProcessors }),
+  })
+  sdk.start()
+  active = true
+  return async () => {
+    active = false
+    await sdk.shutdown()
+  }
+}
+
+const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => carrier[key],
+}
+
+const metaGetter: TextMapGetter<Record<string, unknown>> = {
+  keys: (carrier) => Object.keys(carrier),
+  get: (carrier, key) => typeof carrier[key] === 'string' ? carrier[key] : undefined,
+}
+
+/**
+ * The W3C trace context a client message continues: `params._meta.traceparent` when the message
+ * carries one (it travels with the message through any transport), else the HTTP headers.
+ */
+export function incomingContext (headers: IncomingHttpHeaders, params: Record<string, unknown> | undefined): Context {
+  const meta = params?._meta
+  if (typeof meta === 'object' && meta !== null && typeof (meta as Record<string, unknown>).traceparent === 'string') {
+    return propagation.extract(ROOT_CONTEXT, meta as Record<string, unknown>, metaGetter)
+  }
+  return propagation.extract(ROOT_CONTEXT, headers, headerGetter)
+}
+
+/** traceparent/tracestate of `span`, for the upstream request headers and each message's `_meta`. */
+export function outgoingTraceFields (span: Span): Record<string, string> {
+  const carrier: Record<string, string> = {}
+  propagation.inject(trace.setSpan(context.active(), span), carrier)
+  return carrier
+}
+
+/**
+ * Write the trace context into a message's `params._meta` (MCP: `_meta` is the place for
+ * out-of-band data; stdio upstreams have no headers). Only requests and notifications with
+ * object params (or none) are touched.
+ */
+export function injectIntoMeta (raw: Record<string, unknown>, fields: Record<string, string>): void {
+  if (typeof raw.method !== 'string' || Object.keys(fields).length === 0) return
+  const params = raw.params === undefined ? (raw.params = {}) : raw.params
+  if (typeof params !== 'object' || params === null || Array.isArray(params)) return
+  const p = params as Record<string, unknown>
+  const meta = p._meta === undefined ? (p._meta = {}) : p._meta
+  if (typeof meta !== 'object' || meta === null || Array.isArray(meta)) return
+  Object.assign(meta, fields)
+}
+
+/** The trace id of a sampled span, for exemplars and the audit line; undefined otherwise. */
+export function sampledTraceId (span: Span | undefined): string | undefined {
+  const ctx = span?.spanContext()
+  return ctx !== undefined && (ctx.traceFlags & 1) === 1 ? ctx.traceId : undefined
+}
+
+export { SpanKind, SpanStatusCode, trace, type Span, type Context }

@@ -1,0 +1,64 @@
+import { trace } from '@opentelemetry/api'
+import type { McpExchange } from '../mcp/exchange.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, tracingActive, type Span } from '../telemetry/tracing.ts'
+import { incomingContext } from '../telemetry/tracing.ts'
+import type { FastifyRequest } from 'fastify'
+
+/** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
+export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
+  | 'process_exited' | 'start_failed' | 'overloaded'
+
+/**
+ * One call to the upstream on behalf of an exchange: a CLIENT span (child of the request's SERVER
+ * span), the W3C trace context injected into the upstream request headers *and* each forwarded
+ * message's `params._meta` (stdio upstreams have no headers), and the upstream metrics.
+ */
+export class UpstreamCall {
+  readonly span: Span | undefined
+  /** traceparent/tracestate for the upstream (empty when tracing is off: the client's headers pass as they are) */
+  readonly traceFields: Record<string, string>
+  readonly #metrics: Metrics
+  readonly #server: string
+  readonly #method: string
+  readonly #started = performance.now()
+  #ended = false
+
+  constructor (exchange: McpExchange, request: FastifyRequest, metrics: Metrics) {
+    this.#metrics = metrics
+    this.#server = exchange.server.name
+    const first = exchange.records.values().next().value
+    this.#method = first?.method ?? request.method
+    if (!tracingActive()) {
+      this.span = undefined
+      this.traceFields = {}
+      return
+    }
+    const parent = first?.span === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(incomingContext({}, undefined), first.span)
+    this.span = tracer().startSpan(first?.spanName ?? `${request.method} upstream`, {
+      kind: SpanKind.CLIENT,
+      attributes: { 'mcp.method.name': this.#method, 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport },
+    }, parent)
+    this.traceFields = outgoingTraceFields(this.span)
+    for (const message of exchange.messages) {
+      if (message.kind === 'request' || message.kind === 'notification') injectIntoMeta(message.raw, this.traceFields)
+    }
+  }
+
+  /** The upstream answered (HTTP: its response headers arrived). */
+  answered (): void {
+    this.#metrics.upstreamRequestDuration.observe({ server: this.#server, method: this.#method }, (performance.now() - this.#started) / 1000)
+  }
+
+  failed (reason: UpstreamErrorReason): void {
+    this.#metrics.upstreamErrors.inc({ server: this.#server, reason })
+    this.span?.setAttribute('error.type', reason)
+    this.span?.setStatus({ code: SpanStatusCode.ERROR })
+  }
+
+  end (): void {
+    if (this.#ended) return
+    this.#ended = true
+    this.span?.end()
+  }
+}
