@@ -47,6 +47,7 @@ function mcpErrorHandler (this: FastifyInstance, err: FastifyError | GatewayErro
   const failure = toGatewayError(err)
   if (failure.statusCode >= 500) request.log.error({ err }, failure.message)
   else request.log.info({ code: failure.code, statusCode: failure.statusCode }, failure.message)
+  if (failure.code === 'PORTCULLIS_ERR_CLIENT_CLOSED') return
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return

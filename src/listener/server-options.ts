@@ -14,6 +14,9 @@ export function serverOptions (config: Config): FastifyServerOptions {
     forceCloseConnections: 'idle',
     // Client-supplied request ids would let a client forge log correlation.
     requestIdHeader: false,
+    // Every MCP and token request writes its own audit line; Fastify's two access lines per
+    // request would triple the log volume on the hot path.
+    disableRequestLogging: true,
     // Requests are not judged by their Host: replicas behind one load balancer share publicUrl.
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 100 },

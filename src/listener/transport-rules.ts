@@ -22,10 +22,16 @@ export async function checkTransportHeaders (request: FastifyRequest, _reply: Fa
   }
 }
 
+/** Accept headers repeat verbatim across a client's requests: parse each distinct one once. */
+const parsedAccept = new Map<string, Set<string>>()
+
 /** The media ranges an Accept header lists (RFC 9110 §12.5.1), parameters dropped, lowercased. */
-function mediaRanges (accept: string | undefined): Set<string> {
-  const ranges = new Set<string>()
-  if (accept === undefined) return ranges
+function mediaRanges (accept: string | undefined): ReadonlySet<string> {
+  if (accept === undefined) return new Set()
+  let ranges = parsedAccept.get(accept)
+  if (ranges !== undefined) return ranges
+  ranges = new Set<string>()
+  if (parsedAccept.size < 256) parsedAccept.set(accept, ranges)
   for (const part of accept.split(',')) {
     const semicolon = part.indexOf(';')
     ranges.add((semicolon === -1 ? part : part.slice(0, semicolon)).trim().toLowerCase())

@@ -133,6 +133,8 @@ export class StreamableHttpUpstream implements Upstream {
     try {
       res = await this.#pool.request({ path: this.#path, method, headers, body, signal: abort.signal })
     } catch (err) {
+      // The client went away and its close aborted the upstream request: nobody failed upstream.
+      if (abort.signal.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
       const failure = upstreamFailure(err)
       throw this.#failure(call, failure.code === 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : failure.code === 'PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE' ? 'bad_response' : 'refused', failure)
     }
