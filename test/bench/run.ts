@@ -1,0 +1,508 @@
+/**
+ * `npm run bench`: the gateway side by side with a direct connection and with nginx as a plain
+ * reverse proxy, measured as performance.md's Protocol P prescribes:
+ *   CPU 0: wrk (1 thread) + the mock upstream (test/bench/upstream.ts)
+ *   CPU 1: the proxy under test — nginx (worker_processes 1) or the gateway (`auth: none`)
+ * For each connection count: ≥ 3 rounds, each running direct / nginx / gateway back to back
+ * (order reversed every other round), each run a 2 s warm-up then a wrk -d run; ratios and added
+ * latency are taken per round, then the median. Runs with non-2xx or socket errors don't count.
+ *
+ * Environment:
+ *   BENCH_DURATION=10        seconds per measured run      BENCH_WARMUP=2   warm-up seconds
+ *   BENCH_ROUNDS=3           rounds                        BENCH_CONNECTIONS=1,10,100
+ *   BENCH_PREWARM=10         seconds of unmeasured c=10 load on each proxy before the first round
+ *                            (the gateway's JIT and V8 heap sizing take ~15 s of load to settle;
+ *                            without it the first rounds measure a cold gateway)
+ *   BENCH_SSE=1              also run the SSE response variant (POST /mcp-sse; doubles the time)
+ *   BENCH_PROFILE=1          instead: profile the gateway alone on its core (--cpu-prof) under
+ *                            wrk at BENCH_PROFILE_CONNECTIONS (10) and print the top self-time functions
+ *                            (BENCH_PROFILE_SET=sse: profile the SSE response path instead)
+ *   BENCH_GATEWAY_FLAGS="…"  extra node flags for the gateway process (e.g. --max-semi-space-size=16)
+ *   BENCH_JSON=FILE          also write every run as a JSON line to FILE
+ *   BENCH_KEEP=1             keep the temp dir (configs, logs) instead of deleting it
+ */
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { cpus, loadavg, tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { spawn } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { CLOCK_TICK_US, ProcessGroup, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
+import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
+import { runWrk, runningWrk, type WrkResult } from './wrk.ts'
+import { QUIET_PCT, quiet, rows, runLine, table, valid, type Row, type RunRecord } from './report.ts'
+import { formatProfile, summarizeProfile } from './profile.ts'
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url))
+const HERE = fileURLToPath(new URL('./', import.meta.url))
+const NODE = process.execPath
+const LOAD_CPU = '0'
+const PROXY_CPU = '1'
+const BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{"city":"Paris"}}}'
+const GOAL_RATIO = 0.40
+
+// ---------------------------------------------------------------------------------------------
+// options
+
+function intEnv (name: string, fallback: number, min: number): number {
+  const raw = process.env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
+  return n
+}
+
+const options = {
+  duration: intEnv('BENCH_DURATION', 10, 1),
+  warmup: intEnv('BENCH_WARMUP', 2, 0),
+  prewarm: intEnv('BENCH_PREWARM', 10, 0),
+  rounds: intEnv('BENCH_ROUNDS', 3, 1),
+  connections: (process.env.BENCH_CONNECTIONS ?? '1,10,100').split(',').map((s) => Number(s.trim())),
+  sse: process.env.BENCH_SSE === '1',
+  profile: process.env.BENCH_PROFILE === '1',
+  profileConnections: intEnv('BENCH_PROFILE_CONNECTIONS', 10, 1),
+  profileSet: process.env.BENCH_PROFILE_SET === 'sse' ? 'sse' : 'json',
+  json: process.env.BENCH_JSON,
+  keep: process.env.BENCH_KEEP === '1',
+}
+if (options.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('BENCH_CONNECTIONS must be a comma-separated list of integers ≥ 1')
+
+const log = (line = ''): void => { process.stdout.write(`${line}\n`) }
+const mb = (bytes: number | undefined): string => bytes === undefined ? '?' : `${(bytes / 1048576).toFixed(0)} MB`
+const elapsed = (t0: number): string => { const s = Math.round((Date.now() - t0) / 1000); return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` }
+
+// ---------------------------------------------------------------------------------------------
+// helpers
+
+async function freePorts (n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => resolve(s))
+  })))
+  const ports = servers.map((s) => (s.address() as AddressInfo).port)
+  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
+  return ports
+}
+
+async function httpOk (url: string, init?: RequestInit): Promise<boolean> {
+  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) })
+  await res.arrayBuffer()
+  return res.ok
+}
+
+async function upstreamPosts (port: number): Promise<number> {
+  const res = await fetch(`http://127.0.0.1:${port}/stats`, { signal: AbortSignal.timeout(5_000) })
+  return ((await res.json()) as { posts: number }).posts
+}
+
+type Snapshot = Map<number, { ticks: number; comm: string }>
+
+/** CPU ticks of every process except ours (the machine is shared: other sessions are noise). */
+function snapshot (ours: ReadonlySet<number>): Snapshot {
+  const m: Snapshot = new Map()
+  for (const d of readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue
+    const pid = Number(d)
+    if (pid === process.pid || ours.has(pid)) continue
+    try {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
+      const ticks = cpuTicks(pid)
+      if (ticks !== undefined) m.set(pid, { ticks, comm })
+    } catch { /* gone */ }
+  }
+  return m
+}
+
+/** Processes that used ≥ minPct of a core between two snapshots, busiest first. */
+function busiest (a: Snapshot, b: Snapshot, windowMs: number, minPct: number): string[] {
+  const out: Array<[number, string]> = []
+  for (const [pid, { ticks, comm }] of b) {
+    const pct = ((ticks - (a.get(pid)?.ticks ?? 0)) * CLOCK_TICK_US) / (windowMs * 10)
+    if (pct < minPct) continue
+    let cmd = comm
+    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 110) || comm } catch { /* gone */ }
+    out.push([pct, `pid ${pid} ${pct.toFixed(0)}% ${cmd}`])
+  }
+  return out.sort((x, y) => y[0] - x[0]).map(([, line]) => line)
+}
+
+async function busyProcesses (ours: ReadonlySet<number>, windowMs = 1_000): Promise<string[]> {
+  const a = snapshot(ours)
+  await sleep(windowMs)
+  return busiest(a, snapshot(ours), windowMs, 5)
+}
+
+function gatewayConfig (gwPort: number, adminPort: number, upstreamPort: number): string {
+  const server = (path: string): string => `
+    upstream: { url: http://127.0.0.1:${upstreamPort}${path} }
+    auth: none
+    tools:
+      - allow: ["*"]`
+  return `# written by test/bench/run.ts
+publicUrl: http://127.0.0.1:${gwPort}
+listen: { host: 127.0.0.1, port: ${gwPort} }
+admin: { host: 127.0.0.1, port: ${adminPort} }
+servers:
+  bench:${server('/mcp')}
+  bench-sse:${server('/mcp-sse')}
+`
+}
+
+/** The gateway's own view of its memory (prom-client default metrics on the admin listener). */
+async function gatewayMemory (adminPort: number): Promise<string> {
+  try {
+    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+    const sum = (name: string): number | undefined => {
+      const values = text.split('\n').filter((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{'))
+        .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
+      return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0)
+    }
+    const gc = sum('nodejs_gc_duration_seconds_sum')
+    return `rss ${mb(sum('process_resident_memory_bytes'))}, heap used ${mb(sum('nodejs_heap_size_used_bytes'))} of ${mb(sum('nodejs_heap_size_total_bytes'))}, ` +
+      `external ${mb(sum('nodejs_external_memory_bytes'))}, GC time so far ${gc === undefined ? '?' : `${gc.toFixed(2)} s`}`
+  } catch (err) {
+    return `(metrics unavailable: ${(err as Error).message})`
+  }
+}
+
+function rssSplit (pid: number): string {
+  try {
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+    const kb = (k: string): string => { const m = new RegExp(`^${k}:\\s+(\\d+) kB$`, 'm').exec(status); return m === null ? '?' : `${Math.round(Number(m[1]) / 1024)} MB` }
+    return `VmRSS ${kb('VmRSS')} = RssAnon ${kb('RssAnon')} + RssFile ${kb('RssFile')} (mapped node binary and libraries) + RssShmem ${kb('RssShmem')}; VmHWM ${kb('VmHWM')}`
+  } catch {
+    return '(gone)'
+  }
+}
+
+interface Target { readonly name: string; readonly url: string; readonly pids: () => number[] }
+
+/** POST the bench body once and check the answer: 200, the expected content type, a JSON-RPC result. */
+async function smoke (target: Target, sse: boolean): Promise<string> {
+  const res = await fetch(target.url, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+    body: BODY,
+    signal: AbortSignal.timeout(5_000),
+  })
+  const text = await res.text()
+  const type = res.headers.get('content-type') ?? ''
+  const expected = sse ? 'text/event-stream' : 'application/json'
+  if (res.status !== 200 || !type.startsWith(expected) || !text.includes('"result"')) {
+    throw new Error(`smoke check of ${target.name} (${target.url}) failed: HTTP ${res.status} ${type}\n${text.slice(0, 500)}`)
+  }
+  return `${target.name.padEnd(8)} ${res.status} ${type}, ${Buffer.byteLength(text)} B`
+}
+
+// ---------------------------------------------------------------------------------------------
+// one measured run
+
+interface Env {
+  /** PIDs of the bench's own processes (not noise) */
+  readonly ours: () => ReadonlySet<number>
+  readonly wrk: string
+  readonly script: string
+  readonly upstream: Proc
+  readonly upstreamPort: number
+  readonly signal: AbortSignal
+}
+
+async function measure (env: Env, set: string, target: Target, connections: number, round: number): Promise<RunRecord> {
+  const common = { wrk: env.wrk, url: target.url, connections, script: env.script, cpu: LOAD_CPU, signal: env.signal }
+  const proxyPids = target.pids()
+  const rssOf = (): number | undefined => proxyPids.length === 0 ? undefined : proxyPids.reduce((s, p) => s + (rssBytes(p) ?? 0), 0)
+  const rssIdle = rssOf()
+  if (options.warmup > 0) await runWrk({ ...common, durationS: options.warmup })
+  const postsBefore = await upstreamPosts(env.upstreamPort)
+  const proxyTicks0 = proxyPids.map((p) => cpuTicks(p) ?? 0)
+  const upTicks0 = cpuTicks(env.upstream.pid) ?? 0
+  const cpu1Before = cpuTimes(Number(PROXY_CPU))
+  const others0 = snapshot(env.ours())
+  let rssLoad = 0
+  const sampler = setInterval(() => { rssLoad = Math.max(rssLoad, rssOf() ?? 0) }, 1_000)
+  let result: WrkResult
+  const startUs = Number(process.hrtime.bigint() / 1000n)
+  try {
+    result = await runWrk({ ...common, durationS: options.duration })
+  } finally {
+    clearInterval(sampler)
+  }
+  const window: [number, number] = [startUs, Number(process.hrtime.bigint() / 1000n)]
+  const others = busiest(others0, snapshot(env.ours()), (window[1] - window[0]) / 1000, 5)
+  const proxyTicks = proxyPids.reduce((s, p, i) => s + (cpuTicks(p) ?? proxyTicks0[i]!) - proxyTicks0[i]!, 0)
+  const upTicks = (cpuTicks(env.upstream.pid) ?? upTicks0) - upTicks0
+  const cpu1After = cpuTimes(Number(PROXY_CPU))
+  const otherOnProxyCpu = cpu1Before === undefined || cpu1After === undefined
+    ? undefined
+    : Math.max(0, (100 * (cpu1After.busy - cpu1Before.busy - proxyTicks)) / ((cpu1After.busy + cpu1After.idle) - (cpu1Before.busy + cpu1Before.idle)))
+  const postsAfter = await upstreamPosts(env.upstreamPort)
+  const forwarded = postsAfter - postsBefore
+  if (result.requests > 0 && forwarded < result.requests * 0.99) {
+    log(`  ⚠ ${target.name}: wrk counted ${result.requests} responses but the upstream answered only ${forwarded} requests`)
+  }
+  if (otherOnProxyCpu !== undefined && otherOnProxyCpu >= 10) {
+    log(`  ⚠ noise during ${target.name} c=${connections} round ${round}: other processes used ${otherOnProxyCpu.toFixed(0)}% of CPU ${PROXY_CPU}; busiest (any CPU): ${others.slice(0, 3).join(' | ') || 'none ≥ 5 % (kernel threads / softirq?)'}`)
+  }
+  const perReq = (ticks: number): number | undefined => result.requests === 0 ? undefined : (ticks * CLOCK_TICK_US) / result.requests
+  return {
+    set,
+    connections,
+    round,
+    target: target.name,
+    result,
+    proxyCpuUs: proxyPids.length === 0 ? undefined : perReq(proxyTicks),
+    upstreamCpuUs: perReq(upTicks),
+    rssIdle,
+    rssLoad: proxyPids.length === 0 ? undefined : rssLoad,
+    otherOnProxyCpu,
+    window,
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// main
+
+async function main (): Promise<number> {
+  const t0 = Date.now()
+  const sets = options.sse ? ['json', 'sse'] : ['json']
+  const perRun = options.warmup + options.duration + 1
+  const estimate = options.profile
+    ? perRun + options.prewarm + 20
+    : sets.length * options.connections.length * options.rounds * 3 * perRun + 2 * options.prewarm + 25
+  log(`# portcullis bench (performance.md Protocol P) — ${new Date().toISOString()}`)
+  log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
+  log(options.profile
+    ? `mode: profile the gateway (${options.profileSet} responses) at c=${options.profileConnections}, ${options.prewarm} s pre-warm, ${options.warmup} s warm-up + ${options.duration} s (only the measured run is summarised)`
+    : `runs: connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
+      `${options.warmup} s warm-up + ${options.duration} s each; estimated ${Math.ceil(estimate / 60)} min`)
+  log(`pinning: CPU ${LOAD_CPU} = wrk -t1 + upstream; CPU ${PROXY_CPU} = the proxy under test (nginx or gateway)`)
+
+  const tools = ensureTools(log)
+  const tmp = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
+  const group = new ProcessGroup()
+  const abort = new AbortController()
+  group.installCleanup((signal) => {
+    log(`\n${signal}: stopping every bench process (wrk, gateway, nginx, upstream)…`)
+    abort.abort()
+    for (const w of runningWrk) w.kill('SIGKILL')
+  }, () => { if (!options.keep) rmSync(tmp, { recursive: true, force: true }) })
+  // bounded total time: a hung step can't keep processes around for long
+  const watchdogS = Math.ceil(estimate * 1.5) + 120
+  const watchdog = setTimeout(() => {
+    log(`\n⚠ watchdog: still running after ${watchdogS} s — aborting and stopping every bench process`)
+    abort.abort()
+    for (const w of runningWrk) w.kill('SIGKILL')
+    void group.stopAll().finally(() => {
+      if (!options.keep) rmSync(tmp, { recursive: true, force: true })
+      process.exit(1)
+    })
+  }, watchdogS * 1000)
+  watchdog.unref()
+
+  const records: RunRecord[] = []
+  let gatewayLogStart = 0
+  const gatewayNotes: string[] = []
+  let exitCode = 0
+  try {
+    const [upstreamPort, nginxPort, gwPort, adminPort] = await freePorts(4) as [number, number, number, number]
+    const procs: Proc[] = []
+
+    // upstream (CPU 0)
+    const upstream = group.spawn('upstream', NODE, [join(HERE, 'upstream.ts'), String(upstreamPort)], { cpu: LOAD_CPU, logFile: join(tmp, 'upstream.log') })
+    procs.push(upstream)
+    await waitFor('the upstream', () => httpOk(`http://127.0.0.1:${upstreamPort}/stats`), 15_000, upstream, group)
+
+    // nginx (CPU 1)
+    let nginx: Proc | undefined
+    if (!options.profile) {
+      const files = writeNginxConfig(tmp, nginxPort, upstreamPort)
+      nginx = group.spawn('nginx', tools.nginx, nginxArgs(files), { cpu: PROXY_CPU, logFile: join(tmp, 'nginx.out') })
+      procs.push(nginx)
+      await waitFor('nginx', () => httpOk(`http://127.0.0.1:${nginxPort}/stats`), 15_000, nginx, group)
+    }
+
+    // gateway (CPU 1)
+    const configFile = join(tmp, 'portcullis.yaml')
+    writeFileSync(configFile, gatewayConfig(gwPort, adminPort, upstreamPort))
+    const profDir = join(tmp, 'cpuprof')
+    const extraFlags = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
+    if (extraFlags.length > 0) log(`gateway node flags: ${extraFlags.join(' ')}`)
+    const nodeFlags = [...extraFlags, ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
+    const gateway = group.spawn('gateway', NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
+      cpu: PROXY_CPU,
+      cwd: ROOT,
+      env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
+      logFile: join(tmp, 'gateway.log'),
+    })
+    procs.push(gateway)
+    await waitFor('the gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gateway, group)
+    const gwFresh = rssBytes(gateway.pid)
+    const gwSplitFresh = rssSplit(gateway.pid)
+    gatewayLogStart = statSync(gateway.logFile).size // startup warnings (auth: none, ephemeral key) are expected
+    const gwMemFresh = await gatewayMemory(adminPort)
+    log(`started: upstream pid ${upstream.pid} :${upstreamPort}${nginx === undefined ? '' : `, nginx pid ${nginx.pid} :${nginxPort}`}, gateway pid ${gateway.pid} :${gwPort} (admin :${adminPort}), RSS fresh ${mb(gwFresh)}`)
+
+    const ours = new Set(procs.flatMap((p) => withChildren(p.pid)))
+    const noiseBefore = await busyProcesses(ours)
+    log(noiseBefore.length === 0 ? 'other busy processes: none ≥ 5 % of a core' : `⚠ other busy processes (noise on this shared machine):\n  ${noiseBefore.join('\n  ')}`)
+
+    const targetsFor = (set: string): Target[] => {
+      const path = set === 'sse' ? '/mcp-sse' : '/mcp'
+      const all: Target[] = [
+        { name: 'direct', url: `http://127.0.0.1:${upstreamPort}${path}`, pids: () => [] },
+        { name: 'nginx', url: `http://127.0.0.1:${nginxPort}${path}`, pids: () => nginx === undefined ? [] : withChildren(nginx.pid) },
+        { name: 'gateway', url: `http://127.0.0.1:${gwPort}/mcp/${set === 'sse' ? 'bench-sse' : 'bench'}`, pids: () => [gateway.pid] },
+      ]
+      return options.profile ? all.filter((t) => t.name !== 'nginx') : all
+    }
+    log('smoke checks (one POST each):')
+    for (const set of ['json', 'sse']) for (const t of targetsFor(set)) log(`  ${set.padEnd(4)} ${await smoke(t, set === 'sse')}`)
+
+    const env: Env = { ours: () => new Set(procs.flatMap((p) => withChildren(p.pid))), wrk: tools.wrk, script: join(HERE, 'post.lua'), upstream, upstreamPort, signal: abort.signal }
+
+    if (options.profile) {
+      const target = targetsFor(options.profileSet).find((t) => t.name === 'gateway')!
+      if (options.prewarm > 0) {
+        const w = await runWrk({ wrk: env.wrk, url: target.url, connections: 10, durationS: options.prewarm, script: env.script, cpu: LOAD_CPU, signal: abort.signal })
+        log(`pre-warm gateway c=10 ${options.prewarm} s (not profiled): ${Math.round(w.rps)} req/s`)
+      }
+      log(`\nprofiling the gateway (pid ${gateway.pid}, alone on CPU ${PROXY_CPU}), ${options.profileSet} responses, c=${options.profileConnections}…`)
+      const r = await measure(env, options.profileSet, target, options.profileConnections, 1)
+      records.push(r)
+      log(runLine(r, 1))
+      const code = await group.stop(gateway, 15_000)
+      const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
+      if (files.length === 0) throw new Error(`the gateway (exit ${code}) wrote no .cpuprofile in ${profDir}`)
+      const kept = join(tmpdir(), `portcullis-gateway-${Date.now()}.cpuprofile`)
+      copyFileSync(join(profDir, files[0]!), kept)
+      log(`\nprofile kept at ${kept} (open in Chrome DevTools or: node test/bench/profile.ts ${kept})\n`)
+      log(formatProfile(summarizeProfile(kept, 30, r.window)))
+    } else {
+      if (options.prewarm > 0) {
+        for (const t of targetsFor('json').filter((x) => x.name !== 'direct')) {
+          const r = await runWrk({ wrk: env.wrk, url: t.url, connections: 10, durationS: options.prewarm, script: env.script, cpu: LOAD_CPU, signal: abort.signal })
+          log(`pre-warm ${t.name.padEnd(8)} c=10 ${options.prewarm} s (not counted): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(3)} ms${r.errors === 0 ? '' : `, ⚠ ${r.errors} errors`}`)
+        }
+      }
+      for (const set of sets) {
+        for (const c of options.connections) {
+          log(`\n## ${set} responses, ${c} connection${c === 1 ? '' : 's'}`)
+          for (let round = 1; round <= options.rounds; round++) {
+            const order = round % 2 === 1 ? targetsFor(set) : targetsFor(set).reverse()
+            for (const target of order) {
+              if (abort.signal.aborted) throw new Error('aborted')
+              const r = await measure(env, set, target, c, round)
+              records.push(r)
+              log(runLine(r, options.rounds))
+            }
+          }
+          log()
+          log(table(`${set} responses, c=${c} (medians of ${options.rounds} rounds; ratios and added ms: median of per-round values)`,
+            rows(records.filter((r) => r.set === set && r.connections === c), ['direct', 'nginx', 'gateway'])))
+        }
+      }
+    }
+
+    const gwAfter = rssBytes(gateway.pid)
+    const gwLoadMax = Math.max(0, ...records.filter((r) => r.target === 'gateway').map((r) => r.rssLoad ?? 0))
+    if (!options.profile) {
+      gatewayNotes.push(`gateway RSS: fresh ${mb(gwFresh)}, max under load ${mb(gwLoadMax)}, after the runs ${mb(gwAfter)}`)
+      gatewayNotes.push(`gateway /proc status fresh:          ${gwSplitFresh}`)
+      gatewayNotes.push(`gateway /proc status after the runs: ${rssSplit(gateway.pid)}`)
+      gatewayNotes.push(`gateway /metrics fresh:           ${gwMemFresh}`)
+      gatewayNotes.push(`gateway /metrics after the runs: ${await gatewayMemory(adminPort)}`)
+      if (nginx !== undefined) gatewayNotes.push(`nginx RSS (master+worker) after the runs: ${mb(withChildren(nginx.pid).reduce((s, p) => s + (rssBytes(p) ?? 0), 0))}`)
+    }
+    const noiseAfter = await busyProcesses(new Set(procs.flatMap((p) => withChildren(p.pid))))
+    if (noiseAfter.length > 0) gatewayNotes.push(`⚠ other busy processes at the end:\n  ${noiseAfter.join('\n  ')}`)
+  } catch (err) {
+    exitCode = 1
+    log(`\n✗ bench failed: ${(err as Error).message}`)
+  } finally {
+    await group.stopAll()
+    clearTimeout(watchdog)
+  }
+
+  // what the gateway and nginx logged at warn or above during the load
+  const gwLog = join(tmp, 'gateway.log')
+  if (existsSync(gwLog)) {
+    const lines = readFileSync(gwLog).subarray(gatewayLogStart).toString('utf8').split('\n').filter((l) => l.trim() !== '')
+    const bad = lines.filter((l) => !/"level":[123]0,/.test(l))
+    const groups = new Map<string, number>()
+    for (const l of bad) {
+      let key = l.slice(0, 160)
+      try {
+        const j = JSON.parse(l) as { level?: number; msg?: string; err?: { type?: string; message?: string; code?: string } }
+        key = `level ${j.level} "${j.msg ?? ''}"${j.err === undefined ? '' : ` err ${j.err.type ?? ''}: ${j.err.message ?? ''}`}`
+      } catch { /* not JSON: keep the raw start */ }
+      groups.set(key, (groups.get(key) ?? 0) + 1)
+    }
+    gatewayNotes.push(`gateway log after startup: ${lines.length} line(s), ${bad.length} at warn/error/fatal or not JSON` +
+      [...groups].map(([k, n]) => `\n  ${n} × ${k}`).join('') +
+      (bad.length === 0 ? '' : `\n  first one in full: ${bad[0]!.slice(0, 1500)}`))
+  }
+  const ngLog = join(tmp, 'nginx', 'error.log')
+  if (existsSync(ngLog)) {
+    const lines = readFileSync(ngLog, 'utf8').split('\n').filter((l) => l.trim() !== '')
+    gatewayNotes.push(`nginx error log: ${lines.length} line(s)${lines.length === 0 ? '' : ':\n  ' + lines.slice(0, 5).join('\n  ')}`)
+  }
+  if (gatewayNotes.length > 0) log(`\n${gatewayNotes.join('\n')}`)
+  if (options.json !== undefined) writeFileSync(options.json, records.map((r) => JSON.stringify({ ...r, result: { ...r.result, raw: undefined } })).join('\n') + '\n')
+  if (options.keep) log(`temp dir kept: ${tmp}`)
+  else rmSync(tmp, { recursive: true, force: true })
+
+  // the JSON-RPC parse micro-benchmark (another engineer's file), pinned like the proxy
+  if (exitCode === 0 && !options.profile) await microBench()
+
+  if (!options.profile) log(`\n${summary(records, exitCode, t0)}`)
+  else log(`\nwall time ${elapsed(t0)}`)
+  return exitCode
+}
+
+async function microBench (): Promise<void> {
+  const file = join(HERE, 'micro', 'parse.bench.ts')
+  if (!existsSync(file)) {
+    log('\n(micro-benchmark test/bench/micro/parse.bench.ts not present: skipped)')
+    return
+  }
+  log(`\n## JSON-RPC parse micro-benchmark (taskset -c ${PROXY_CPU} node test/bench/micro/parse.bench.ts)`)
+  await new Promise<void>((resolve) => {
+    const child = spawn('taskset', ['-c', PROXY_CPU, NODE, file], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
+    const timer = setTimeout(() => { log('⚠ micro-benchmark still running after 120 s: killed'); child.kill('SIGKILL') }, 120_000)
+    child.once('error', (err) => { clearTimeout(timer); log(`⚠ micro-benchmark could not start: ${err.message}`); resolve() })
+    child.once('exit', (code, signal) => {
+      clearTimeout(timer)
+      if (code !== 0) log(`⚠ micro-benchmark exited with ${code ?? signal}`)
+      resolve()
+    })
+  })
+}
+
+function summary (records: readonly RunRecord[], exitCode: number, t0: number): string {
+  const pick = (c: number): Row | undefined => rows(records.filter((r) => r.set === 'json' && r.connections === c), ['direct', 'nginx', 'gateway'])[2]
+  const at10 = pick(10)
+  const at1 = pick(1)
+  const ratio = at10?.xNginx
+  const bad = records.filter((r) => !valid(r))
+  const noisy = records.filter((r) => !quiet(r) && r.target !== 'direct')
+  const verdict = (v: number): string => `${v.toFixed(3)} (goal ≥ ${GOAL_RATIO.toFixed(2)}: ${v >= GOAL_RATIO ? 'PASS' : 'FAIL'})`
+  const parts = [
+    ratio === undefined ? 'gateway/nginx req/s at c=10: n/a' : `gateway/nginx req/s at c=10: ${verdict(ratio)}`,
+    at10 === undefined || at10.quietRounds === 0 ? 'quiet rounds only: none' : `quiet rounds only (${at10.quietRounds}/${options.rounds}): ${verdict(at10.xNginxQuiet!)}`,
+    at10?.cpuVsNginx === undefined ? '' : `gateway CPU/request at c=10: ${at10.cpuVsNginx.toFixed(1)} × nginx's`,
+    at1?.addP50Nginx === undefined ? 'p50 added at c=1: n/a' : `p50 added at c=1: ${fmtMs(at1.addP50Nginx)} vs nginx, ${fmtMs(at1.addP50Direct)} vs direct`,
+    `runs with errors: ${bad.length}/${records.length}${bad.length === 0 ? '' : ` (${bad.map((r) => `${r.set} c=${r.connections} r${r.round} ${r.target}`).join(', ')})`}`,
+    `noisy proxy runs (other processes ≥ ${QUIET_PCT}% of CPU ${PROXY_CPU}): ${noisy.length}/${records.filter((r) => r.target !== 'direct').length}`,
+    `wall ${elapsed(t0)}`,
+  ].filter((p) => p !== '')
+  return `SUMMARY${exitCode === 0 ? '' : ' (bench FAILED)'}: ${parts.join(' | ')}`
+}
+
+function fmtMs (v: number | undefined): string {
+  return v === undefined ? 'n/a' : `${v >= 0 ? '+' : ''}${v.toFixed(3)} ms`
+}
+
+process.exitCode = await main()
