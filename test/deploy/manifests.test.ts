@@ -1,0 +1,219 @@
+// The deployment files (deploy/): the kustomize base and every overlay build, and the built
+// objects have what running the gateway safely needs (probes on the admin port, a locked-down
+// securityContext, a drain that fits the grace period, PDB, HPA, Secret references but no Secret
+// values); every config under deploy/ loads with the real config loader, and every ${ENV} it
+// needs is provided by the Deployment; yamllint and docker-compose accept the YAML; the
+// Dockerfile keeps its promises.
+import t from 'tap'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, readdirSync } from 'node:fs'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseAllDocuments } from 'yaml'
+import { parseConfig, parseYaml } from '../../src/config/load.ts'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+const kustomizeDir = join(root, 'deploy/kubernetes')
+const OVERLAYS = readdirSync(join(kustomizeDir, 'overlays')).sort()
+
+/** a built Kubernetes object, walked loosely: a missing field is a failed assertion, not a crash */
+type Obj = Record<string, any>
+type Test = Parameters<Parameters<typeof t.test>[0]>[0]
+
+function has (tool: string, args: string[]): boolean {
+  return spawnSync(tool, args, { encoding: 'utf8' }).error === undefined
+}
+const skipUnless = (tool: string, args: string[], install: string): false | string =>
+  has(tool, args) ? false : `${tool} is not installed (${install})`
+
+const noKubectl = skipUnless('kubectl', ['version', '--client'], 'kubectl, with its built-in kustomize')
+
+function kustomize (dir: string): Obj[] {
+  const result = spawnSync('kubectl', ['kustomize', join(kustomizeDir, dir)], { encoding: 'utf8', maxBuffer: 16 * 1024 * 1024 })
+  if (result.status !== 0) throw new Error(`kubectl kustomize ${dir} failed:\n${result.stderr}`)
+  return parseAllDocuments(result.stdout).map((doc) => {
+    if (doc.errors.length > 0) throw new Error(`kubectl kustomize ${dir}: ${doc.errors.map((e) => e.message).join('; ')}`)
+    return doc.toJS() as Obj
+  }).filter((o) => o !== null)
+}
+
+const one = (objects: Obj[], kind: string, name = 'portcullis'): Obj | undefined =>
+  objects.find((o) => o.kind === kind && (o.metadata?.name === name || String(o.metadata?.name).startsWith(`${name}-`)))
+
+/** ${NAME} references in the string values of a config (not in its comments; `$${` is a literal). */
+function envReferences (text: string): string[] {
+  const strings: string[] = []
+  const walk = (node: unknown): void => {
+    if (typeof node === 'string') strings.push(node)
+    else if (Array.isArray(node)) node.forEach(walk)
+    else if (typeof node === 'object' && node !== null) Object.values(node).forEach(walk)
+  }
+  walk(parseYaml(text, '<config>'))
+  return [...new Set(strings.flatMap((value) => [...value.replaceAll('$${', '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? '')))]
+}
+
+/** A value for every ${NAME}: the test only checks the config, not the secrets. */
+const fakeEnv = (text: string): Record<string, string> => Object.fromEntries(envReferences(text).map((name) => [name, `test-value-for-${name.toLowerCase()}`]))
+
+function checkGatewayObjects (t: Test, objects: Obj[], where: string): { config: string; deployment: Obj } {
+  const deployment = one(objects, 'Deployment')
+  t.ok(deployment, `${where}: a Deployment`)
+  const pod = deployment?.spec?.template?.spec ?? {}
+  const container = (pod.containers ?? []).find((c: Obj) => c.name === 'portcullis') ?? {}
+
+  // ports and probes
+  const ports = Object.fromEntries((container.ports ?? []).map((p: Obj) => [p.name, p.containerPort]))
+  t.same(ports, { http: 8080, metrics: 9464 }, `${where}: container ports http 8080 and metrics 9464`)
+  t.equal(container.readinessProbe?.httpGet?.path, '/readyz', `${where}: readiness probe /readyz`)
+  t.equal(container.readinessProbe?.httpGet?.port, 'metrics', `${where}: readiness probe on the admin port`)
+  t.equal(container.livenessProbe?.httpGet?.path, '/healthz', `${where}: liveness probe /healthz`)
+  t.equal(container.livenessProbe?.httpGet?.port, 'metrics', `${where}: liveness probe on the admin port`)
+
+  // resources
+  for (const kind of ['requests', 'limits']) {
+    t.ok(container.resources?.[kind]?.cpu, `${where}: cpu ${kind}`)
+    t.ok(container.resources?.[kind]?.memory, `${where}: memory ${kind}`)
+  }
+
+  // security
+  t.equal(pod.securityContext?.runAsNonRoot, true, `${where}: pod runAsNonRoot`)
+  t.equal(pod.securityContext?.seccompProfile?.type, 'RuntimeDefault', `${where}: seccomp RuntimeDefault`)
+  t.equal(container.securityContext?.readOnlyRootFilesystem, true, `${where}: readOnlyRootFilesystem`)
+  t.equal(container.securityContext?.allowPrivilegeEscalation, false, `${where}: no privilege escalation`)
+  t.same(container.securityContext?.capabilities?.drop, ['ALL'], `${where}: drop ALL capabilities`)
+  t.equal(pod.automountServiceAccountToken, false, `${where}: no service account token`)
+
+  // the config: from the ConfigMap, loads, and every ${ENV} is in the container's env
+  const configMapName: string | undefined = (pod.volumes ?? []).flatMap((v: Obj) => v.projected?.sources ?? [])
+    .find((s: Obj) => s.configMap !== undefined)?.configMap?.name
+  const configMap = objects.find((o) => o.kind === 'ConfigMap' && o.metadata?.name === configMapName)
+  t.ok(configMap, `${where}: the ConfigMap the pod mounts (${configMapName ?? '?'}) is part of the build`)
+  const config = String(configMap?.data?.['portcullis.yaml'] ?? '')
+  const envNames = new Set((container.env ?? []).map((e: Obj) => e.name))
+  for (const name of envReferences(config)) t.ok(envNames.has(name), `${where}: \${${name}} of the config is in the container env`)
+  const loaded = parseConfig(config, { source: `${where}/portcullis.yaml`, env: fakeEnv(config) })
+  t.equal(loaded.admin.port, 9464, `${where}: config admin port is the metrics port`)
+  t.equal(loaded.listen.port, 8080, `${where}: config listen port is the http port`)
+
+  // the mounted files are where the command and the config look for them
+  const mount = (container.volumeMounts ?? []).find((m: Obj) => m.name === 'config')
+  t.equal(mount?.mountPath, '/etc/portcullis', `${where}: config volume at /etc/portcullis`)
+  t.same(container.args ?? container.command, ['node', 'bin/portcullis.js', 'start', '--config', '/etc/portcullis/portcullis.yaml'], `${where}: starts with the mounted config`)
+  if (loaded.authorization.signingKeys !== undefined) {
+    const secretItem = (pod.volumes ?? []).flatMap((v: Obj) => v.projected?.sources ?? []).find((s: Obj) => s.secret !== undefined)?.secret?.items?.[0]
+    t.equal(`/etc/portcullis/${String(secretItem?.path)}`, loaded.authorization.signingKeys, `${where}: signingKeys is the file the Secret is mounted as`)
+  }
+
+  // drain: preStop sleep + drainTimeoutMs fit in the grace period
+  const preStop: string[] = container.lifecycle?.preStop?.exec?.command ?? []
+  t.equal(preStop[0], 'sleep', `${where}: a preStop sleep so endpoints drop the pod before SIGTERM`)
+  const sleepSeconds = Number(preStop[1])
+  t.ok(sleepSeconds > 0, `${where}: preStop sleeps ${sleepSeconds}s`)
+  const grace = Number(pod.terminationGracePeriodSeconds)
+  t.ok(grace * 1000 > loaded.listen.drainTimeoutMs + sleepSeconds * 1000,
+    `${where}: terminationGracePeriodSeconds ${grace}s > preStop ${sleepSeconds}s + drainTimeoutMs ${loaded.listen.drainTimeoutMs}ms`)
+
+  // Service, PDB, HPA
+  const service = one(objects, 'Service')
+  const servicePorts = Object.fromEntries((service?.spec?.ports ?? []).map((p: Obj) => [p.name, [p.port, p.targetPort]]))
+  t.same(servicePorts, { http: [8080, 'http'], metrics: [9464, 'metrics'] }, `${where}: Service ports http and metrics`)
+  t.same(service?.spec?.selector, deployment?.spec?.selector?.matchLabels, `${where}: Service selects the Deployment's pods`)
+  const pdb = one(objects, 'PodDisruptionBudget')
+  t.equal(pdb?.apiVersion, 'policy/v1', `${where}: a policy/v1 PodDisruptionBudget`)
+  t.same(pdb?.spec?.selector?.matchLabels, deployment?.spec?.selector?.matchLabels, `${where}: PDB selects the Deployment's pods`)
+  t.ok(pdb?.spec?.maxUnavailable !== undefined || pdb?.spec?.minAvailable !== undefined, `${where}: PDB sets a budget`)
+  const hpa = one(objects, 'HorizontalPodAutoscaler')
+  t.equal(hpa?.apiVersion, 'autoscaling/v2', `${where}: an autoscaling/v2 HPA`)
+  t.equal(hpa?.spec?.scaleTargetRef?.name, deployment?.metadata?.name, `${where}: HPA scales the Deployment`)
+  t.equal(hpa?.spec?.metrics?.[0]?.resource?.name, 'cpu', `${where}: HPA on CPU`)
+  t.ok(hpa?.spec?.minReplicas <= hpa?.spec?.maxReplicas, `${where}: HPA min <= max`)
+
+  // secrets by reference only: every env var that smells like a secret comes from a Secret
+  for (const env of container.env ?? []) {
+    if (/SECRET|TOKEN|PASSWORD|KEY/i.test(String(env.name))) {
+      t.ok(env.valueFrom?.secretKeyRef, `${where}: ${String(env.name)} comes from a Secret, not a literal`)
+    }
+  }
+  return { config, deployment: deployment ?? {} }
+}
+
+t.test('kustomize base', { skip: noKubectl }, async (t) => {
+  const objects = kustomize('base')
+  checkGatewayObjects(t, objects, 'base')
+  t.same(objects.filter((o) => o.kind === 'Secret'), [], 'the base holds no Secret (values come from outside)')
+  const pod = one(objects, 'Deployment')?.spec?.template?.spec
+  const secretNames = new Set([
+    ...(pod?.volumes ?? []).flatMap((v: Obj) => v.projected?.sources ?? []).filter((s: Obj) => s.secret).map((s: Obj) => s.secret.name),
+    ...(pod?.containers?.[0]?.env ?? []).filter((e: Obj) => e.valueFrom?.secretKeyRef).map((e: Obj) => e.valueFrom.secretKeyRef.name),
+  ])
+  t.same([...secretNames].sort(), ['portcullis-client-secrets', 'portcullis-signing-keys'], 'references the signing keys and client secrets Secrets')
+  for (const o of objects) t.equal(o.metadata?.labels?.['app.kubernetes.io/name'], 'portcullis', `${o.kind as string} is labelled`)
+})
+
+for (const overlay of OVERLAYS) {
+  t.test(`kustomize overlays/${overlay}`, { skip: noKubectl }, async (t) => {
+    const objects = kustomize(`overlays/${overlay}`)
+    const { config, deployment } = checkGatewayObjects(t, objects, overlay)
+    for (const o of objects) t.ok(o.metadata?.namespace, `${o.kind as string} ${o.metadata?.name as string} has a namespace`)
+    if (overlay === 'prod') {
+      const pod = deployment.spec?.template?.spec ?? {}
+      t.ok(deployment.spec?.replicas >= 3, 'prod runs at least 3 replicas')
+      t.ok(one(objects, 'HorizontalPodAutoscaler')?.spec?.minReplicas >= 3, 'prod HPA keeps at least 3')
+      t.ok(pod.affinity?.podAntiAffinity, 'prod spreads replicas (pod anti-affinity)')
+      t.ok(one(objects, 'ServiceMonitor'), 'prod has the ServiceMonitor component')
+      t.equal(one(objects, 'ServiceMonitor')?.spec?.endpoints?.[0]?.port, 'metrics', 'ServiceMonitor scrapes the metrics port')
+      t.ok(one(objects, 'NetworkPolicy'), 'prod has the NetworkPolicy component')
+      t.same(one(objects, 'NetworkPolicy')?.spec?.policyTypes, ['Ingress', 'Egress'], 'NetworkPolicy restricts both directions')
+      t.same(objects.filter((o) => o.kind === 'Secret'), [], 'prod holds no Secret values')
+      const store = parseConfig(config, { source: 'prod', env: fakeEnv(config) }).store
+      t.match(store?.url, /^rediss?:\/\//, 'prod config uses a Redis store')
+      t.notMatch(String(deployment.spec?.template?.spec?.containers?.[0]?.image), /:latest$|^portcullis$/, 'prod pins an image')
+    }
+    if (overlay === 'dev') {
+      t.equal(deployment.spec?.replicas, 1, 'dev runs one replica')
+    }
+  })
+}
+
+t.test('every gateway config under deploy/ loads with the real loader', async (t) => {
+  const configs = [
+    'deploy/compose/portcullis.yaml',
+    'deploy/kubernetes/base/portcullis.yaml',
+    ...OVERLAYS.map((o) => `deploy/kubernetes/overlays/${o}/portcullis.yaml`),
+  ]
+  for (const file of configs) {
+    const text = readFileSync(join(root, file), 'utf8')
+    t.doesNotThrow(() => parseConfig(text, { source: file, env: fakeEnv(text) }), file)
+    if (envReferences(text).length > 0) {
+      t.throws(() => parseConfig(text, { source: file, env: {} }), `${file} needs its \${ENV} values (no secret is inlined)`)
+    }
+  }
+})
+
+t.test('yamllint -c .yamllint.yaml deploy grafana', { skip: skipUnless('yamllint', ['--version'], 'apt-get install yamllint') }, async (t) => {
+  const result = spawnSync('yamllint', ['-f', 'parsable', '-c', '.yamllint.yaml', 'deploy', 'grafana'], { cwd: root, encoding: 'utf8' })
+  t.equal(result.status, 0, `${result.stdout}${result.stderr}`)
+})
+
+t.test('docker-compose config accepts the compose stack', { skip: skipUnless('docker-compose', ['version'], 'apt-get install docker-compose') }, async (t) => {
+  const file = 'deploy/compose/docker-compose.yaml'
+  const result = spawnSync('docker-compose', ['-f', file, 'config', '-q'], { cwd: root, encoding: 'utf8', env: { ...process.env, DEMO_CLIENT_SECRET: 'test' } })
+  t.equal(result.status, 0, `${result.stdout}${result.stderr}`)
+  const full = spawnSync('docker-compose', ['-f', file, 'config'], { cwd: root, encoding: 'utf8' })
+  const services = Object.keys((parseAllDocuments(full.stdout)[0]?.toJS() as Obj | undefined)?.services ?? {}).sort()
+  t.same(services, ['everything', 'gateway', 'grafana', 'jaeger', 'prometheus'], 'gateway, upstream, Prometheus, Grafana, Jaeger')
+})
+
+t.test('the Dockerfile', async (t) => {
+  const text = readFileSync(join(root, 'deploy/Dockerfile'), 'utf8')
+  const instructions = text.split('\n').filter((l) => /^[A-Z]+\s/.test(l))
+  const froms = instructions.filter((l) => l.startsWith('FROM '))
+  t.ok(froms.length >= 2, 'multi-stage')
+  t.match(text, /^ARG NODE_IMAGE=node:24\.\d+\.\d+-slim$/m, 'official node:24 slim image, pinned to a full version')
+  t.match(text, /npm ci --omit=dev/, 'production dependencies only')
+  t.match(instructions.filter((l) => l.startsWith('USER ')).at(-1), /^USER node$/, 'runs as the non-root node user')
+  t.ok(instructions.includes('STOPSIGNAL SIGTERM'), 'STOPSIGNAL SIGTERM')
+  t.ok(instructions.includes('EXPOSE 8080 9464'), 'exposes the client and admin ports')
+  t.equal(instructions.filter((l) => l.startsWith('CMD ')).at(-1), 'CMD ["node", "bin/portcullis.js", "start", "--config", "/etc/portcullis/portcullis.yaml"]', 'exec-form CMD, node as PID 1 gets the signal')
+  for (const dir of ['bin', 'src']) t.match(text, new RegExp(`^COPY ${dir} \\./${dir}$`, 'm'), `copies ${dir}/`)
+})
