@@ -45,8 +45,9 @@ export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, s
  */
 function mcpErrorHandler (this: FastifyInstance, err: FastifyError | GatewayError, request: FastifyRequest, reply: FastifyReply): void {
   const failure = toGatewayError(err)
-  if (failure.statusCode >= 500) request.log.error({ err }, failure.message)
-  else request.log.info({ code: failure.code, statusCode: failure.statusCode }, failure.message)
+  const server = request.mcp?.server.name
+  if (failure.statusCode >= 500) request.log.error({ err, server }, failure.message)
+  else request.log.info({ code: failure.code, statusCode: failure.statusCode, server }, failure.message)
   if (failure.code === 'PORTCULLIS_ERR_CLIENT_CLOSED') return
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()

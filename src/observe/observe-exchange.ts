@@ -20,7 +20,7 @@ export function observeExchange (sink: RecordSink) {
       if (record === undefined) return undefined
       const { outcome, errorType } = outcomeOf(message)
       try {
-        finishRecord(exchange, record, outcome, sink, errorType)
+        finishRecord(exchange, record, outcome, sink, errorType, reply.raw.statusCode)
       } catch (err) {
         sink.log.error({ err }, 'could not record the end of a request')
       }
@@ -30,7 +30,7 @@ export function observeExchange (sink: RecordSink) {
       const aborted = !reply.raw.writableFinished
       try {
         for (const record of exchange.records.values()) {
-          if (record.outcome === undefined) finishRecord(exchange, record, outcomeOfStatus(reply.raw.statusCode, aborted), sink)
+          if (record.outcome === undefined) finishRecord(exchange, record, outcomeOfStatus(reply.raw.statusCode, aborted), sink, undefined, reply.raw.statusCode)
         }
       } catch (err) {
         // Telemetry fails soft: a broken metric or log line never takes a request (or the process) down.

@@ -58,7 +58,7 @@ function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | u
  * tokens or secrets), `portcullis_mcp_requests_total` / duration, and for `tools/call`
  * `portcullis_tool_calls_total` / duration. Called exactly once per record.
  */
-export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: string): void {
+export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: string, statusCode?: number): void {
   if (record.outcome !== undefined) return
   record.outcome = outcome
   record.errorType = errorType
@@ -103,6 +103,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
     }),
     outcome,
     ...(errorType === undefined ? {} : { 'error.type': errorType }),
+    ...(statusCode === undefined ? {} : { 'http.response.status_code': statusCode }),
     duration_s: seconds,
   }, isToolCall ? 'tool call' : 'mcp request')
 }

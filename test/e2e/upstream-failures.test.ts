@@ -81,7 +81,7 @@ function linesFor (gateway: StartedGateway, server: string, from: number): LogLi
   const reqIds = new Set(lines
     .filter((l) => (l.req as { url?: string } | undefined)?.url === `/mcp/${server}`)
     .map((l) => l.reqId))
-  return lines.filter((l) => l.server === server || reqIds.has(l.reqId))
+  return lines.filter((l) => l.server === server || l['portcullis.server'] === server || reqIds.has(l.reqId))
 }
 
 /** a warn/error line about this server's request; for a passed-through status, its completion line */
@@ -90,7 +90,7 @@ async function waitForLog (gateway: StartedGateway, server: string, from: number
   for (;;) {
     const found = linesFor(gateway, server, from).find((l) => expect === 'warn'
       ? typeof l.level === 'number' && l.level >= 40
-      : (l.res as { statusCode?: number } | undefined)?.statusCode === expect)
+      : ((l.res as { statusCode?: number } | undefined)?.statusCode ?? l['http.response.status_code']) === expect)
     if (found !== undefined || Date.now() > deadline) return found
     await new Promise((resolve) => setTimeout(resolve, 20))
   }
