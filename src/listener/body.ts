@@ -36,6 +36,14 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
   for (const op of operations) {
     if (op.invalid !== undefined) throw new GatewayError('PORTCULLIS_ERR_INVALID_PARAMS', op.invalid)
   }
+  // Responses are paired with their request by id: two requests with one id would let a
+  // response be judged (and a list filtered) as the answer to the other.
+  const ids = new Set<string | number>()
+  for (const message of parsed.messages) {
+    if (message.kind !== 'request') continue
+    if (ids.has(message.id)) throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'request ids in a batch must be unique')
+    ids.add(message.id)
+  }
   // "The initialize request MUST NOT be part of a JSON-RPC batch" (2025-03-26 lifecycle).
   if (parsed.batch && operations.some((op) => op.method === 'initialize')) {
     throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'initialize must not be part of a batch')

@@ -13,6 +13,7 @@ export type DecisionReason =
   | 'claims_not_matched'   // allow rules name it, but the identity is not one they admit
   | 'insufficient_scope'   // an allow rule would admit it with scopes the token lacks (step-up)
   | 'scope_not_held'       // the same, for a principal that can't step up (auth: none)
+  | 'non_canonical_uri'    // a resource URI not in canonical form (see policy/enforce.ts)
   | 'no_rules'             // the server has no tools list: no tool is allowed
 
 export interface Decision {

@@ -16,6 +16,18 @@ const GATED: Readonly<Record<string, PolicyKind>> = {
   'resources/subscribe': 'resources',
 }
 
+/**
+ * Resource rules match URIs as strings, but an upstream resolves them as URLs: `file:///a/../b`,
+ * `FILE:///b` or `file://localhost/b` would all reach `file:///b` past a rule about it. Only URIs
+ * already in their canonical WHATWG form are judged; any other spelling is refused like a
+ * resource that does not exist.
+ */
+export function isCanonicalUri (uri: string): boolean {
+  return URL.canParse(uri) && new URL(uri).href === uri
+}
+
+const NON_CANONICAL: Decision = Object.freeze({ allow: false, ruleId: 'default', reason: 'non_canonical_uri', requiredScopes: [] })
+
 interface Denial {
   readonly op: McpOperation
   readonly kind: PolicyKind
@@ -44,7 +56,9 @@ export function enforcePolicy (sink: RecordSink) {
     for (const op of exchange.operations) {
       const kind = op.method === undefined ? undefined : GATED[op.method]
       if (kind === undefined || op.target === undefined) continue
-      const decision = decideRemembered(exchange.policy, kind, op.target, principal)
+      const decision = kind === 'resources' && !isCanonicalUri(op.target)
+        ? NON_CANONICAL
+        : decideRemembered(exchange.policy, kind, op.target, principal)
       const record = op.id === undefined ? undefined : exchange.records.get(op.id)
       if (record !== undefined) {
         record.decision = decision

@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto'
 import type { AddressInfo } from 'node:net'
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js'
 import { StreamableHTTPServerTransport, type EventStore } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
+import { ErrorCode, ListToolsRequestSchema, McpError, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import { z } from 'zod'
 
 export interface RecordedRequest {
@@ -18,6 +18,8 @@ export interface RecordingUpstream {
   readonly requests: RecordedRequest[]
   /** the tools/call names the upstream actually executed */
   readonly calls: string[]
+  /** with `promptsAndResources`: the prompts got (`prompt:NAME`) and resources read (`resource:URI`) */
+  readonly reads: string[]
   close (): Promise<void>
 }
 
@@ -28,7 +30,27 @@ export interface RecordingUpstreamOptions {
   readonly json?: boolean
   /** keep an event log so clients can resume with Last-Event-ID */
   readonly resumable?: boolean
+  /**
+   * Answer tools/list from the low-level SDK `Server` in pages of this many tools: each page but
+   * the last carries `nextCursor: "page:N"` (N = offset of the next page); any cursor of that
+   * form is accepted, anything else is -32602 "Invalid cursor". Listed tools carry
+   * `inputSchema: { type: "object" }`.
+   */
+  readonly pageSize?: number
+  /**
+   * More tool names advertised by tools/list after the five built-in ones (listed only, not
+   * registered: calling one gets the SDK's "not found" tool error). Implies the paged handler.
+   */
+  readonly extraTools?: readonly string[]
+  /**
+   * Also offer prompts `greet` (argument `name`) and `internal-prompt`, and resources
+   * `file:///public/readme.txt` and `file:///secret/keys.txt`; each get/read is recorded in `reads`.
+   */
+  readonly promptsAndResources?: boolean
 }
+
+/** The tools every recording upstream registers, in tools/list order. */
+export const RECORDING_TOOLS = ['echo', 'add', 'slow', 'fail', 'secret'] as const
 
 /** A correct, unbounded event log (test use only). */
 class TestEventStore implements EventStore {
@@ -54,6 +76,7 @@ class TestEventStore implements EventStore {
 export async function startRecordingUpstream (opts: RecordingUpstreamOptions = {}): Promise<RecordingUpstream> {
   const requests: RecordedRequest[] = []
   const calls: string[] = []
+  const reads: string[] = []
   const sessions = new Map<string, StreamableHTTPServerTransport>()
 
   const build = (): McpServer => {
@@ -86,6 +109,35 @@ export async function startRecordingUpstream (opts: RecordingUpstreamOptions = {
       calls.push('secret')
       return { content: [{ type: 'text', text: 'the secret' }] }
     })
+    if (opts.promptsAndResources === true) {
+      server.registerPrompt('greet', { description: 'a greeting', argsSchema: { name: z.string() } }, ({ name }) => {
+        reads.push('prompt:greet')
+        return { messages: [{ role: 'user', content: { type: 'text', text: `Hello ${name}` } }] }
+      })
+      server.registerPrompt('internal-prompt', { description: 'should be hidden by policy' }, () => {
+        reads.push('prompt:internal-prompt')
+        return { messages: [{ role: 'user', content: { type: 'text', text: 'internal instructions' } }] }
+      })
+      for (const [name, uri, text] of [['readme', 'file:///public/readme.txt', 'public'], ['keys', 'file:///secret/keys.txt', 'the keys']] as const) {
+        server.registerResource(name, uri, { mimeType: 'text/plain' }, async (url) => {
+          reads.push(`resource:${url.href}`)
+          return { contents: [{ uri: url.href, mimeType: 'text/plain', text }] }
+        })
+      }
+    }
+    if (opts.pageSize !== undefined || opts.extraTools !== undefined) {
+      const listed = [...RECORDING_TOOLS, ...(opts.extraTools ?? [])]
+        .map((name) => ({ name, description: name, inputSchema: { type: 'object' as const } }))
+      const size = opts.pageSize ?? listed.length
+      server.server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+        const cursor = request.params?.cursor
+        const match = cursor === undefined ? ['', '0'] : /^page:(\d+)$/.exec(cursor)
+        if (match === null) throw new McpError(ErrorCode.InvalidParams, 'Invalid cursor')
+        const start = Number(match[1])
+        const next = start + size
+        return { tools: listed.slice(start, next), ...(next < listed.length ? { nextCursor: `page:${next}` } : {}) }
+      })
+    }
     return server
   }
 
@@ -135,6 +187,7 @@ export async function startRecordingUpstream (opts: RecordingUpstreamOptions = {
     url: `http://127.0.0.1:${port}/mcp`,
     requests,
     calls,
+    reads,
     async close () {
       for (const t of sessions.values()) await t.close()
       http.closeAllConnections()
