@@ -1,6 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig, ConfigError, configWarnings } from '../config/load.ts'
 import { buildGateway } from '../gateway.ts'
+import { startTracing } from '../telemetry/tracing.ts'
 import type { CliIo } from './io.ts'
 
 /** `portcullis start`: load and validate the config completely, then listen; SIGTERM drains. */
@@ -23,6 +24,8 @@ export async function runStart (argv: string[], io: CliIo): Promise<number> {
     }
     throw err
   }
+  // OpenTelemetry first, so every span of the gateway's life is exported (OTEL_* variables only).
+  const stopTracing = await startTracing(io.env)
   const gateway = buildGateway(config)
   for (const warning of configWarnings(config)) gateway.app.log.warn(warning)
   const { url, adminUrl } = await gateway.listen()
@@ -41,10 +44,12 @@ export async function runStart (argv: string[], io: CliIo): Promise<number> {
   await new Promise<void>((resolve) => {
     const stop = (signal: string): void => {
       gateway.app.log.info({ signal }, 'draining')
-      gateway.close().then(resolve, (err: unknown) => {
-        gateway.app.log.error({ err }, 'error while closing')
-        resolve()
-      })
+      gateway.close()
+        .then(async () => { await stopTracing?.() })
+        .then(resolve, (err: unknown) => {
+          gateway.app.log.error({ err }, 'error while closing')
+          resolve()
+        })
     }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)

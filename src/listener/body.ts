@@ -2,7 +2,9 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import { parseJsonRpcBody } from '../jsonrpc/parse.ts'
 import { classify } from '../jsonrpc/classify.ts'
-import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
+import { DEFAULT_PROTOCOL_VERSION, KNOWN_PROTOCOL_VERSIONS } from '../mcp/exchange.ts'
+
+const KNOWN_VERSIONS = new Set<string>(KNOWN_PROTOCOL_VERSIONS)
 
 /**
  * MCP bodies arrive as bytes, bounded by limits.maxBodyBytes (Fastify answers 413 past it and
@@ -49,6 +51,10 @@ export async function parseMcpBody (request: FastifyRequest, _reply: FastifyRepl
     throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', 'initialize must not be part of a batch')
   }
   exchange.operations = operations
+  // initialize carries its revision in the body, not yet in the MCP-Protocol-Version header.
+  const init = parsed.messages.find((m) => m.kind === 'request' && m.method === 'initialize')
+  const requested = init?.kind === 'request' ? init.params?.protocolVersion : undefined
+  if (typeof requested === 'string' && KNOWN_VERSIONS.has(requested)) exchange.protocolVersion = requested
   exchange.batch = parsed.batch
   for (const [i, message] of parsed.messages.entries()) {
     if (message.kind !== 'request') continue

@@ -30,6 +30,7 @@ export function resolveServer (holder: StateHolder) {
       pending: new Map(),
       observers: [],
       records: new Map(),
+      notificationSpans: [],
     }
   }
 }

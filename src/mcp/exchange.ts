@@ -5,6 +5,7 @@ import type { Principal } from '../authn/principal.ts'
 import type { GatewayState } from '../state.ts'
 import type { CompiledPolicy } from '../policy/decide.ts'
 import type { RequestRecord } from '../observe/records.ts'
+import type { Span } from '@opentelemetry/api'
 
 /** The MCP protocol revisions this gateway understands (protocol.md §5.1). */
 export const KNOWN_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const
@@ -41,4 +42,6 @@ export interface McpExchange {
   readonly observers: UpstreamMessageObserver[]
   /** one per JSON-RPC request of this POST, by id: what was asked, decided, and how it ended */
   readonly records: Map<string | number, RequestRecord>
+  /** SERVER spans of the notifications of this POST (requests keep theirs in their record) */
+  readonly notificationSpans: Span[]
 }

@@ -15,7 +15,13 @@ const KNOWN_METHODS = new Set([
   'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
   'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'logging/setLevel', 'completion/complete',
   'server/discover', 'subscriptions/listen', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
+  'notifications/initialized', 'notifications/cancelled', 'notifications/progress', 'notifications/roots/list_changed',
 ])
+
+/** A bounded metric label for a JSON-RPC method. */
+export function methodLabel (method: string | undefined): string {
+  return method !== undefined && KNOWN_METHODS.has(method) ? method : '_other'
+}
 
 /** One JSON-RPC request of a POST: what it asked, what the policy decided, how it ended. */
 export interface RequestRecord {
@@ -64,7 +70,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   record.errorType = errorType
   const seconds = (performance.now() - exchange.started) / 1000
   const server = exchange.server.name
-  const method = KNOWN_METHODS.has(record.method) ? record.method : '_other'
+  const method = methodLabel(record.method)
   const traceId = sampledTraceId(record.span)
   // Exemplars link a latency bucket to the trace that produced it (OpenMetrics), when sampled.
   const exemplarLabels = traceId === undefined ? undefined : { trace_id: traceId } as Record<string, string>

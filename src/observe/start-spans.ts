@@ -8,10 +8,20 @@ import type { ToolNames } from './tool-names.ts'
  * A tool name outside the bounded set gets no target in the name. Ended by finishRecord.
  */
 export function startSpans (toolNames: ToolNames) {
-  return async function startSpans (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+  return async function startSpans (request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const exchange = request.mcp
     if (exchange === null || !tracingActive()) return
     for (const message of exchange.messages) {
+      if (message.kind === 'notification') {
+        // Per client message a SERVER span: a notification's ends with its HTTP exchange.
+        const span = tracer().startSpan(message.method, {
+          kind: SpanKind.SERVER,
+          attributes: { 'mcp.method.name': message.method, 'mcp.protocol.version': exchange.protocolVersion, 'portcullis.server': exchange.server.name },
+        }, incomingContext(request.headers, message.params))
+        exchange.notificationSpans.push(span)
+        reply.raw.once('close', () => span.end())
+        continue
+      }
       if (message.kind !== 'request') continue
       const record = exchange.records.get(message.id)
       if (record === undefined) continue

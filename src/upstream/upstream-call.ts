@@ -4,6 +4,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, tracingActive, type Span } from '../telemetry/tracing.ts'
 import { incomingContext } from '../telemetry/tracing.ts'
 import type { FastifyRequest } from 'fastify'
+import { methodLabel } from '../observe/records.ts'
 
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
 export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
@@ -28,14 +29,16 @@ export class UpstreamCall {
     this.#metrics = metrics
     this.#server = exchange.server.name
     const first = exchange.records.values().next().value
-    this.#method = first?.method ?? request.method
+    // A POST of notifications only has no record; its method is the first message's.
+    this.#method = first?.method ?? (request.method === 'POST' ? methodLabel(exchange.operations[0]?.method) : request.method)
     if (!tracingActive()) {
       this.span = undefined
       this.traceFields = {}
       return
     }
-    const parent = first?.span === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(incomingContext({}, undefined), first.span)
-    this.span = tracer().startSpan(first?.spanName ?? `${request.method} upstream`, {
+    const server = first?.span ?? exchange.notificationSpans[0]
+    const parent = server === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(incomingContext({}, undefined), server)
+    this.span = tracer().startSpan(first?.spanName ?? this.#method, {
       kind: SpanKind.CLIENT,
       attributes: { 'mcp.method.name': this.#method, 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport },
     }, parent)
