@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger, FastifyInstance } from 'fastify'
 import type { ClientConfig, Config } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { AccessTokenVerifier } from '../authn/verify-access-token.ts'
+import type { AccessTokenVerifier } from '../authn/verify-access-token.ts'
 import { ephemeralKeySet, loadSigningKeys, type SigningKeySet } from './keys.ts'
 import { DEFAULT_KEY_SOURCE, IdpKeySource, type KeySourceOptions } from './idp-trust.ts'
 import { MemoryReplayStore, type ReplayStore } from './replay-cache.ts'
@@ -10,26 +10,45 @@ import { discoveryRoutes } from './metadata.ts'
 import { jwksRoute } from './jwks.ts'
 import { authorizeRoute } from './authorize.ts'
 import { tokenEndpoint } from './token-endpoint.ts'
+import { registrationRoute } from './registration.ts'
+import { callbackRoute } from './login/callback.ts'
+import { createLoginContext, type LoginContext } from './login/context.ts'
+import type { CimdFetchOptions } from './login/client-metadata-document.ts'
+import { MemoryRevocationList, RevocationCheckingVerifier, type RevocationList } from './login/revocation.ts'
+
+export interface AuthorizationContextOptions {
+  readonly replay?: ReplayStore
+  /** revoked access-token jti's, consulted by the resource-server check (default: in memory) */
+  readonly revocations?: RevocationList
+  /** the client-metadata-document fetch (tests inject DNS and the address guard) */
+  readonly cimd?: CimdFetchOptions
+}
 
 /**
  * The state the authorization server and the resource-server check share: our signing keys,
- * the trusted IdPs and their keys, the registered clients, the replay store.
+ * the trusted IdPs and their keys, the registered clients, the replay store, and the federated
+ * login's clients, codes and revocation list.
  */
 export class AuthorizationContext {
   readonly config: Config
   readonly verifier: AccessTokenVerifier
   readonly replay: ReplayStore
+  readonly revocations: RevocationList
   readonly trusted: ReadonlyMap<string, TrustedIssuer>
+  /** the configured clients: the only ones that may use the jwt-bearer grant */
   readonly clients: ReadonlyMap<string, ClientConfig>
+  readonly login: LoginContext
   #keys: SigningKeySet | undefined
 
-  constructor (config: Config, metrics: Metrics, keySource: Partial<KeySourceOptions> = {}, replay: ReplayStore = new MemoryReplayStore()) {
+  constructor (config: Config, metrics: Metrics, keySource: Partial<KeySourceOptions> = {}, opts: AuthorizationContextOptions = {}) {
     this.config = config
-    this.replay = replay
+    this.replay = opts.replay ?? new MemoryReplayStore()
+    this.revocations = opts.revocations ?? new MemoryRevocationList()
     const timing = { ...DEFAULT_KEY_SOURCE, ...keySource }
     this.trusted = new Map(config.authorization.identityProviders.map((idp) => [idp.issuer, { config: idp, keys: new IdpKeySource(idp, metrics, timing) }]))
     this.clients = new Map(config.authorization.clients.map((c) => [c.clientId, c]))
-    this.verifier = new AccessTokenVerifier(config.authorization.issuer, () => this.keys)
+    this.verifier = new RevocationCheckingVerifier(config.authorization.issuer, () => this.keys, this.revocations)
+    this.login = createLoginContext(config, this.trusted, this.clients, this.revocations, opts.cimd)
   }
 
   get keys (): SigningKeySet {
@@ -55,21 +74,27 @@ export interface AuthorizationServerOptions {
   readonly metrics: Metrics
 }
 
-/** The OAuth authorization server: discovery, JWKS, the authorization endpoint and the token endpoint. */
+/**
+ * The OAuth authorization server: discovery, JWKS, the authorization endpoint and its IdP
+ * callback, dynamic registration (when on) and the token endpoint.
+ */
 export async function authorizationServer (app: FastifyInstance, { auth, metrics }: AuthorizationServerOptions): Promise<void> {
-  const { config } = auth
+  const { config, login } = auth
+  const clientAuth = {
+    clients: auth.clients,
+    audiences: [`${config.publicUrl}/oauth/token`, config.authorization.issuer],
+    replay: auth.replay,
+  }
   await app.register(discoveryRoutes, { config })
   await app.register(jwksRoute, { keys: auth.keys })
-  await app.register(authorizeRoute)
+  await app.register(authorizeRoute, { login })
+  await app.register(callbackRoute, { login })
+  if (config.authorization.registration.dynamic) await app.register(registrationRoute, { login })
   await app.register(tokenEndpoint, {
     config,
     keys: auth.keys,
     metrics,
-    clientAuth: {
-      clients: auth.clients,
-      audiences: [`${config.publicUrl}/oauth/token`, config.authorization.issuer],
-      replay: auth.replay,
-    },
+    clientAuth,
     idJag: {
       issuer: config.authorization.issuer,
       trusted: auth.trusted,
@@ -77,5 +102,14 @@ export async function authorizationServer (app: FastifyInstance, { auth, metrics
       clockSkewSeconds: config.authorization.assertion.clockSkewSeconds,
       replay: auth.replay,
     },
+    authorizationCode: login.idp === undefined
+      ? undefined
+      : {
+          login,
+          clientAuth: { audiences: clientAuth.audiences, replay: auth.replay },
+          keys: auth.keys,
+          issuer: config.authorization.issuer,
+          accessTokenTtlSeconds: config.authorization.accessTokenTtlSeconds,
+        },
   })
 }

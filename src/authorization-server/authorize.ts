@@ -1,17 +1,121 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { ClientConfig, ServerConfig } from '../config/types.ts'
+import { OAuthError, invalidRequest } from './errors.ts'
+import { sameIdentifier } from './grants/jwt-bearer-id-jag.ts'
+import { grantScopes } from './resource-and-scope.ts'
+import { unknownClient } from './login/clients.ts'
+import type { LoginContext } from './login/context.ts'
+import { idpAuthorizationUrl } from './login/idp-login.ts'
+import { isS256Challenge } from './login/pkce.ts'
+import { asOAuthError, redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
+
+const MAX_STATE = 1024
 
 /**
- * `GET /oauth/authorize`, published because RFC 8414 and the SDK 2.x client require an
- * authorization endpoint. Until the federated login lands, every request is refused per
- * RFC 6749 §4.1.2.1: the redirect URI has not been validated against a registration, so the
- * error is shown here — never a redirect (no open redirector), never a 404 or a 500.
- * TODO(federated-login): validate the client and redirect URI, then log in at the IdP.
+ * `GET /oauth/authorize` (RFC 6749 §4.1.1 with PKCE, RFC 8707 `resource`): the login of clients
+ * that do not speak EMA, federated to the trusted IdP — no consent screen, the IdP decides. The
+ * client and its exact redirect URI are checked first; until both are, every error is a page
+ * here and never a redirect (§4.1.2.1: no open redirector). After that, errors go back to the
+ * client's redirect URI with its `state` and our `iss` (RFC 9207). On success the browser goes to
+ * the IdP as our OIDC login (our own PKCE, `state` and `nonce`), bound to it by a cookie.
  */
-export async function authorizeRoute (app: FastifyInstance): Promise<void> {
-  app.get('/oauth/authorize', async function authorize (_request, reply) {
-    return await reply.code(400).header('cache-control', 'no-store').send({
-      error: 'unauthorized_client',
-      error_description: 'The authorization code flow is not enabled on this gateway; use Enterprise-Managed Authorization (jwt-bearer with an ID-JAG)',
-    })
+export async function authorizeRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
+  app.get('/oauth/authorize', async function authorize (request, reply) {
+    let target: ValidatedTarget | undefined
+    try {
+      const params = readQuery(request)
+      const idp = checkLoginEnabled(login)
+      const client = await identifyClient(params, login)
+      target = checkRedirectUri(params, client)
+      checkResponseType(params)
+      const codeChallenge = checkPkce(params)
+      const server = selectResource(params, login.servers)
+      const scopes = grantScopes(params.get('scope'), undefined, server)
+      checkClientMayUseIdp(client, idp.trusted.config.allowedClients)
+      const endpoints = await idp.discovery.endpoints()
+      const started = login.pending.begin({
+        clientId: client.clientId, redirectUri: target.redirectUri, clientState: target.state, codeChallenge, resource: server.resource, scopes,
+      })
+      request.log.info({ 'event.name': 'oauth.authorize', outcome: 'login_started', 'portcullis.auth.client_id': client.clientId, 'portcullis.server': server.name },
+        'authorization request: sent to the identity provider')
+      return await reply.code(302).header('cache-control', 'no-store').header('set-cookie', started.cookie)
+        .header('location', idpAuthorizationUrl(endpoints, idp, login.callbackUrl, { state: started.state, ...started.pending })).send()
+    } catch (err) {
+      const failure = asOAuthError(err)
+      request.log[failure.statusCode >= 500 ? 'error' : 'info']({
+        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': failure.error, 'portcullis.auth.reason': failure.reason,
+        ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
+      }, `authorization request rejected: ${failure.reason}`)
+      if (target === undefined) return await sendErrorPage(request, reply, failure)
+      return await redirectErrorToClient(reply, target, login.issuer, failure)
+    }
   })
+}
+
+/** RFC 6749 §3.1: no parameter more than once; one sent without a value counts as omitted. */
+function readQuery (request: FastifyRequest): Map<string, string> {
+  const q = request.url.indexOf('?')
+  const params = new Map<string, string>()
+  for (const [name, value] of new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1))) {
+    if (params.has(name)) throw invalidRequest(`The ${name.slice(0, 40)} parameter is repeated`, 'duplicate_parameter')
+    if (value !== '') params.set(name, value)
+  }
+  return params
+}
+
+function checkLoginEnabled (login: LoginContext): NonNullable<LoginContext['idp']> {
+  if (login.idp === undefined) {
+    throw new OAuthError('unauthorized_client', 'The authorization code flow is not enabled on this gateway; use Enterprise-Managed Authorization (jwt-bearer with an ID-JAG)', 'login_disabled')
+  }
+  return login.idp
+}
+
+async function identifyClient (params: ReadonlyMap<string, string>, login: LoginContext): Promise<ClientConfig> {
+  const clientId = params.get('client_id')
+  if (clientId === undefined) throw invalidRequest('The client_id parameter is required', 'missing_client_id')
+  const client = await login.clients.find(clientId)
+  if (client === undefined) throw unknownClient()
+  return client
+}
+
+/** Exact string comparison with a registered redirect URI: no prefix, case, port or trailing-slash leniency. */
+function checkRedirectUri (params: ReadonlyMap<string, string>, client: ClientConfig): ValidatedTarget {
+  const redirectUri = params.get('redirect_uri')
+  if (redirectUri === undefined) throw invalidRequest('The redirect_uri parameter is required', 'missing_redirect_uri')
+  if (!client.redirectUris.includes(redirectUri)) throw invalidRequest('The redirect_uri is not registered for this client', 'redirect_uri_mismatch')
+  const state = params.get('state')
+  if (state !== undefined && state.length > MAX_STATE) throw invalidRequest('The state parameter is too long', 'bad_state')
+  return { redirectUri, state }
+}
+
+function checkResponseType (params: ReadonlyMap<string, string>): void {
+  const responseType = params.get('response_type')
+  if (responseType === undefined) throw invalidRequest('The response_type parameter is required', 'missing_response_type')
+  if (responseType !== 'code') throw new OAuthError('unsupported_response_type', 'Only response_type=code is supported', 'unsupported_response_type')
+}
+
+/** OAuth 2.1 §4.1.1 / RFC 7636 §4.4.1: PKCE is required, and only with S256 (`plain` and the default are refused). */
+function checkPkce (params: ReadonlyMap<string, string>): string {
+  const challenge = params.get('code_challenge')
+  if (challenge === undefined) throw invalidRequest('PKCE is required: code_challenge is missing', 'pkce_required')
+  const method = params.get('code_challenge_method')
+  if (method !== 'S256') throw invalidRequest('PKCE code_challenge_method must be S256', method === undefined ? 'pkce_method_missing' : 'pkce_method_not_supported')
+  if (!isS256Challenge(challenge)) throw invalidRequest('The code_challenge is not an S256 challenge', 'bad_code_challenge')
+  return challenge
+}
+
+/** RFC 8707: exactly one resource, naming one of our MCP servers (the access token's audience). */
+function selectResource (params: ReadonlyMap<string, string>, servers: readonly ServerConfig[]): ServerConfig {
+  const resource = params.get('resource')
+  if (resource === undefined) throw new OAuthError('invalid_target', 'The resource parameter is required and must name one MCP server', 'missing_resource')
+  const server = servers.find((s) => sameIdentifier(resource, s.resource))
+  if (server === undefined) throw new OAuthError('invalid_target', 'The resource parameter does not name an MCP server of this gateway', 'resource_not_allowed')
+  return server
+}
+
+/** The IdP's `allowedClients` limits which clients may use it, for its login as for its ID-JAGs. */
+function checkClientMayUseIdp (client: ClientConfig, allowedClients: readonly string[] | undefined): void {
+  if (allowedClients !== undefined && !allowedClients.includes(client.clientId)) {
+    throw new OAuthError('unauthorized_client', 'This client may not log in through this identity provider', 'client_not_allowed')
+  }
 }

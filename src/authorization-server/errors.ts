@@ -7,6 +7,8 @@
 export type OAuthErrorCode =
   | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type'
   | 'invalid_scope' | 'invalid_target' | 'access_denied' | 'server_error' | 'temporarily_unavailable'
+  // RFC 6749 §4.1.2.1 (authorization endpoint) and RFC 7591 §3.2.2 (registration endpoint)
+  | 'unsupported_response_type' | 'invalid_redirect_uri' | 'invalid_client_metadata'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -19,6 +21,9 @@ const STATUS: Record<OAuthErrorCode, number> = {
   access_denied: 400,
   server_error: 500,
   temporarily_unavailable: 503,
+  unsupported_response_type: 400,
+  invalid_redirect_uri: 400,
+  invalid_client_metadata: 400,
 }
 
 export class OAuthError extends Error {

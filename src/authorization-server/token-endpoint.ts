@@ -4,8 +4,10 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { OAuthError, invalidGrant, invalidRequest } from './errors.ts'
 import { authenticateClient, type ClientAuthContext } from './client-auth.ts'
 import { JWT_BEARER, verifyIdJagAssertion, type IdJag, type IdJagContext } from './grants/jwt-bearer-id-jag.ts'
+import { AUTHORIZATION_CODE, authorizationCodeGrant, type AuthorizationCodeContext, type GrantOutcome } from './grants/authorization-code.ts'
 import { grantScopes, selectServer } from './resource-and-scope.ts'
 import { issueAccessToken } from './issue-access-token.ts'
+import { mapIdentityClaims } from './login/identity-claims.ts'
 import type { SigningKeySet } from './keys.ts'
 
 /** design.md §5: a token request body over 64 KiB → 413. */
@@ -17,13 +19,15 @@ export interface TokenEndpointOptions {
   readonly metrics: Metrics
   readonly clientAuth: ClientAuthContext
   readonly idJag: IdJagContext
+  /** the federated login's authorization-code grant; undefined when no IdP has `login` */
+  readonly authorizationCode: AuthorizationCodeContext | undefined
 }
 
 /**
- * `POST /oauth/token`. Reading `issueToken` is reading the protocol (protocol.md §1.5): parse the
- * form → grant type → client authentication → the ID-JAG checks → resource → scope → single use
- * of the assertion → the access token. Every rejection is an RFC 6749 error body, an audit line
- * and a `portcullis_token_requests_total{outcome="rejected",reason}` count.
+ * `POST /oauth/token`. Reading `issueToken` is reading the protocol: parse the form → grant type
+ * → the grant's named steps (protocol.md §1.5 for jwt-bearer; RFC 6749 §4.1.3 with PKCE for
+ * authorization_code) → the access token. Every rejection is an RFC 6749 error body, an audit
+ * line and a `portcullis_token_requests_total{outcome="rejected",reason}` count.
  */
 export async function tokenEndpoint (app: FastifyInstance, opts: TokenEndpointOptions): Promise<void> {
   app.removeAllContentTypeParsers()
@@ -43,34 +47,21 @@ export async function tokenEndpoint (app: FastifyInstance, opts: TokenEndpointOp
     try {
       const params = readForm(request)
       grantType = grantTypeLabel(params.get('grant_type'))
-      checkGrantType(params)
-      const client = await authenticateClient(params, request.headers.authorization, opts.clientAuth)
-      const idJag = await verifyIdJagAssertion(params.get('assertion'), client, opts.idJag)
-      const server = selectServer(Object.values(opts.config.servers), idJag.resources, params.get('resource'))
-      const scopes = grantScopes(params.get('scope'), idJag.scopes, server)
-      await claimSingleUse(idJag, opts.idJag)
-      const issued = await issueAccessToken({
-        subject: idJag.claims.sub,
-        clientId: client.clientId,
-        resource: server.resource,
-        scopes,
-        idpIssuer: idJag.idp.config.issuer,
-        assertionJti: idJag.claims.jti,
-        claims: mapIdentityClaims(idJag),
-      }, opts.keys, opts.config.authorization.issuer, opts.config.authorization.accessTokenTtlSeconds)
+      const codeGrant = checkGrantType(params, opts)
+      const outcome = codeGrant === undefined
+        ? await jwtBearerGrant(params, request.headers.authorization, opts)
+        : await authorizationCodeGrant(params, request.headers.authorization, codeGrant)
       opts.metrics.tokenRequests.inc({ grant_type: grantType, outcome: 'issued', error: '', reason: '' })
       request.log.info({
         'log.type': 'audit',
         'event.name': 'oauth.token',
         outcome: 'issued',
-        'portcullis.auth.client_id': client.clientId,
-        'portcullis.auth.issuer': idJag.idp.config.issuer,
-        'portcullis.auth.assertion_jti': idJag.claims.jti,
-        'portcullis.server': server.name,
-        'portcullis.token.jti': issued.jti,
+        'oauth.grant_type': grantType,
+        ...outcome.audit,
+        'portcullis.token.jti': outcome.issued.jti,
         duration_s: (performance.now() - started) / 1000,
       }, 'access token issued')
-      return await noStore(reply).send({ access_token: issued.token, token_type: 'Bearer', expires_in: issued.expiresIn, scope: scopes.join(' ') })
+      return await noStore(reply).send({ access_token: outcome.issued.token, token_type: 'Bearer', expires_in: outcome.issued.expiresIn, scope: outcome.scopes.join(' ') })
     } catch (err) {
       const failure = err instanceof OAuthError ? err : new OAuthError('server_error', 'The request could not be processed', 'internal', { cause: err })
       return await rejectTokenRequest(request, reply, failure, grantType, opts.metrics, started)
@@ -79,6 +70,39 @@ export async function tokenEndpoint (app: FastifyInstance, opts: TokenEndpointOp
   app.get('/oauth/token', async function tokenNeedsPost (_request, reply) {
     return await noStore(reply).code(405).header('allow', 'POST').send({ error: 'invalid_request', error_description: 'Use POST' })
   })
+  // Browser-based MCP clients redeem codes with fetch(): CORS without credentials, like the SDK's AS router.
+  app.options('/oauth/token', async function tokenPreflight (_request, reply) {
+    return await reply.code(204).header('access-control-allow-origin', '*').header('access-control-allow-methods', 'POST')
+      .header('access-control-allow-headers', 'authorization, content-type').header('access-control-max-age', '600').send()
+  })
+}
+
+/** protocol.md §1.5: client authentication → the ID-JAG checks → resource → scope → single use of the assertion. */
+async function jwtBearerGrant (params: ReadonlyMap<string, string>, authorization: string | undefined, opts: TokenEndpointOptions): Promise<GrantOutcome> {
+  const client = await authenticateClient(params, authorization, opts.clientAuth)
+  const idJag = await verifyIdJagAssertion(params.get('assertion'), client, opts.idJag)
+  const server = selectServer(Object.values(opts.config.servers), idJag.resources, params.get('resource'))
+  const scopes = grantScopes(params.get('scope'), idJag.scopes, server)
+  await claimSingleUse(idJag, opts.idJag)
+  const issued = await issueAccessToken({
+    subject: idJag.claims.sub,
+    clientId: client.clientId,
+    resource: server.resource,
+    scopes,
+    idpIssuer: idJag.idp.config.issuer,
+    assertionJti: idJag.claims.jti,
+    claims: mapIdentityClaims(idJag.claims, idJag.idp.config.claims),
+  }, opts.keys, opts.config.authorization.issuer, opts.config.authorization.accessTokenTtlSeconds)
+  return {
+    issued,
+    scopes,
+    audit: {
+      'portcullis.auth.client_id': client.clientId,
+      'portcullis.auth.issuer': idJag.idp.config.issuer,
+      'portcullis.auth.assertion_jti': idJag.claims.jti,
+      'portcullis.server': server.name,
+    },
+  }
 }
 
 /** RFC 6749 §3.2: form-encoded, and "Request and response parameters MUST NOT be included more than once". */
@@ -96,15 +120,19 @@ function readForm (request: FastifyRequest): Map<string, string> {
   return params
 }
 
-function checkGrantType (params: ReadonlyMap<string, string>): void {
+/** The grant to run: undefined for jwt-bearer, the code context for authorization_code (only when the login is on). */
+function checkGrantType (params: ReadonlyMap<string, string>, opts: TokenEndpointOptions): AuthorizationCodeContext | undefined {
   const grantType = params.get('grant_type')
   if (grantType === undefined) throw invalidRequest('The grant_type parameter is required', 'missing_grant_type')
-  if (grantType !== JWT_BEARER) throw new OAuthError('unsupported_grant_type', 'Only urn:ietf:params:oauth:grant-type:jwt-bearer is supported', 'unsupported_grant_type')
+  if (grantType === JWT_BEARER) return undefined
+  if (grantType === AUTHORIZATION_CODE && opts.authorizationCode !== undefined) return opts.authorizationCode
+  const supported = opts.authorizationCode === undefined ? `${JWT_BEARER} is` : `${JWT_BEARER} and ${AUTHORIZATION_CODE} are`
+  throw new OAuthError('unsupported_grant_type', `Only ${supported} supported`, 'unsupported_grant_type')
 }
 
 function grantTypeLabel (grantType: string | undefined): string {
   if (grantType === JWT_BEARER) return 'jwt_bearer'
-  if (grantType === 'authorization_code') return 'authorization_code'
+  if (grantType === AUTHORIZATION_CODE) return 'authorization_code'
   return 'other'
 }
 
@@ -120,19 +148,8 @@ async function claimSingleUse (idJag: IdJag, ctx: IdJagContext): Promise<void> {
   if (!first) throw invalidGrant('The assertion has already been used', 'replayed_jti')
 }
 
-/** The configured identity claims (access-token name ← ID-JAG name); only plain JSON values cross. */
-function mapIdentityClaims (idJag: IdJag): Record<string, unknown> {
-  const out: Record<string, unknown> = {}
-  for (const [target, source] of Object.entries(idJag.idp.config.claims)) {
-    const value = idJag.claims[source]
-    if (typeof value === 'string' || typeof value === 'number' || typeof value === 'boolean') out[target] = value
-    else if (Array.isArray(value) && value.every((v) => typeof v === 'string')) out[target] = value
-  }
-  return out
-}
-
 function noStore (reply: FastifyReply): FastifyReply {
-  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache')
+  return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').header('access-control-allow-origin', '*')
 }
 
 async function rejectTokenRequest (request: FastifyRequest, reply: FastifyReply, failure: OAuthError, grantType: string,

@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { randomBytes } from 'node:crypto'
 import { createRequire } from 'node:module'
 import { once } from 'node:events'
 import { parseConfig } from '../config/load.ts'
@@ -10,8 +11,9 @@ const require = createRequire(import.meta.url)
 
 /**
  * `portcullis demo` (`npm start`): the dev IdP, a real MCP server (server-everything, Streamable
- * HTTP) and the gateway in front of it as its EMA authorization server, all on 127.0.0.1; then
- * one command to paste that walks EMA (ID token → ID-JAG → access token) and calls a tool.
+ * HTTP) and the gateway in front of it as its authorization server, all on 127.0.0.1; then one
+ * command to paste that walks EMA (ID token → ID-JAG → access token) and calls a tool, and how to
+ * try the other path: a client without EMA logging in through the browser, federated to the IdP.
  */
 export async function runDemo (_argv: string[], io: CliIo): Promise<number> {
   const gatewayPort = Number(io.env.PORTCULLIS_DEMO_PORT ?? 8080)
@@ -22,9 +24,13 @@ export async function runDemo (_argv: string[], io: CliIo): Promise<number> {
   const idpUrl = `http://127.0.0.1:${idpPort}`
   const level = io.env.PORTCULLIS_LOG_LEVEL ?? 'warn'
 
+  // The gateway's own OIDC client at the dev IdP, for the browser login; its secret lives as long as the demo.
+  const login = { clientId: 'portcullis-login', secret: randomBytes(24).toString('base64url') }
   const idp = await buildDevIdp(parseDevIdpConfig(DEFAULT_DEV_IDP_YAML
     .replaceAll('http://127.0.0.1:8081', idpUrl).replace('port: 8081', `port: ${idpPort}`)
-    .replaceAll('http://127.0.0.1:8080', gatewayUrl), { source: '<demo idp>', env: {} }), { logger: { level } })
+    .replaceAll('http://127.0.0.1:8080', gatewayUrl)
+    .replace('\nclients:\n', `\nclients:\n  - { clientId: ${login.clientId}, secret: "${login.secret}", redirectUris: ["${gatewayUrl}/oauth/callback"] }\n`),
+  { source: '<demo idp>', env: {} }), { logger: { level } })
   await idp.listen()
   const upstream = await startEverything(upstreamPort)
   const config = parseConfig(`
@@ -35,7 +41,11 @@ authorization:
   clients:
     - { clientId: ${DEMO_CLIENT.clientId}, auth: client_secret_basic, secret: ${DEMO_CLIENT.secret} }
   identityProviders:
-    - { issuer: ${idpUrl}, algorithms: [ES256], claims: { groups: groups, email: email } }
+    - issuer: ${idpUrl}
+      algorithms: [ES256]
+      claims: { groups: groups, email: email }
+      login: { clientId: ${login.clientId}, clientSecret: "${login.secret}" }
+  registration: { dynamic: true }
 servers:
   everything:
     upstream: { url: http://127.0.0.1:${upstreamPort}/mcp }
@@ -57,6 +67,9 @@ servers:
     `  node bin/portcullis.js call ${mcpUrl} echo '{"message":"hi"}'`,
     '',
     `Try: TOKEN=$(node bin/portcullis.js token --idp ${idpUrl} --user alice --server ${mcpUrl}) && node bin/portcullis.js call ${mcpUrl} echo '{"message":"hello through the gateway"}' --token "$TOKEN"`,
+    '',
+    `Or, for a client without EMA, the browser login: connect any MCP client with OAuth support (e.g. npx @modelcontextprotocol/inspector) to ${mcpUrl};`,
+    '  it registers itself (DCR), the gateway sends the browser to the dev IdP\'s user picker (pick alice or bob: dev only, no password), and back with a code.',
     '',
     'Ctrl-C stops everything.',
     '',

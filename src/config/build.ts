@@ -32,6 +32,7 @@ export function buildConfig(raw: RawConfig, source: string): Config {
         secret: client.secret,
         jwksUri: client.jwksUri,
         jwks: client.jwks === undefined ? undefined : { keys: client.jwks.keys.map((key) => ({ ...key })) },
+        redirectUris: [...client.redirectUris],
       })),
       identityProviders: auth.identityProviders.map((idp) => ({
         issuer: idp.issuer,
@@ -144,6 +145,10 @@ export function configWarnings(config: Config): string[] {
   }
   const url = new URL(config.publicUrl)
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) warnings.push('publicUrl is http on a non-loopback host: tokens travel in clear text')
+  const { registration } = config.authorization
+  if ((registration.dynamic || registration.clientIdMetadataDocuments) && !config.authorization.identityProviders.some((idp) => idp.login !== undefined)) {
+    warnings.push('authorization.registration lets clients register, but no identity provider has login: they have nothing to log in to')
+  }
   const mappedClaims = new Set([...RESERVED_CLAIMS, ...config.authorization.identityProviders.flatMap((idp) => Object.keys(idp.claims))])
   for (const server of Object.values(config.servers)) {
     const at = formatPath(['servers', server.name])

@@ -135,13 +135,29 @@ export function checkClients(config: RawConfig, ctx: CheckContext): void {
       if ((client.jwksUri === undefined) === (client.jwks === undefined)) {
         ctx.report([...at, i], 'private_key_jwt needs exactly one of jwksUri or jwks')
       }
+    } else if (client.auth === 'none') {
+      // a public client: nothing to authenticate with, so only the PKCE-bound authorization code
+      for (const key of ['secret', 'jwksUri', 'jwks'] as const) {
+        if (client[key] !== undefined) ctx.report([...at, i, key], 'is not used by a public client (auth: none)')
+      }
+      if (client.redirectUris.length === 0) ctx.report([...at, i, 'redirectUris'], 'is required for a public client (auth: none): it can only log in through a browser')
     } else {
       if (client.secret === undefined) ctx.report([...at, i, 'secret'], `is required for ${client.auth}`)
       for (const key of ['jwksUri', 'jwks'] as const) {
         if (client[key] !== undefined) ctx.report([...at, i, key], 'is only used with private_key_jwt')
       }
     }
+    client.redirectUris.forEach((uri, j) => checkRedirectUri(uri, [...at, i, 'redirectUris', j], ctx))
   })
+}
+
+/** OAuth 2.1 §2.3: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3). Compared exactly at login. */
+function checkRedirectUri(value: string, path: readonly PathSegment[], ctx: CheckContext): void {
+  const url = parseUrl(value)
+  if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) return ctx.report(path, 'must be an absolute http(s) URL')
+  if (url.protocol === 'http:' && !isLoopback(url.hostname)) return ctx.report(path, 'must be https (http is accepted only on loopback hosts)')
+  if (url.username !== '' || url.password !== '') return ctx.report(path, 'must not contain credentials')
+  if (value.includes('#')) ctx.report(path, 'must not have a fragment')
 }
 
 export function checkIdentityProviders(config: RawConfig, ctx: CheckContext): void {
@@ -149,7 +165,13 @@ export function checkIdentityProviders(config: RawConfig, ctx: CheckContext): vo
   const clientIds = ctx.valid(['authorization', 'clients']) ? new Set(config.authorization.clients.map((c) => c.clientId)) : undefined
   const ownIssuer = ctx.valid(['authorization', 'issuer']) && ctx.valid(['publicUrl']) ? (config.authorization.issuer ?? config.publicUrl) : undefined
   const seen = new Map<string, number>()
+  let firstLogin: number | undefined
   eachValid(ctx, at, () => config.authorization.identityProviders, (idp, _path, i) => {
+    if (idp.login !== undefined) {
+      // the federated login has no IdP chooser (yet): one IdP is where every browser login goes
+      if (firstLogin === undefined) firstLogin = i
+      else ctx.report([...at, i, 'login'], `only one identity provider may have login; ${formatPath([...at, firstLogin, 'login'])} has it`)
+    }
     const first = seen.get(idp.issuer)
     if (first === undefined) seen.set(idp.issuer, i)
     else ctx.report([...at, i, 'issuer'], `duplicates ${formatPath([...at, first, 'issuer'])}`)

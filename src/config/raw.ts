@@ -45,6 +45,7 @@ export interface RawClient {
   secret?: string
   jwksUri?: string
   jwks?: { keys: Record<string, unknown>[] }
+  redirectUris: string[]
 }
 export interface RawIdentityProvider {
   issuer: string

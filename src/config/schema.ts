@@ -52,7 +52,7 @@ export const DEFAULTS = {
 
 /** An IdP signs ID-JAGs with its private key: `none` needs no key at all, and HS* a secret we would share. */
 export const ASYMMETRIC_ALGORITHMS = ['RS256', 'RS384', 'RS512', 'PS256', 'PS384', 'PS512', 'ES256', 'ES384', 'ES512', 'EdDSA'] as const
-export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt'] as const
+export const CLIENT_AUTH_METHODS = ['client_secret_basic', 'client_secret_post', 'private_key_jwt', 'none'] as const
 export const TRANSPORTS: readonly Transport[] = ['streamable-http', 'sse', 'stdio']
 /** Which upstream keys each transport understands; any other upstream key is refused by checkUpstream. */
 export const UPSTREAM_KEYS = {
@@ -169,6 +169,7 @@ const client: Schema = closed(
     secret: text,
     jwksUri: text,
     jwks: closed({ keys: { ...list(publicJwk), minItems: 1 } }, { required: ['keys'] }),
+    redirectUris: uniqueList(text, []),
   },
   { required: ['clientId'] },
 )

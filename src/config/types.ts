@@ -39,7 +39,8 @@ export interface AdminConfig {
   readonly port: number
 }
 
-export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt'
+/** `none`: a public client (no secret), accepted only for the authorization-code grant, never for jwt-bearer. */
+export type ClientAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'private_key_jwt' | 'none'
 
 export interface ClientConfig {
   readonly clientId: string
@@ -47,6 +48,8 @@ export interface ClientConfig {
   readonly secret: string | undefined
   readonly jwksUri: string | undefined
   readonly jwks: { readonly keys: readonly Readonly<Record<string, unknown>>[] } | undefined
+  /** exact redirect URIs for the federated authorization-code login (default: none, so no browser login) */
+  readonly redirectUris: readonly string[]
 }
 
 export interface IdentityProviderConfig {

@@ -1,6 +1,7 @@
 /** What the dev IdP's routes share: the configuration, indexed, the keys and the issuer. */
 import type { DevIdpClient, DevIdpConfig, DevIdpUser } from './config.ts'
 import type { SigningKeys } from './keys.ts'
+import { LoginStore } from './login-store.ts'
 
 export interface IdpContext {
   readonly config: DevIdpConfig
@@ -12,6 +13,8 @@ export interface IdpContext {
   readonly usersByName: ReadonlyMap<string, DevIdpUser>
   readonly usersBySub: ReadonlyMap<string, DevIdpUser>
   readonly clients: ReadonlyMap<string, DevIdpClient>
+  /** authorization requests at the user picker, and the codes issued from them */
+  readonly login: LoginStore
 }
 
 export function createContext (config: DevIdpConfig, keys: SigningKeys, issuer: () => string): IdpContext {
@@ -23,6 +26,7 @@ export function createContext (config: DevIdpConfig, keys: SigningKeys, issuer: 
     usersByName: new Map(config.users.map((user) => [user.username, user])),
     usersBySub: new Map(config.users.map((user) => [user.sub, user])),
     clients: new Map(config.clients.map((client) => [client.clientId, client])),
+    login: new LoginStore(),
   }
 }
 

@@ -5,6 +5,7 @@
 import type { FastifyReply } from 'fastify'
 
 export const GRANT_PASSWORD = 'password'
+export const GRANT_AUTHORIZATION_CODE = 'authorization_code'
 export const GRANT_TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 export const TOKEN_TYPE_ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag'
 export const TOKEN_TYPE_ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token'

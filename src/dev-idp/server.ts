@@ -61,7 +61,7 @@ export async function buildDevIdp (config: DevIdpConfig, deps: DevIdpDeps = {}):
   void app.register(discoveryRoutes, { ctx })
   void app.register(jwksRoute, { ctx })
   void app.register(tokenRoute, { ctx })
-  void app.register(authorizeRoute)
+  void app.register(authorizeRoute, { ctx })
 
   return {
     app,

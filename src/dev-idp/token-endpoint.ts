@@ -6,7 +6,8 @@
 import type { FastifyError, FastifyPluginAsync } from 'fastify'
 import { authenticateClient } from './client-auth.ts'
 import type { IdpContext } from './context.ts'
-import { GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, noStore, OAuthError, parseTokenForm, required, sendOAuthError } from './oauth.ts'
+import { authorizationCodeGrant } from './authorization-code-grant.ts'
+import { GRANT_AUTHORIZATION_CODE, GRANT_PASSWORD, GRANT_TOKEN_EXCHANGE, noStore, OAuthError, parseTokenForm, required, sendOAuthError } from './oauth.ts'
 import { passwordGrant } from './password-grant.ts'
 import { tokenExchange } from './token-exchange.ts'
 
@@ -40,6 +41,7 @@ export const tokenRoute: FastifyPluginAsync<{ ctx: IdpContext }> = async (app, {
     const grantType = required(params, 'grant_type')
     let response: Record<string, unknown>
     if (grantType === GRANT_PASSWORD) response = await passwordGrant(ctx, client, params)
+    else if (grantType === GRANT_AUTHORIZATION_CODE) response = await authorizationCodeGrant(ctx, client, params)
     else if (grantType === GRANT_TOKEN_EXCHANGE) response = await tokenExchange(ctx, client, params, request.log)
     else throw new OAuthError('unsupported_grant_type', 'grant_type is not supported by this IdP')
     return await noStore(reply).send(response)

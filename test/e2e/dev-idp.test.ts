@@ -41,7 +41,8 @@ t.test('discovery: OIDC and RFC 8414 documents', async (t) => {
     response_types_supported: ['code'],
   })
   const authorize = await fetch(`${url}/authorize?client_id=demo-client&response_type=code`, { redirect: 'manual' })
-  t.equal(authorize.status, 501, 'the advertised authorization endpoint says it is not there yet, and redirects nowhere')
+  t.equal(authorize.status, 400, 'an authorization request without a valid redirect URI is answered with a page…')
+  t.equal(authorize.headers.get('location'), null, '…and redirects nowhere')
 })
 
 t.test('JWKS: public keys only', async (t) => {

@@ -1,0 +1,85 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import { invalidRequest } from '../errors.ts'
+import type { LoginContext } from './context.ts'
+import { verifyIdToken } from './id-token.ts'
+import { mapIdentityClaims } from './identity-claims.ts'
+import { denied, exchangeIdpCode, type IdpEndpoints } from './idp-login.ts'
+import type { PendingLogin } from './pending-logins.ts'
+import { CALLBACK_PATH } from './pending-logins.ts'
+import { asOAuthError, redirectErrorToClient, redirectToClient, sendErrorPage, type ValidatedTarget } from './responses.ts'
+
+/**
+ * `GET /oauth/callback`: the IdP's answer to our OIDC login. Our `state` finds the pending login
+ * (once: a replayed callback finds nothing) — without it there is no validated client redirect
+ * URI, so the error is a page. From there on every failure — a callback from another browser,
+ * an IdP error, a refused code exchange, an ID token that fails any check — sends the browser
+ * back to the client with `error=access_denied`. On success the client gets a single-use code
+ * bound to it, its redirect URI, its PKCE challenge and the resource.
+ */
+export async function callbackRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
+  app.get(CALLBACK_PATH, async function loginCallback (request, reply) {
+    let target: ValidatedTarget | undefined
+    let state: string | undefined
+    try {
+      const params = readCallbackQuery(request)
+      const idp = login.idp
+      state = params.get('state')
+      const pending = state === undefined || idp === undefined ? undefined : login.pending.take(state)
+      if (pending === undefined || state === undefined || idp === undefined) throw invalidRequest('This sign-in is unknown, expired or already finished; start again from the application', 'unknown_state')
+      target = { redirectUri: pending.redirectUri, state: pending.clientState }
+      reply.header('set-cookie', login.pending.clearCookie(state))
+      checkSameBrowser(login, state, pending, request.headers.cookie)
+      const endpoints = await idp.discovery.endpoints()
+      const idpCode = checkIdpResponse(params, idp.trusted.config.issuer, endpoints)
+      const idToken = await exchangeIdpCode(endpoints, idp, login.callbackUrl, idpCode, pending.verifier)
+      const claims = await verifyIdToken(idToken, idp, pending.nonce, login.clockSkewSeconds)
+      const code = login.codes.issue({
+        clientId: pending.clientId,
+        redirectUri: pending.redirectUri,
+        codeChallenge: pending.codeChallenge,
+        resource: pending.resource,
+        scopes: pending.scopes,
+        subject: claims.sub,
+        idpIssuer: idp.trusted.config.issuer,
+        claims: mapIdentityClaims(claims, idp.trusted.config.claims),
+      })
+      request.log.info({ 'event.name': 'oauth.authorize', outcome: 'code_issued', 'portcullis.auth.client_id': pending.clientId, 'portcullis.auth.issuer': idp.trusted.config.issuer },
+        'federated login succeeded: authorization code issued')
+      return await redirectToClient(reply, target, login.issuer, { code })
+    } catch (err) {
+      const failure = asOAuthError(err)
+      request.log[failure.statusCode >= 500 ? 'error' : 'info']({
+        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': target === undefined ? failure.error : 'access_denied', 'portcullis.auth.reason': failure.reason,
+        ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
+      }, `login callback rejected: ${failure.reason}`)
+      if (target === undefined) return await sendErrorPage(request, reply, failure)
+      // design.md §5: a bad IdP response at the callback is access_denied, whatever went wrong.
+      return await redirectErrorToClient(reply, target, login.issuer, failure.error === 'access_denied' ? failure : denied(failure.message, failure.reason))
+    }
+  })
+}
+
+function readCallbackQuery (request: FastifyRequest): Map<string, string> {
+  const q = request.url.indexOf('?')
+  const params = new Map<string, string>()
+  for (const [name, value] of new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1))) {
+    if (params.has(name)) throw invalidRequest(`The ${name.slice(0, 40)} parameter is repeated`, 'duplicate_parameter')
+    if (value !== '') params.set(name, value)
+  }
+  return params
+}
+
+/** The login cookie set at /oauth/authorize: a callback opened in another browser (login CSRF) lacks it. */
+function checkSameBrowser (login: LoginContext, state: string, pending: PendingLogin, cookies: string | undefined): void {
+  if (!login.pending.boundToBrowser(state, pending, cookies)) throw denied('This sign-in was started in another browser', 'browser_mismatch')
+}
+
+/** The IdP's authorization response (RFC 6749 §4.1.2, RFC 9207 `iss`): its code, or why there is none. */
+function checkIdpResponse (params: ReadonlyMap<string, string>, issuer: string, endpoints: IdpEndpoints): string {
+  const iss = params.get('iss')
+  if (iss !== undefined ? iss !== issuer : endpoints.issParameter) throw denied('The sign-in response does not come from the trusted identity provider', 'idp_issuer_mismatch')
+  if (params.has('error')) throw denied('The identity provider did not sign the user in', 'idp_error')
+  const code = params.get('code')
+  if (code === undefined) throw denied('The identity provider\'s response carries no code', 'idp_missing_code')
+  return code
+}

@@ -1,0 +1,152 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
+import { Browser, signIn } from './browser.ts'
+import { basic } from './ema.ts'
+import { freePort } from './everything.ts'
+import { startGateway, type StartedGateway } from './gateway.ts'
+import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
+
+/** The gateway's OIDC client at the dev IdP. */
+export const LOGIN_CLIENT = { id: 'portcullis', secret: 'portcullis-login-secret-0123456789' }
+/** Pre-registered clients of the gateway: a public one and a confidential one, both with a redirect URI. */
+export const PUBLIC_APP = { id: 'public-app', redirectUri: 'http://127.0.0.1:9/callback' }
+export const WEB_APP = { id: 'web-app', secret: 'web-app-secret-0123456789', redirectUri: 'http://localhost:9/cb' }
+
+export interface FederatedStack {
+  readonly idp: DevIdp
+  readonly gw: StartedGateway
+  readonly upstream: RecordingUpstream
+  readonly issuer: string
+  readonly resource: string
+  readonly otherResource: string
+  /** every code, verifier and access token this helper handled, and the secrets: for "never logged" checks */
+  readonly seen: string[]
+  /** a login from the client's authorization request to the redirect back to it; throws if it stops elsewhere */
+  codeFor (client: { id: string, redirectUri: string }, opts?: AuthorizeOptions & { user?: string, browser?: Browser }): Promise<LoginResult>
+  /** the authorization URL at the gateway */
+  authorizeUrl (client: { id: string, redirectUri: string }, opts?: AuthorizeOptions): string
+  /** POST /oauth/token; `basic` authenticates as WEB_APP */
+  token (form: Record<string, string>, authorization?: string): Promise<{ status: number, body: Record<string, unknown> }>
+  close (): Promise<void>
+}
+
+export interface AuthorizeOptions {
+  readonly challenge?: string
+  readonly state?: string
+  readonly resource?: string
+  readonly scope?: string
+  /** replaces or (value undefined) removes parameters */
+  readonly override?: Record<string, string | undefined>
+}
+
+export interface LoginResult {
+  readonly code: string
+  readonly verifier: string
+  readonly callback: URL
+}
+
+export function pkcePair (): { verifier: string, challenge: string } {
+  const verifier = randomBytes(32).toString('base64url')
+  return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
+}
+
+/** The dev IdP (with a client for the gateway's login), a recording upstream and the gateway with the federated login on. */
+export async function startFederatedStack (registration = '{ dynamic: true, clientIdMetadataDocuments: true }'): Promise<FederatedStack> {
+  const [gwPort, idpPort] = [await freePort(), await freePort()]
+  const issuer = `http://127.0.0.1:${gwPort}`
+  const idpIssuer = `http://127.0.0.1:${idpPort}`
+  const upstream = await startRecordingUpstream()
+  const idp = await buildDevIdp(parseDevIdpConfig(`
+issuer: ${idpIssuer}
+listen: { host: 127.0.0.1, port: ${idpPort} }
+users:
+  - { username: alice, password: alice-pw, email: alice@example.com, groups: [eng] }
+  - { username: bob, password: bob-pw, email: bob@example.com, groups: [sales] }
+clients:
+  - { clientId: ${LOGIN_CLIENT.id}, secret: ${LOGIN_CLIENT.secret}, redirectUris: [${issuer}/oauth/callback] }
+`, { source: '<test idp>', env: {} }), { logger: false })
+  await idp.listen()
+  const gw = await startGateway(`
+publicUrl: ${issuer}
+authorization:
+  accessTokenTtlSeconds: 300
+  clients:
+    - { clientId: ${PUBLIC_APP.id}, auth: none, redirectUris: ["${PUBLIC_APP.redirectUri}"] }
+    - { clientId: ${WEB_APP.id}, auth: client_secret_basic, secret: "\${WEB_SECRET}", redirectUris: ["${WEB_APP.redirectUri}"] }
+  identityProviders:
+    - issuer: ${idpIssuer}
+      algorithms: [ES256]
+      claims: { groups: groups, email: email }
+      login: { clientId: ${LOGIN_CLIENT.id}, clientSecret: "\${LOGIN_SECRET}" }
+  registration: ${registration}
+servers:
+  tools:
+    upstream: { url: ${upstream.url} }
+    scopes: [tools.read, tools.write]
+    tools:
+      - allow: [echo, add]
+      - allow: [secret]
+        claims: { groups: [eng] }
+  other:
+    upstream: { url: ${upstream.url} }
+    scopes: [other.read]
+    tools: [{ allow: ["*"] }]
+`, { WEB_SECRET: WEB_APP.secret, LOGIN_SECRET: LOGIN_CLIENT.secret }, { port: gwPort })
+
+  const authorizeUrl = (client: { id: string, redirectUri: string }, opts: AuthorizeOptions = {}): string => {
+    const params: Record<string, string | undefined> = {
+      response_type: 'code',
+      client_id: client.id,
+      redirect_uri: client.redirectUri,
+      code_challenge: opts.challenge ?? pkcePair().challenge,
+      code_challenge_method: 'S256',
+      state: opts.state ?? 'client-state-1',
+      resource: opts.resource ?? `${issuer}/mcp/tools`,
+      ...(opts.scope === undefined ? {} : { scope: opts.scope }),
+      ...opts.override,
+    }
+    const url = new URL(`${issuer}/oauth/authorize`)
+    for (const [name, value] of Object.entries(params)) if (value !== undefined) url.searchParams.append(name, value)
+    return url.href
+  }
+  const seen: string[] = [WEB_APP.secret, LOGIN_CLIENT.secret]
+  return {
+    idp,
+    gw,
+    upstream,
+    issuer,
+    resource: `${issuer}/mcp/tools`,
+    otherResource: `${issuer}/mcp/other`,
+    seen,
+    authorizeUrl,
+    async codeFor (client, opts = {}) {
+      const { verifier, challenge } = pkcePair()
+      const callback = await signIn(opts.browser ?? new Browser(), authorizeUrl(client, { challenge, ...opts }), opts.user ?? 'alice',
+        (url) => url.startsWith(client.redirectUri))
+      const code = callback.searchParams.get('code')
+      if (code === null) throw new Error(`no code in the callback: ${callback.search}`)
+      seen.push(code, verifier)
+      return { code, verifier, callback }
+    },
+    async token (form, authorization) {
+      const res = await fetch(`${issuer}/oauth/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...(authorization === undefined ? {} : { authorization }) },
+        body: new URLSearchParams(form).toString(),
+      })
+      const body = await res.json() as Record<string, unknown>
+      if (typeof body.access_token === 'string') seen.push(body.access_token)
+      return { status: res.status, body }
+    },
+    async close () {
+      const closing = gw.close()
+      // Every test request is over; keep-alive sockets would otherwise hold the close for listen.drainTimeoutMs.
+      gw.gateway.app.server.closeAllConnections()
+      await closing
+      await idp.close()
+      await upstream.close()
+    },
+  }
+}
+
+export const webAppAuth = (): string => basic(WEB_APP.id, WEB_APP.secret)
