@@ -62,7 +62,7 @@ function describeError(error: ErrorObject, data: unknown): SchemaProblem[] {
 }
 
 /** ajv's instancePath is a JSON pointer; array indices become `[n]` by looking at the data. */
-function pointerToPath(pointer: string, data: unknown): PathSegment[] {
+export function pointerToPath(pointer: string, data: unknown): PathSegment[] {
   const path: PathSegment[] = []
   let node = data
   for (const raw of pointer.split('/').slice(1)) {

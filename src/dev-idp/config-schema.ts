@@ -5,6 +5,7 @@
  */
 import { Ajv, type ErrorObject } from 'ajv'
 import type { PathSegment } from '../config/errors.ts'
+import { pointerToPath } from '../config/validate.ts'
 
 export const SIGNING_ALGORITHMS = ['ES256', 'RS256'] as const
 export type SigningAlgorithm = (typeof SIGNING_ALGORITHMS)[number]
@@ -121,23 +122,6 @@ function describe (error: ErrorObject, data: unknown): LocatedProblem {
 
 const TYPE_NAMES: Record<string, string> = {
   string: 'a string', integer: 'an integer', boolean: 'true or false', object: 'a mapping', array: 'a list',
-}
-
-/** ajv's instancePath is a JSON pointer; array indices become `[n]` by looking at the data. */
-function pointerToPath (pointer: string, data: unknown): PathSegment[] {
-  const path: PathSegment[] = []
-  let node = data
-  for (const raw of pointer.split('/').slice(1)) {
-    const token = raw.replaceAll('~1', '/').replaceAll('~0', '~')
-    if (Array.isArray(node)) {
-      path.push(Number(token))
-      node = node[Number(token)]
-    } else {
-      path.push(token)
-      node = isRecord(node) ? node[token] : undefined
-    }
-  }
-  return path
 }
 
 export function isRecord (value: unknown): value is Record<string, unknown> {

@@ -6,32 +6,10 @@ import t from 'tap'
 import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { CreateMessageRequestSchema, LoggingMessageNotificationSchema } from '@modelcontextprotocol/sdk/types.js'
-import { everythingEntry, startEverything } from '../helpers/everything.ts'
-import { startGateway } from '../helpers/gateway.ts'
+import { startEverythingGateway } from '../helpers/everything.ts'
 
-const sse = await startEverything('sse')
-const http = await startEverything('streamableHttp')
-const gw = await startGateway(`
-publicUrl: http://127.0.0.1:1
-servers:
-  stdio:
-    upstream: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(everythingEntry)}, stdio] }
-    auth: none
-    tools: [{ allow: ["*"] }]
-  sse:
-    upstream: { transport: sse, url: ${sse.url} }
-    auth: none
-    tools: [{ allow: ["*"] }]
-  http:
-    upstream: { url: ${http.url} }
-    auth: none
-    tools: [{ allow: ["*"] }]
-`)
-t.teardown(async () => {
-  await gw.close()
-  await sse.close()
-  await http.close()
-})
+const { gw, close } = await startEverythingGateway()
+t.teardown(close)
 
 for (const server of ['stdio', 'sse', 'http']) {
   t.test(`sampling request from a ${server} upstream reaches the client and its answer reaches the upstream`, async (t) => {

@@ -1,6 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
+import { startGateway, type StartedGateway } from './gateway.ts'
 
 const require = createRequire(import.meta.url)
 export const everythingEntry: string = require.resolve('@modelcontextprotocol/server-everything/dist/index.js')
@@ -43,6 +44,39 @@ export async function startEverything (mode: 'sse' | 'streamableHttp'): Promise<
       const exited = new Promise((resolve) => child.once('exit', resolve))
       child.kill('SIGTERM')
       await exited
+    },
+  }
+}
+
+/**
+ * The gateway in front of server-everything in all three transports — servers `stdio`, `sse` and
+ * `http`, open to anyone (`auth: none`, every tool allowed) — for the transport tests.
+ */
+export async function startEverythingGateway (): Promise<{ gw: StartedGateway; close (): Promise<void> }> {
+  const sse = await startEverything('sse')
+  const http = await startEverything('streamableHttp')
+  const gw = await startGateway(`
+publicUrl: http://127.0.0.1:1
+servers:
+  stdio:
+    upstream: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(everythingEntry)}, stdio] }
+    auth: none
+    tools: [{ allow: ["*"] }]
+  sse:
+    upstream: { transport: sse, url: ${sse.url} }
+    auth: none
+    tools: [{ allow: ["*"] }]
+  http:
+    upstream: { url: ${http.url} }
+    auth: none
+    tools: [{ allow: ["*"] }]
+`)
+  return {
+    gw,
+    async close () {
+      await gw.close()
+      await sse.close()
+      await http.close()
     },
   }
 }
