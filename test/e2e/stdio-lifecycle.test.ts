@@ -15,7 +15,7 @@ servers:
     auth: none
     tools: [{ allow: ["*"] }]
   idle:
-    upstream: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(script)}], idleTimeoutMs: 700 }
+    upstream: { command: ${JSON.stringify(process.execPath)}, args: [${JSON.stringify(script)}], idleTimeoutMs: 2000 }
     auth: none
     tools: [{ allow: ["*"] }]
 `)
@@ -85,7 +85,7 @@ t.test('an idle session is closed and its process killed', async (t) => {
   const s = await rawInitialize(url)
   const pid = await pidOf(url, s)
   t.ok(alive(pid))
-  t.ok(await eventually(() => !alive(pid), 5000), 'the idle session\'s process is killed')
+  t.ok(await eventually(() => !alive(pid), 10_000), 'the idle session\'s process is killed')
   const res = await request(url, {
     method: 'POST',
     headers: { ...POST_HEADERS, 'mcp-session-id': s.sessionId, 'mcp-protocol-version': s.protocolVersion },
