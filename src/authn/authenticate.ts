@@ -5,10 +5,17 @@ import { extractBearer } from './bearer.ts'
 import { ANONYMOUS } from './principal.ts'
 import { InvalidAccessToken, type AccessTokenVerifier } from './verify-access-token.ts'
 
+const metadataUrls = new Map<string, string>()
+
 /** RFC 9728 §3.1: the well-known path inserted between the host and the resource's path. */
 export function protectedResourceMetadataUrl (resource: string): string {
-  const url = new URL(resource)
-  return `${url.origin}/.well-known/oauth-protected-resource${url.pathname.replace(/\/$/, '')}`
+  let url = metadataUrls.get(resource)
+  if (url === undefined) {
+    const parsed = new URL(resource)
+    url = `${parsed.origin}/.well-known/oauth-protected-resource${parsed.pathname.replace(/\/$/, '')}`
+    if (metadataUrls.size < 1000) metadataUrls.set(resource, url)
+  }
+  return url
 }
 
 /**
@@ -30,29 +37,33 @@ export function authenticate (verifier: AccessTokenVerifier, metrics: Metrics) {
       return
     }
     const resource = exchange.server.resource
-    const metadata = `resource_metadata="${protectedResourceMetadataUrl(resource)}"`
-    const scope = exchange.server.scopes.length > 0 ? `, scope="${exchange.server.scopes.join(' ')}"` : ''
     const bearer = extractBearer(request.headers.authorization, request.url)
+    if (bearer.kind === 'token') {
+      try {
+        exchange.principal = await verifier.verify(bearer.token, resource)
+        metrics.accessTokenValidations.inc({ result: 'valid', reason: '' })
+        return
+      } catch (err) {
+        if (!(err instanceof InvalidAccessToken)) throw err
+        metrics.accessTokenValidations.inc({ result: 'invalid', reason: err.reason })
+        throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', err.message, {
+          cause: err,
+          headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${err.message}", ${challengeParams(exchange.server)}` },
+        })
+      }
+    }
     if (bearer.kind === 'none') {
       metrics.accessTokenValidations.inc({ result: 'missing', reason: 'no_token' })
-      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', 'a bearer token is required', { headers: { 'www-authenticate': `Bearer ${metadata}${scope}` } })
+      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', 'a bearer token is required', { headers: { 'www-authenticate': `Bearer ${challengeParams(exchange.server)}` } })
     }
-    if (bearer.kind === 'malformed') {
-      metrics.accessTokenValidations.inc({ result: 'invalid', reason: 'malformed_request' })
-      throw new GatewayError('PORTCULLIS_ERR_BAD_AUTHORIZATION', bearer.why, {
-        headers: { 'www-authenticate': `Bearer error="invalid_request", error_description="${bearer.why}", ${metadata}` },
-      })
-    }
-    try {
-      exchange.principal = await verifier.verify(bearer.token, resource)
-      metrics.accessTokenValidations.inc({ result: 'valid', reason: '' })
-    } catch (err) {
-      if (!(err instanceof InvalidAccessToken)) throw err
-      metrics.accessTokenValidations.inc({ result: 'invalid', reason: err.reason })
-      throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', err.message, {
-        cause: err,
-        headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${err.message}", ${metadata}${scope}` },
-      })
-    }
+    metrics.accessTokenValidations.inc({ result: 'invalid', reason: 'malformed_request' })
+    throw new GatewayError('PORTCULLIS_ERR_BAD_AUTHORIZATION', bearer.why, {
+      headers: { 'www-authenticate': `Bearer error="invalid_request", error_description="${bearer.why}", resource_metadata="${protectedResourceMetadataUrl(resource)}"` },
+    })
   }
+}
+
+function challengeParams (server: { resource: string; scopes: readonly string[] }): string {
+  const scope = server.scopes.length > 0 ? `, scope="${server.scopes.join(' ')}"` : ''
+  return `resource_metadata="${protectedResourceMetadataUrl(server.resource)}"${scope}`
 }

@@ -54,5 +54,7 @@ export async function runStart (argv: string[], io: CliIo): Promise<number> {
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
+  // The log destination is buffered: write out what is left.
+  ;(gateway.app.log as unknown as { flush?: () => void }).flush?.()
   return 0
 }

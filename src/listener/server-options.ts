@@ -1,4 +1,4 @@
-import type { FastifyServerOptions } from 'fastify'
+import { LogController, type FastifyServerOptions } from 'fastify'
 import type { Config } from '../config/types.ts'
 
 /** Node/Fastify server options for the client listener. */
@@ -16,7 +16,7 @@ export function serverOptions (config: Config): FastifyServerOptions {
     requestIdHeader: false,
     // Every MCP and token request writes its own audit line; Fastify's two access lines per
     // request would triple the log volume on the hot path.
-    disableRequestLogging: true,
+    logController: new LogController({ disableRequestLogging: true }),
     // Requests are not judged by their Host: replicas behind one load balancer share publicUrl.
     trustProxy: false,
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 100 },

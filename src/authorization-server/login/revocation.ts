@@ -19,7 +19,7 @@ export interface RevocationList {
 }
 
 export class MemoryRevocationList implements RevocationList {
-  readonly #revoked = new LRUCache<string, true>({ max: 1_000_000 })
+  readonly #revoked = new LRUCache<string, true>({ max: 100_000 })
 
   async revoke (jti: string, expiresAt: number): Promise<void> {
     this.#revoked.set(jti, true, { ttl: Math.max(1, expiresAt * 1000 - Date.now()) })
