@@ -6,6 +6,10 @@
  * For each connection count: ≥ 3 rounds, each running direct / nginx / gateway back to back
  * (order reversed every other round), each run a 2 s warm-up then a wrk -d run; ratios and added
  * latency are taken per round, then the median. Runs with non-2xx or socket errors don't count.
+ * Then the features section (test/bench/features.ts, same pinning, c=10): the cost of token
+ * validation (auth: none vs a cached token vs a new token per request), the token endpoint's
+ * grants/s, and telemetry off vs on (issue 5's ≥ 0.9× goal); its BENCH_FEATURES_* options are
+ * described there.
  *
  * Environment:
  *   BENCH_DURATION=10        seconds per measured run      BENCH_WARMUP=2   warm-up seconds
@@ -20,19 +24,21 @@
  *   BENCH_GATEWAY_FLAGS="…"  extra node flags for the gateway process (e.g. --max-semi-space-size=16)
  *   BENCH_JSON=FILE          also write every run as a JSON line to FILE
  *   BENCH_KEEP=1             keep the temp dir (configs, logs) instead of deleting it
+ *   BENCH_ONLY=features      only the features section (no nginx, no main tables, no micro-benchmark)
+ *   BENCH_ONLY=main          only the main section (as before the features section existed)
  */
-import { createServer, type AddressInfo, type Server } from 'node:net'
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
-import { setTimeout as sleep } from 'node:timers/promises'
 import { CLOCK_TICK_US, ProcessGroup, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
+import { busiest, busyProcesses, elapsed, freePorts, gatewayMemory, httpOk, mb, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
 import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk, runningWrk, type WrkResult } from './wrk.ts'
 import { QUIET_PCT, quiet, rows, runLine, table, valid, type Row, type RunRecord } from './report.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
+import { featuresEstimateS, featuresOptions } from './features-options.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('./', import.meta.url))
@@ -65,75 +71,15 @@ const options = {
   profileSet: process.env.BENCH_PROFILE_SET === 'sse' ? 'sse' : 'json',
   json: process.env.BENCH_JSON,
   keep: process.env.BENCH_KEEP === '1',
+  only: process.env.BENCH_ONLY ?? '',
 }
+if (!['', 'main', 'features'].includes(options.only)) throw new Error(`BENCH_ONLY must be main or features (got ${JSON.stringify(options.only)})`)
 if (options.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('BENCH_CONNECTIONS must be a comma-separated list of integers ≥ 1')
 
 const log = (line = ''): void => { process.stdout.write(`${line}\n`) }
-const mb = (bytes: number | undefined): string => bytes === undefined ? '?' : `${(bytes / 1048576).toFixed(0)} MB`
-const elapsed = (t0: number): string => { const s = Math.round((Date.now() - t0) / 1000); return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` }
 
 // ---------------------------------------------------------------------------------------------
 // helpers
-
-async function freePorts (n: number): Promise<number[]> {
-  const servers = await Promise.all(Array.from({ length: n }, () => new Promise<Server>((resolve, reject) => {
-    const s = createServer()
-    s.once('error', reject)
-    s.listen(0, '127.0.0.1', () => resolve(s))
-  })))
-  const ports = servers.map((s) => (s.address() as AddressInfo).port)
-  await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))))
-  return ports
-}
-
-async function httpOk (url: string, init?: RequestInit): Promise<boolean> {
-  const res = await fetch(url, { ...init, signal: AbortSignal.timeout(2_000) })
-  await res.arrayBuffer()
-  return res.ok
-}
-
-async function upstreamPosts (port: number): Promise<number> {
-  const res = await fetch(`http://127.0.0.1:${port}/stats`, { signal: AbortSignal.timeout(5_000) })
-  return ((await res.json()) as { posts: number }).posts
-}
-
-type Snapshot = Map<number, { ticks: number; comm: string }>
-
-/** CPU ticks of every process except ours (the machine is shared: other sessions are noise). */
-function snapshot (ours: ReadonlySet<number>): Snapshot {
-  const m: Snapshot = new Map()
-  for (const d of readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue
-    const pid = Number(d)
-    if (pid === process.pid || ours.has(pid)) continue
-    try {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-      const comm = stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))
-      const ticks = cpuTicks(pid)
-      if (ticks !== undefined) m.set(pid, { ticks, comm })
-    } catch { /* gone */ }
-  }
-  return m
-}
-
-/** Processes that used ≥ minPct of a core between two snapshots, busiest first. */
-function busiest (a: Snapshot, b: Snapshot, windowMs: number, minPct: number): string[] {
-  const out: Array<[number, string]> = []
-  for (const [pid, { ticks, comm }] of b) {
-    const pct = ((ticks - (a.get(pid)?.ticks ?? 0)) * CLOCK_TICK_US) / (windowMs * 10)
-    if (pct < minPct) continue
-    let cmd = comm
-    try { cmd = readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').trim().slice(0, 110) || comm } catch { /* gone */ }
-    out.push([pct, `pid ${pid} ${pct.toFixed(0)}% ${cmd}`])
-  }
-  return out.sort((x, y) => y[0] - x[0]).map(([, line]) => line)
-}
-
-async function busyProcesses (ours: ReadonlySet<number>, windowMs = 1_000): Promise<string[]> {
-  const a = snapshot(ours)
-  await sleep(windowMs)
-  return busiest(a, snapshot(ours), windowMs, 5)
-}
 
 function gatewayConfig (gwPort: number, adminPort: number, upstreamPort: number): string {
   const server = (path: string): string => `
@@ -149,33 +95,6 @@ servers:
   bench:${server('/mcp')}
   bench-sse:${server('/mcp-sse')}
 `
-}
-
-/** The gateway's own view of its memory (prom-client default metrics on the admin listener). */
-async function gatewayMemory (adminPort: number): Promise<string> {
-  try {
-    const text = await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
-    const sum = (name: string): number | undefined => {
-      const values = text.split('\n').filter((l) => l.startsWith(name) && (l[name.length] === ' ' || l[name.length] === '{'))
-        .map((l) => Number(l.slice(l.lastIndexOf(' ') + 1)))
-      return values.length === 0 ? undefined : values.reduce((a, b) => a + b, 0)
-    }
-    const gc = sum('nodejs_gc_duration_seconds_sum')
-    return `rss ${mb(sum('process_resident_memory_bytes'))}, heap used ${mb(sum('nodejs_heap_size_used_bytes'))} of ${mb(sum('nodejs_heap_size_total_bytes'))}, ` +
-      `external ${mb(sum('nodejs_external_memory_bytes'))}, GC time so far ${gc === undefined ? '?' : `${gc.toFixed(2)} s`}`
-  } catch (err) {
-    return `(metrics unavailable: ${(err as Error).message})`
-  }
-}
-
-function rssSplit (pid: number): string {
-  try {
-    const status = readFileSync(`/proc/${pid}/status`, 'utf8')
-    const kb = (k: string): string => { const m = new RegExp(`^${k}:\\s+(\\d+) kB$`, 'm').exec(status); return m === null ? '?' : `${Math.round(Number(m[1]) / 1024)} MB` }
-    return `VmRSS ${kb('VmRSS')} = RssAnon ${kb('RssAnon')} + RssFile ${kb('RssFile')} (mapped node binary and libraries) + RssShmem ${kb('RssShmem')}; VmHWM ${kb('VmHWM')}`
-  } catch {
-    return '(gone)'
-  }
 }
 
 interface Target { readonly name: string; readonly url: string; readonly pids: () => number[] }
@@ -265,19 +184,26 @@ async function measure (env: Env, set: string, target: Target, connections: numb
 // ---------------------------------------------------------------------------------------------
 // main
 
+const sets = options.sse ? ['json', 'sse'] : ['json']
+
 async function main (): Promise<number> {
   const t0 = Date.now()
-  const sets = options.sse ? ['json', 'sse'] : ['json']
   const perRun = options.warmup + options.duration + 1
-  const estimate = options.profile
+  const mainOn = options.profile || options.only !== 'features'
+  const featuresOn = !options.profile && options.only !== 'main'
+  const featOpts = featuresOn ? featuresOptions(process.env, { rounds: options.rounds }) : undefined
+  const mainEstimate = !mainOn ? 0 : options.profile
     ? perRun + options.prewarm + 20
     : sets.length * options.connections.length * options.rounds * 3 * perRun + 2 * options.prewarm + 25
+  const estimate = mainEstimate + (featOpts === undefined ? 0 : featuresEstimateS(featOpts)) + (mainOn ? 0 : 15)
   log(`# portcullis bench (performance.md Protocol P) — ${new Date().toISOString()}`)
   log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   log(options.profile
     ? `mode: profile the gateway (${options.profileSet} responses) at c=${options.profileConnections}, ${options.prewarm} s pre-warm, ${options.warmup} s warm-up + ${options.duration} s (only the measured run is summarised)`
-    : `runs: connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
-      `${options.warmup} s warm-up + ${options.duration} s each; estimated ${Math.ceil(estimate / 60)} min`)
+    : `runs: ${mainOn ? `connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
+      `${options.warmup} s warm-up + ${options.duration} s each` : 'main section skipped (BENCH_ONLY=features)'}` +
+      `${featOpts === undefined ? '; features section skipped (BENCH_ONLY=main)' : `; then the features section (auth, token endpoint, telemetry; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
+      `; estimated ${Math.ceil(estimate / 60)} min`)
   log(`pinning: CPU ${LOAD_CPU} = wrk -t1 + upstream; CPU ${PROXY_CPU} = the proxy under test (nginx or gateway)`)
 
   const tools = ensureTools(log)
@@ -285,7 +211,7 @@ async function main (): Promise<number> {
   const group = new ProcessGroup()
   const abort = new AbortController()
   group.installCleanup((signal) => {
-    log(`\n${signal}: stopping every bench process (wrk, gateway, nginx, upstream)…`)
+    log(`\n${signal}: stopping every bench process (wrk, load generators, gateways, nginx, upstream, OTLP sink)…`)
     abort.abort()
     for (const w of runningWrk) w.kill('SIGKILL')
   }, () => { if (!options.keep) rmSync(tmp, { recursive: true, force: true }) })
@@ -303,20 +229,90 @@ async function main (): Promise<number> {
   watchdog.unref()
 
   const records: RunRecord[] = []
-  let gatewayLogStart = 0
-  const gatewayNotes: string[] = []
   let exitCode = 0
+  let features: Awaited<ReturnType<typeof import('./features.ts').runFeatures>> | undefined
   try {
-    const [upstreamPort, nginxPort, gwPort, adminPort] = await freePorts(4) as [number, number, number, number]
-    const procs: Proc[] = []
+    const [upstreamPort] = await freePorts(1) as [number]
 
     // upstream (CPU 0)
     const upstream = group.spawn('upstream', NODE, [join(HERE, 'upstream.ts'), String(upstreamPort)], { cpu: LOAD_CPU, logFile: join(tmp, 'upstream.log') })
-    procs.push(upstream)
     await waitFor('the upstream', () => httpOk(`http://127.0.0.1:${upstreamPort}/stats`), 15_000, upstream, group)
 
+    if (mainOn) await mainSection({ tools, tmp, group, abort, upstream, upstreamPort, records })
+    else {
+      const noiseBefore = await busyProcesses(new Set(withChildren(upstream.pid)))
+      log(`started: upstream pid ${upstream.pid} :${upstreamPort}`)
+      log(noiseBefore.length === 0 ? 'other busy processes: none ≥ 5 % of a core' : `⚠ other busy processes (noise on this shared machine):\n  ${noiseBefore.join('\n  ')}`)
+    }
+
+    if (featOpts !== undefined && !abort.signal.aborted) {
+      let runFeatures: typeof import('./features.ts').runFeatures
+      try {
+        // loaded only now: it imports src/ (dev IdP, token issuing), which others may be editing
+        ;({ runFeatures } = await import('./features.ts'))
+      } catch (err) {
+        throw new Error(`the features section could not be loaded: ${(err as Error).message}`)
+      }
+      features = await runFeatures({
+        group, tmp, wrk: tools.wrk, node: NODE, root: ROOT, here: HERE, loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU,
+        upstream, upstreamPort, signal: abort.signal, ours: () => new Set(withChildren(upstream.pid)), log, options: featOpts,
+      })
+      if (features.failed) exitCode = 1
+      const noiseAfter = await busyProcesses(new Set(withChildren(upstream.pid)))
+      if (noiseAfter.length > 0) log(`⚠ other busy processes at the end:\n  ${noiseAfter.join('\n  ')}`)
+    }
+  } catch (err) {
+    exitCode = 1
+    log(`\n✗ bench failed: ${(err as Error).message}`)
+  } finally {
+    await group.stopAll()
+    clearTimeout(watchdog)
+  }
+
+  if (options.json !== undefined) {
+    const lines = [...records, ...(features?.records ?? [])].map((r) => JSON.stringify({ ...r, result: { ...r.result, raw: undefined } }))
+    for (const g of features?.grants ?? []) lines.push(JSON.stringify({ set: 'tokens', ...g }))
+    writeFileSync(options.json, lines.join('\n') + '\n')
+  }
+  if (options.keep) log(`temp dir kept: ${tmp}`)
+  else rmSync(tmp, { recursive: true, force: true })
+
+  // the JSON-RPC parse micro-benchmark (another engineer's file), pinned like the proxy
+  if (exitCode === 0 && mainOn && !options.profile) await microBench()
+
+  if (options.profile) log(`\nwall time ${elapsed(t0)}`)
+  else {
+    log()
+    if (mainOn) log(summary(records, exitCode, t0))
+    if (features !== undefined) {
+      log(features.summary)
+      if (features.goal !== undefined) log(features.goal)
+    }
+    log(`wall ${elapsed(t0)}`)
+  }
+  return exitCode
+}
+
+interface MainContext {
+  readonly tools: { nginx: string; wrk: string }
+  readonly tmp: string
+  readonly group: ProcessGroup
+  readonly abort: AbortController
+  readonly upstream: Proc
+  readonly upstreamPort: number
+  readonly records: RunRecord[]
+}
+
+/** The main tables: direct / nginx / gateway (auth: none) per connection count (or the profile). Stops nginx and its gateway at the end. */
+async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, records }: MainContext): Promise<void> {
+  const [nginxPort, gwPort, adminPort] = await freePorts(3) as [number, number, number]
+  const procs: Proc[] = [upstream]
+  const gatewayNotes: string[] = []
+  let gatewayLogStart = 0
+  let gateway: Proc | undefined
+  let nginx: Proc | undefined
+  try {
     // nginx (CPU 1)
-    let nginx: Proc | undefined
     if (!options.profile) {
       const files = writeNginxConfig(tmp, nginxPort, upstreamPort)
       nginx = group.spawn('nginx', tools.nginx, nginxArgs(files), { cpu: PROXY_CPU, logFile: join(tmp, 'nginx.out') })
@@ -331,19 +327,20 @@ async function main (): Promise<number> {
     const extraFlags = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
     if (extraFlags.length > 0) log(`gateway node flags: ${extraFlags.join(' ')}`)
     const nodeFlags = [...extraFlags, ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
-    const gateway = group.spawn('gateway', NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
+    const gw = group.spawn('gateway', NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
       cpu: PROXY_CPU,
       cwd: ROOT,
       env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
       logFile: join(tmp, 'gateway.log'),
     })
-    procs.push(gateway)
-    await waitFor('the gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gateway, group)
-    const gwFresh = rssBytes(gateway.pid)
-    const gwSplitFresh = rssSplit(gateway.pid)
-    gatewayLogStart = statSync(gateway.logFile).size // startup warnings (auth: none, ephemeral key) are expected
+    gateway = gw
+    procs.push(gw)
+    await waitFor('the gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gw, group)
+    const gwFresh = rssBytes(gw.pid)
+    const gwSplitFresh = rssSplit(gw.pid)
+    gatewayLogStart = statSync(gw.logFile).size // startup warnings (auth: none, ephemeral key) are expected
     const gwMemFresh = await gatewayMemory(adminPort)
-    log(`started: upstream pid ${upstream.pid} :${upstreamPort}${nginx === undefined ? '' : `, nginx pid ${nginx.pid} :${nginxPort}`}, gateway pid ${gateway.pid} :${gwPort} (admin :${adminPort}), RSS fresh ${mb(gwFresh)}`)
+    log(`started: upstream pid ${upstream.pid} :${upstreamPort}${nginx === undefined ? '' : `, nginx pid ${nginx.pid} :${nginxPort}`}, gateway pid ${gw.pid} :${gwPort} (admin :${adminPort}), RSS fresh ${mb(gwFresh)}`)
 
     const ours = new Set(procs.flatMap((p) => withChildren(p.pid)))
     const noiseBefore = await busyProcesses(ours)
@@ -354,7 +351,7 @@ async function main (): Promise<number> {
       const all: Target[] = [
         { name: 'direct', url: `http://127.0.0.1:${upstreamPort}${path}`, pids: () => [] },
         { name: 'nginx', url: `http://127.0.0.1:${nginxPort}${path}`, pids: () => nginx === undefined ? [] : withChildren(nginx.pid) },
-        { name: 'gateway', url: `http://127.0.0.1:${gwPort}/mcp/${set === 'sse' ? 'bench-sse' : 'bench'}`, pids: () => [gateway.pid] },
+        { name: 'gateway', url: `http://127.0.0.1:${gwPort}/mcp/${set === 'sse' ? 'bench-sse' : 'bench'}`, pids: () => [gw.pid] },
       ]
       return options.profile ? all.filter((t) => t.name !== 'nginx') : all
     }
@@ -369,11 +366,11 @@ async function main (): Promise<number> {
         const w = await runWrk({ wrk: env.wrk, url: target.url, connections: 10, durationS: options.prewarm, script: env.script, cpu: LOAD_CPU, signal: abort.signal })
         log(`pre-warm gateway c=10 ${options.prewarm} s (not profiled): ${Math.round(w.rps)} req/s`)
       }
-      log(`\nprofiling the gateway (pid ${gateway.pid}, alone on CPU ${PROXY_CPU}), ${options.profileSet} responses, c=${options.profileConnections}…`)
+      log(`\nprofiling the gateway (pid ${gw.pid}, alone on CPU ${PROXY_CPU}), ${options.profileSet} responses, c=${options.profileConnections}…`)
       const r = await measure(env, options.profileSet, target, options.profileConnections, 1)
       records.push(r)
       log(runLine(r, 1))
-      const code = await group.stop(gateway, 15_000)
+      const code = await group.stop(gw, 15_000)
       const files = existsSync(profDir) ? readdirSync(profDir).filter((f) => f.endsWith('.cpuprofile')) : []
       if (files.length === 0) throw new Error(`the gateway (exit ${code}) wrote no .cpuprofile in ${profDir}`)
       const kept = join(tmpdir(), `portcullis-gateway-${Date.now()}.cpuprofile`)
@@ -406,60 +403,30 @@ async function main (): Promise<number> {
       }
     }
 
-    const gwAfter = rssBytes(gateway.pid)
+    const gwAfter = rssBytes(gw.pid)
     const gwLoadMax = Math.max(0, ...records.filter((r) => r.target === 'gateway').map((r) => r.rssLoad ?? 0))
     if (!options.profile) {
       gatewayNotes.push(`gateway RSS: fresh ${mb(gwFresh)}, max under load ${mb(gwLoadMax)}, after the runs ${mb(gwAfter)}`)
       gatewayNotes.push(`gateway /proc status fresh:          ${gwSplitFresh}`)
-      gatewayNotes.push(`gateway /proc status after the runs: ${rssSplit(gateway.pid)}`)
+      gatewayNotes.push(`gateway /proc status after the runs: ${rssSplit(gw.pid)}`)
       gatewayNotes.push(`gateway /metrics fresh:           ${gwMemFresh}`)
       gatewayNotes.push(`gateway /metrics after the runs: ${await gatewayMemory(adminPort)}`)
       if (nginx !== undefined) gatewayNotes.push(`nginx RSS (master+worker) after the runs: ${mb(withChildren(nginx.pid).reduce((s, p) => s + (rssBytes(p) ?? 0), 0))}`)
     }
     const noiseAfter = await busyProcesses(new Set(procs.flatMap((p) => withChildren(p.pid))))
     if (noiseAfter.length > 0) gatewayNotes.push(`⚠ other busy processes at the end:\n  ${noiseAfter.join('\n  ')}`)
-  } catch (err) {
-    exitCode = 1
-    log(`\n✗ bench failed: ${(err as Error).message}`)
   } finally {
-    await group.stopAll()
-    clearTimeout(watchdog)
-  }
-
-  // what the gateway and nginx logged at warn or above during the load
-  const gwLog = join(tmp, 'gateway.log')
-  if (existsSync(gwLog)) {
-    const lines = readFileSync(gwLog).subarray(gatewayLogStart).toString('utf8').split('\n').filter((l) => l.trim() !== '')
-    const bad = lines.filter((l) => !/"level":[123]0,/.test(l))
-    const groups = new Map<string, number>()
-    for (const l of bad) {
-      let key = l.slice(0, 160)
-      try {
-        const j = JSON.parse(l) as { level?: number; msg?: string; err?: { type?: string; message?: string; code?: string } }
-        key = `level ${j.level} "${j.msg ?? ''}"${j.err === undefined ? '' : ` err ${j.err.type ?? ''}: ${j.err.message ?? ''}`}`
-      } catch { /* not JSON: keep the raw start */ }
-      groups.set(key, (groups.get(key) ?? 0) + 1)
+    if (nginx !== undefined) await group.stop(nginx)
+    if (gateway !== undefined) await group.stop(gateway, 15_000)
+    // what the gateway and nginx logged at warn or above during the load
+    gatewayNotes.push(scanGatewayLog(join(tmp, 'gateway.log'), gatewayLogStart, 'gateway log after startup'))
+    const ngLog = join(tmp, 'nginx', 'error.log')
+    if (existsSync(ngLog)) {
+      const lines = readFileSync(ngLog, 'utf8').split('\n').filter((l) => l.trim() !== '')
+      gatewayNotes.push(`nginx error log: ${lines.length} line(s)${lines.length === 0 ? '' : ':\n  ' + lines.slice(0, 5).join('\n  ')}`)
     }
-    gatewayNotes.push(`gateway log after startup: ${lines.length} line(s), ${bad.length} at warn/error/fatal or not JSON` +
-      [...groups].map(([k, n]) => `\n  ${n} × ${k}`).join('') +
-      (bad.length === 0 ? '' : `\n  first one in full: ${bad[0]!.slice(0, 1500)}`))
+    if (gatewayNotes.length > 0) log(`\n${gatewayNotes.join('\n')}`)
   }
-  const ngLog = join(tmp, 'nginx', 'error.log')
-  if (existsSync(ngLog)) {
-    const lines = readFileSync(ngLog, 'utf8').split('\n').filter((l) => l.trim() !== '')
-    gatewayNotes.push(`nginx error log: ${lines.length} line(s)${lines.length === 0 ? '' : ':\n  ' + lines.slice(0, 5).join('\n  ')}`)
-  }
-  if (gatewayNotes.length > 0) log(`\n${gatewayNotes.join('\n')}`)
-  if (options.json !== undefined) writeFileSync(options.json, records.map((r) => JSON.stringify({ ...r, result: { ...r.result, raw: undefined } })).join('\n') + '\n')
-  if (options.keep) log(`temp dir kept: ${tmp}`)
-  else rmSync(tmp, { recursive: true, force: true })
-
-  // the JSON-RPC parse micro-benchmark (another engineer's file), pinned like the proxy
-  if (exitCode === 0 && !options.profile) await microBench()
-
-  if (!options.profile) log(`\n${summary(records, exitCode, t0)}`)
-  else log(`\nwall time ${elapsed(t0)}`)
-  return exitCode
 }
 
 async function microBench (): Promise<void> {

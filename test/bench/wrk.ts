@@ -1,6 +1,6 @@
 /**
- * One wrk run: `taskset -c CPU wrk -t1 -cC -dDs --latency -s post.lua URL`, parsed from the
- * BENCH_RESULT line that post.lua's done() prints. Bounded: killed at duration + 30 s.
+ * One wrk run: `taskset -c CPU wrk -t1 -cC -dDs --latency -s SCRIPT URL [-- ARGS…]`, parsed from the
+ * BENCH_RESULT line that the script's done() prints (post.lua, rotate-auth.lua). Bounded: killed at duration + 30 s.
  */
 import { spawn, type ChildProcess } from 'node:child_process'
 
@@ -21,6 +21,8 @@ export interface WrkResult {
   readonly socket: { readonly connect: number; readonly read: number; readonly write: number; readonly timeout: number }
   /** non2xx + every socket error */
   readonly errors: number
+  /** every field of the script's BENCH_RESULT line (a script may add its own, e.g. rotate-auth.lua's token counts) */
+  readonly fields: Readonly<Record<string, number>>
   readonly raw: string
 }
 
@@ -30,6 +32,8 @@ export interface WrkOptions {
   readonly connections: number
   readonly durationS: number
   readonly script: string
+  /** arguments for the script's init(args) (after `--`) */
+  readonly args?: readonly string[]
   /** taskset CPU list for wrk (Protocol P: "0") */
   readonly cpu: string
   /** kill switch: the bench aborts on a signal */
@@ -40,7 +44,7 @@ export interface WrkOptions {
 export const runningWrk = new Set<ChildProcess>()
 
 export function runWrk (o: WrkOptions): Promise<WrkResult> {
-  const args = ['-c', o.cpu, o.wrk, '-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '-s', o.script, o.url]
+  const args = ['-c', o.cpu, o.wrk, '-t1', `-c${o.connections}`, `-d${o.durationS}s`, '--latency', '-s', o.script, o.url, ...(o.args === undefined || o.args.length === 0 ? [] : ['--', ...o.args])]
   return new Promise((resolve, reject) => {
     const child = spawn('taskset', args, { stdio: ['ignore', 'pipe', 'pipe'] })
     runningWrk.add(child)
@@ -77,6 +81,7 @@ export function runWrk (o: WrkOptions): Promise<WrkResult> {
         non2xx: n('status'),
         socket,
         errors: n('status') + socket.connect + socket.read + socket.write + socket.timeout,
+        fields: r,
         raw: out.replace(/^BENCH_RESULT .*\n?/m, ''),
       })
     })

@@ -1,0 +1,50 @@
+/**
+ * Options of the features section of `npm run bench` (features.ts), kept apart so run.ts can read
+ * them and estimate the time without loading features.ts (which imports src/).
+ */
+export interface FeaturesOptions {
+  readonly rounds: number
+  readonly duration: number
+  readonly warmup: number
+  readonly prewarm: number
+  readonly connections: number
+  readonly sections: ReadonlySet<string>
+  /** BENCH_FEATURES_PROFILE=1: the gateways run with --cpu-prof; each variant's first measured run is summarised */
+  readonly profile: boolean
+  /** BENCH_FEATURES_TELEMETRY_SPLIT=1: also "audit line only" and "spans only" gateways */
+  readonly telemetrySplit: boolean
+}
+
+function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
+  return n
+}
+
+export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: number }): FeaturesOptions {
+  const sections = new Set((env.BENCH_FEATURES_SECTIONS ?? 'auth,tokens,telemetry').split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  for (const s of sections) if (!['auth', 'tokens', 'telemetry'].includes(s)) throw new Error(`BENCH_FEATURES_SECTIONS: unknown section ${s} (auth, tokens, telemetry)`)
+  return {
+    rounds: intEnv(env, 'BENCH_FEATURES_ROUNDS', fallback.rounds, 1),
+    duration: intEnv(env, 'BENCH_FEATURES_DURATION', 6, 1),
+    warmup: intEnv(env, 'BENCH_FEATURES_WARMUP', 2, 0),
+    prewarm: intEnv(env, 'BENCH_FEATURES_PREWARM', 5, 0),
+    connections: intEnv(env, 'BENCH_FEATURES_CONNECTIONS', 10, 1),
+    sections,
+    profile: env.BENCH_FEATURES_PROFILE === '1',
+    telemetrySplit: env.BENCH_FEATURES_TELEMETRY_SPLIT === '1',
+  }
+}
+
+/** Seconds the section should take (for run.ts's estimate and watchdog). */
+export function featuresEstimateS (o: FeaturesOptions): number {
+  const run = o.warmup + o.duration + 1
+  let s = 0
+  if (o.sections.has('auth')) s += 15 + o.prewarm + 3 + 10 + o.rounds * 3 * run
+  if (o.sections.has('tokens')) s += 8 + o.prewarm + o.rounds * (run + 2)
+  const tv = o.telemetrySplit ? 4 : 2
+  if (o.sections.has('telemetry')) s += 16 + tv * o.prewarm + o.rounds * tv * run
+  return s
+}
