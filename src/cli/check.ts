@@ -1,6 +1,7 @@
-import { parseArgs } from 'node:util'
 import { ConfigError, configWarnings, loadConfig } from '../config/load.ts'
 import { formatProblem } from '../config/errors.ts'
+import { configFlag } from './args.ts'
+import type { CliIo } from './io.ts'
 
 const USAGE = `usage: portcullis check [--config FILE]
 
@@ -15,25 +16,11 @@ Exit status: 0 valid, 1 invalid, 2 usage error.
  */
 export async function runCheck(
   argv: string[],
-  io: { stdout: NodeJS.WritableStream; stderr: NodeJS.WritableStream; env: Record<string, string | undefined> },
+  io: CliIo,
 ): Promise<number> {
-  let file: string
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    })
-    if (values.help === true) {
-      io.stdout.write(USAGE)
-      return 0
-    }
-    file = values.config ?? io.env['PORTCULLIS_CONFIG'] ?? 'portcullis.yaml'
-  } catch (error) {
-    io.stderr.write(`portcullis check: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`)
-    return 2
-  }
+  const args = configFlag('check', argv, io, USAGE)
+  if ('exit' in args) return args.exit
+  const file = args.file ?? io.env['PORTCULLIS_CONFIG'] ?? 'portcullis.yaml'
   try {
     const config = await loadConfig(file, io.env)
     const count = Object.keys(config.servers).length

@@ -1,10 +1,10 @@
-import { parseArgs } from 'node:util'
 import { formatProblem } from '../config/errors.ts'
 import {
   buildDevIdp, ConfigError, DEFAULT_DEV_IDP_YAML, DEMO_PASSWORDS, devIdpLoggerOptions, loadDevIdpConfig, parseDevIdpConfig,
   type DevIdpConfig,
 } from '../dev-idp/index.ts'
 import type { CliIo } from './io.ts'
+import { configFlag } from './args.ts'
 
 const USAGE = `usage: portcullis dev-idp [--config FILE]
 
@@ -23,23 +23,9 @@ Exit status: 0 after SIGINT/SIGTERM, 1 invalid configuration or port in use, 2 u
  * closes and returns 0; returns 1 for an invalid configuration and 2 for a usage error.
  */
 export async function runDevIdp (argv: string[], io: CliIo): Promise<number> {
-  let file: string | undefined
-  try {
-    const { values } = parseArgs({
-      args: argv,
-      options: { config: { type: 'string', short: 'c' }, help: { type: 'boolean', short: 'h' } },
-      strict: true,
-      allowPositionals: false,
-    })
-    if (values.help === true) {
-      io.stdout.write(USAGE)
-      return 0
-    }
-    file = values.config
-  } catch (error) {
-    io.stderr.write(`portcullis dev-idp: ${error instanceof Error ? error.message : String(error)}\n${USAGE}`)
-    return 2
-  }
+  const args = configFlag('dev-idp', argv, io, USAGE)
+  if ('exit' in args) return args.exit
+  const file = args.file
   let config: DevIdpConfig
   let idp: Awaited<ReturnType<typeof buildDevIdp>>
   try {

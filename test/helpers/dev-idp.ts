@@ -1,5 +1,5 @@
-import { Writable } from 'node:stream'
 import { buildDevIdp, DEFAULT_DEV_IDP_YAML, devIdpLoggerOptions, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
+import { captureLogs } from './log-capture.ts'
 
 export interface StartedDevIdp {
   readonly idp: DevIdp
@@ -26,18 +26,7 @@ export const DEFAULT_TEST_YAML = DEFAULT_DEV_IDP_YAML
  */
 export async function startDevIdp (yaml: string = DEFAULT_TEST_YAML): Promise<StartedDevIdp> {
   const config = parseDevIdpConfig(`${yaml}\nlisten: { host: 127.0.0.1, port: 0 }\n`, { source: '<test>' })
-  const rawLogs: string[] = []
-  const logs: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue
-        rawLogs.push(line)
-        try { logs.push(JSON.parse(line) as Record<string, unknown>) } catch { /* not JSON */ }
-      }
-      cb()
-    },
-  })
+  const { stream, logs, rawLogs } = captureLogs()
   const idp = await buildDevIdp(config, { logger: devIdpLoggerOptions('debug', stream) })
   const url = await idp.listen()
   return { idp, issuer: idp.issuer, url, rawLogs, logs, close: () => idp.close() }

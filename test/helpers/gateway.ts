@@ -1,6 +1,6 @@
-import { Writable } from 'node:stream'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts'
+import { captureLogs } from './log-capture.ts'
 
 export interface StartedGateway {
   readonly gateway: Gateway
@@ -24,18 +24,7 @@ export async function startGateway (yaml: string, env: Record<string, string> = 
 listen: { host: 127.0.0.1, port: ${opts.port ?? 0} }
 admin: { host: 127.0.0.1, port: 0 }
 `, { source: '<test>', env })
-  const rawLogs: string[] = []
-  const logs: Record<string, unknown>[] = []
-  const stream = new Writable({
-    write (chunk: Buffer, _enc, cb) {
-      for (const line of chunk.toString('utf8').split('\n')) {
-        if (line === '') continue
-        rawLogs.push(line)
-        try { logs.push(JSON.parse(line) as Record<string, unknown>) } catch { /* not JSON */ }
-      }
-      cb()
-    },
-  })
+  const { stream, logs, rawLogs } = captureLogs()
   const gateway = buildGateway(config, { ...opts.deps, logger: { level: 'debug', stream } })
   const { url, adminUrl } = await gateway.listen()
   return {
