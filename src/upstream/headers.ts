@@ -34,22 +34,24 @@ export function buildUpstreamRequestHeaders (
   incoming: IncomingHttpHeaders,
   configured: Readonly<Record<string, string>>,
   principal: Principal | null,
+  traceFields?: Readonly<Record<string, string>>,
 ): Record<string, string> {
   const connectionListed = listedInConnection(incoming.connection)
   const out: Record<string, string> = {}
-  for (const [name, value] of Object.entries(incoming)) {
-    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || connectionListed.has(name)) continue
+  for (const name in incoming) {
+    const value = incoming[name]
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || connectionListed?.has(name) === true) continue
     out[name] = Array.isArray(value) ? value.join(', ') : value
   }
-  for (const [name, template] of Object.entries(configured)) {
-    out[name.toLowerCase()] = expandClaimTemplate(template, principal)
-  }
+  for (const name in configured) out[name.toLowerCase()] = expandClaimTemplate(configured[name]!, principal)
+  // the gateway's own trace context replaces whatever the client sent
+  if (traceFields !== undefined) for (const name in traceFields) out[name] = traceFields[name]!
   return out
 }
 
-function listedInConnection (value: string | undefined): Set<string> {
+function listedInConnection (value: string | undefined): Set<string> | undefined {
+  if (value === undefined || value === 'keep-alive') return undefined
   const names = new Set<string>()
-  if (value === undefined) return names
   for (const part of value.split(',')) {
     const name = part.trim().toLowerCase()
     if (name !== '') names.add(name)

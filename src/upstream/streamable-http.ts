@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import { Pool, type Dispatcher } from 'undici'
+import { Pool } from 'undici'
 import type { ServerConfig, StreamableHttpUpstream as StreamableHttpUpstreamConfig } from '../config/types.ts'
 import type { McpExchange } from '../mcp/exchange.ts'
 import { GatewayError } from '../errors.ts'
@@ -11,6 +11,7 @@ import type { Upstream } from './upstream.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
 import type { GatewayError as GatewayErrorType } from '../errors.ts'
+import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
 
 /** Largest complete JSON response read from an upstream (SSE responses are streamed, not capped). */
 const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
@@ -60,7 +61,7 @@ export class StreamableHttpUpstream implements Upstream {
     this.#rememberSession(exchange, res)
 
     if (res.statusCode === 202 || res.statusCode === 204) {
-      await res.body.dump()
+      await res.dump()
       await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send()
       return
     }
@@ -69,10 +70,10 @@ export class StreamableHttpUpstream implements Upstream {
       return
     }
     if (!contentType.toLowerCase().startsWith('application/json')) {
-      await res.body.dump()
+      await res.dump()
       throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`))
     }
-    const bytes = await readBody(res.body).catch((err: unknown) => { throw this.#failure(call, 'bad_response', upstreamFailure(err)) })
+    const bytes = await readBody(res).catch((err: unknown) => { throw this.#failure(call, 'bad_response', upstreamFailure(err)) })
     const out = relayJson(bytes, exchange)
     if (out === undefined) throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
     await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
@@ -117,31 +118,30 @@ export class StreamableHttpUpstream implements Upstream {
    * stream) are answered unchanged and `undefined` is returned.
    */
   async #request (method: 'POST' | 'GET' | 'DELETE', exchange: McpExchange, request: FastifyRequest, reply: FastifyReply,
-    body: string | undefined, call: UpstreamCall): Promise<Dispatcher.ResponseData | undefined> {
-    const headers = { ...buildUpstreamRequestHeaders(request.headers, this.#config.headers, exchange.principal), ...call.traceFields }
+    body: string | undefined, call: UpstreamCall): Promise<UpstreamResponse | undefined> {
+    const headers = buildUpstreamRequestHeaders(request.headers, this.#config.headers, exchange.principal, call.traceFields)
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const abort = new AbortController()
+    const upstream = new UpstreamRequest(this.#pool, { path: this.#path, method, headers, body })
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
     // cancellation; before it, plain resource hygiene).
-    const onClose = (): void => {
+    reply.raw.once('close', () => {
       call.end()
-      if (!reply.raw.writableFinished) abort.abort()
-    }
-    reply.raw.once('close', onClose)
+      if (!reply.raw.writableFinished) upstream.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+    })
 
-    let res: Dispatcher.ResponseData
+    let res: UpstreamResponse
     try {
-      res = await this.#pool.request({ path: this.#path, method, headers, body, signal: abort.signal })
+      res = await upstream.response()
     } catch (err) {
       // The client went away and its close aborted the upstream request: nobody failed upstream.
-      if (abort.signal.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
+      if (upstream.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
       const failure = upstreamFailure(err)
       throw this.#failure(call, failure.code === 'PORTCULLIS_ERR_UPSTREAM_TIMEOUT' ? 'timeout' : failure.code === 'PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE' ? 'bad_response' : 'refused', failure)
     }
     call.answered()
     const { statusCode } = res
     if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
-      await res.body.dump().catch(() => {})
+      await res.dump()
       this.#log.warn({ server: this.#server.name, statusCode }, 'upstream answered with an error status')
       throw this.#failure(call, statusCode >= 500 ? (statusCode === 503 ? 'overloaded' : 'status_5xx') : 'status_401',
         upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after')))
@@ -159,8 +159,8 @@ export class StreamableHttpUpstream implements Upstream {
     return failure
   }
 
-  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: Dispatcher.ResponseData, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
-    const stream = relaySse(res.body, exchange, (failure) => {
+  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
+    const stream = relaySse(res.stream(), exchange, (failure) => {
       call.failed('stream_closed')
       this.#log.warn({ server: this.#server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
     })
@@ -180,13 +180,13 @@ export class StreamableHttpUpstream implements Upstream {
     await reply
   }
 
-  async #passThrough (reply: FastifyReply, res: Dispatcher.ResponseData): Promise<void> {
-    const bytes = await readBody(res.body)
+  async #passThrough (reply: FastifyReply, res: UpstreamResponse): Promise<void> {
+    const bytes = await readBody(res)
     await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(bytes)
   }
 
   /** The upstream minted a session on initialize: bind it to the principal that opened it. */
-  #rememberSession (exchange: McpExchange, res: Dispatcher.ResponseData): void {
+  #rememberSession (exchange: McpExchange, res: UpstreamResponse): void {
     const sessionId = headerValue(res.headers, 'mcp-session-id')
     if (sessionId === undefined || sessionId === exchange.sessionId) return
     if (!exchange.operations.some((op) => op.method === 'initialize')) return
@@ -202,17 +202,6 @@ function isEventStream (contentType: string): boolean {
   return contentType.toLowerCase().startsWith('text/event-stream')
 }
 
-async function readBody (body: Dispatcher.ResponseData['body']): Promise<Buffer> {
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of body) {
-    const buf = chunk as Buffer
-    size += buf.length
-    if (size > MAX_JSON_RESPONSE_BYTES) {
-      body.destroy()
-      throw new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response too large')
-    }
-    chunks.push(buf)
-  }
-  return Buffer.concat(chunks)
+function readBody (res: UpstreamResponse): Promise<Buffer> {
+  return res.bytes(MAX_JSON_RESPONSE_BYTES, () => new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response too large'))
 }

@@ -1,0 +1,196 @@
+import { Readable } from 'node:stream'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { Dispatcher } from 'undici'
+
+/**
+ * One upstream HTTP request on undici's low-level `dispatch()` API.
+ *
+ * `pool.request()` builds, per request, an AbortSignal listener, an AsyncResource and a Readable
+ * body that is then drained through an async iterator; on the gateway's hot path (a small JSON
+ * answer to every tools/call) that machinery cost more CPU than the rest of the forwarding. Here a
+ * response body is only made a stream when it is one (SSE); a complete JSON body is collected as
+ * the chunks arrive.
+ *
+ * Errors are undici's own (HeadersTimeoutError, SocketError, …), so callers map them as before.
+ */
+export interface UpstreamResponse {
+  readonly statusCode: number
+  readonly headers: IncomingHttpHeaders
+  /** the whole body; rejects (and aborts the request) past `maxBytes` */
+  bytes: (maxBytes: number, tooLarge: () => Error) => Promise<Buffer>
+  /** the body as a stream, chunks as they arrive; backpressure pauses the upstream socket */
+  stream: () => Readable
+  /** read and discard the rest */
+  dump: () => Promise<void>
+}
+
+export interface DispatchOptions {
+  readonly path: string
+  readonly method: 'POST' | 'GET' | 'DELETE'
+  readonly headers: Record<string, string>
+  readonly body: string | undefined
+}
+
+type Mode =
+  | { kind: 'buffer'; chunks: Buffer[]; size: number }
+  | { kind: 'collect'; chunks: Buffer[]; size: number; max: number; tooLarge: () => Error; resolve: (b: Buffer) => void; reject: (e: unknown) => void }
+  | { kind: 'stream'; readable: Readable }
+  | { kind: 'dump'; resolve: () => void }
+
+/** The handler of one dispatched request; `abort()` may come at any time (the client went away). */
+export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResponse {
+  statusCode = 0
+  headers: IncomingHttpHeaders = {}
+  /** the client went away and the request was aborted on its behalf */
+  aborted = false
+  readonly #started: Promise<UpstreamResponse>
+  #resolveStart!: (r: UpstreamResponse) => void
+  #rejectStart!: (e: unknown) => void
+  #controller: Dispatcher.DispatchController | null = null
+  #mode: Mode = { kind: 'buffer', chunks: [], size: 0 }
+  /** set when the body ended (undefined) or failed (the error) before a consumer was chosen */
+  #done: { error: unknown } | undefined
+  #responded = false
+
+  constructor (dispatcher: Dispatcher, options: DispatchOptions) {
+    this.#started = new Promise((resolve, reject) => {
+      this.#resolveStart = resolve
+      this.#rejectStart = reject
+    })
+    dispatcher.dispatch({ path: options.path, method: options.method, headers: options.headers, body: options.body }, this)
+  }
+
+  /** Resolves when the response head arrives; rejects when the request fails before it. */
+  response (): Promise<UpstreamResponse> {
+    return this.#started
+  }
+
+  abort (reason: Error): void {
+    if (this.aborted) return
+    this.aborted = true
+    // Before the request started, undici calls onRequestStart next: abort there.
+    this.#controller?.abort(reason)
+  }
+
+  // -- Dispatcher.DispatchHandler --------------------------------------------------------------
+
+  onRequestStart (controller: Dispatcher.DispatchController): void {
+    this.#controller = controller
+    if (this.aborted) controller.abort(new Error('aborted by the client'))
+  }
+
+  onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+    if (statusCode < 200) return // 1xx: informational, the real head follows
+    this.statusCode = statusCode
+    this.headers = headers
+    this.#responded = true
+    this.#resolveStart(this)
+  }
+
+  onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
+    const mode = this.#mode
+    switch (mode.kind) {
+      case 'buffer':
+        mode.chunks.push(chunk)
+        mode.size += chunk.length
+        return
+      case 'collect':
+        mode.size += chunk.length
+        if (mode.size > mode.max) {
+          const err = mode.tooLarge()
+          mode.chunks = []
+          this.#mode = { kind: 'dump', resolve: noop }
+          mode.reject(err)
+          controller.abort(err)
+          return
+        }
+        mode.chunks.push(chunk)
+        return
+      case 'stream':
+        if (!mode.readable.push(chunk)) controller.pause()
+        return
+      case 'dump':
+    }
+  }
+
+  onResponseEnd (): void {
+    const mode = this.#mode
+    switch (mode.kind) {
+      case 'buffer': this.#done = { error: undefined }; return
+      case 'collect': mode.resolve(concat(mode.chunks, mode.size)); return
+      case 'stream': this.#done = { error: undefined }; mode.readable.push(null); return
+      case 'dump': mode.resolve()
+    }
+  }
+
+  onResponseError (_controller: Dispatcher.DispatchController, error: Error): void {
+    if (!this.#responded) {
+      this.#rejectStart(error)
+      return
+    }
+    const mode = this.#mode
+    switch (mode.kind) {
+      case 'buffer': this.#done = { error }; return
+      case 'collect': mode.reject(error); return
+      case 'stream': this.#done = { error }; mode.readable.destroy(error); return
+      case 'dump': mode.resolve()
+    }
+  }
+
+  // -- UpstreamResponse: choose once how the body is consumed -----------------------------------
+
+  bytes (maxBytes: number, tooLarge: () => Error): Promise<Buffer> {
+    const buffered = this.#take()
+    if (buffered.size > maxBytes) {
+      const err = tooLarge()
+      this.#controller?.abort(err)
+      return Promise.reject(err)
+    }
+    if (this.#done !== undefined) {
+      return this.#done.error === undefined ? Promise.resolve(concat(buffered.chunks, buffered.size)) : Promise.reject(this.#done.error)
+    }
+    return new Promise((resolve, reject) => {
+      this.#mode = { kind: 'collect', chunks: buffered.chunks, size: buffered.size, max: maxBytes, tooLarge, resolve, reject }
+    })
+  }
+
+  stream (): Readable {
+    const buffered = this.#take()
+    const readable = new Readable({
+      read: () => { this.#controller?.resume() },
+      destroy: (err, callback) => {
+        // The consumer went away (the client closed): stop reading the upstream.
+        if (this.#done === undefined && !this.aborted) this.abort(err ?? new Error('stream closed'))
+        callback(err)
+      },
+    })
+    for (const chunk of buffered.chunks) readable.push(chunk)
+    if (this.#done !== undefined) {
+      if (this.#done.error === undefined) readable.push(null)
+      else readable.destroy(this.#done.error as Error)
+    } else {
+      this.#mode = { kind: 'stream', readable }
+    }
+    return readable
+  }
+
+  dump (): Promise<void> {
+    this.#take()
+    if (this.#done !== undefined) return Promise.resolve()
+    return new Promise((resolve) => { this.#mode = { kind: 'dump', resolve } })
+  }
+
+  /** What arrived before a consumer was chosen; from now on, further chunks are discarded unless the consumer says otherwise. */
+  #take (): { chunks: Buffer[]; size: number } {
+    const mode = this.#mode
+    if (mode.kind !== 'buffer') throw new Error('the upstream response body was already consumed')
+    this.#mode = { kind: 'dump', resolve: noop }
+    return mode
+  }
+}
+
+function noop (): void {}
+
+function concat (chunks: Buffer[], size: number): Buffer {
+  return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)
+}

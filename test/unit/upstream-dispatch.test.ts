@@ -1,0 +1,136 @@
+import t from 'tap'
+import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
+import { once } from 'node:events'
+import type { AddressInfo } from 'node:net'
+import { Pool } from 'undici'
+import { UpstreamRequest } from '../../src/upstream/dispatch.ts'
+
+/** A real HTTP server whose routes misbehave on purpose, and a pool in front of it. */
+const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void> = {
+  '/json': (_req, res) => { res.writeHead(200, { 'content-type': 'application/json' }); res.end('{"ok":true}') },
+  '/chunks': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    res.write('event: message\ndata: 1\n\n')
+    setTimeout(() => { res.write('event: message\ndata: 2\n\n'); res.end() }, 30)
+  },
+  '/big': (_req, res) => { res.writeHead(200); res.end(Buffer.alloc(64 * 1024, 'x')) },
+  '/slow-big': (_req, res) => {
+    res.writeHead(200)
+    res.write(Buffer.alloc(16, 'x'))
+    setTimeout(() => res.end(Buffer.alloc(64 * 1024, 'y')), 20)
+  },
+  '/broken': (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json', 'content-length': '100' })
+    res.write('{"partial":')
+    setTimeout(() => res.socket?.destroy(), 20)
+  },
+  '/hang': () => { /* never answers */ },
+  '/stream-forever': (req, res) => {
+    res.writeHead(200, { 'content-type': 'text/event-stream' })
+    const timer = setInterval(() => res.write(`data: ${'z'.repeat(16 * 1024)}\n\n`), 1)
+    req.socket.once('close', () => clearInterval(timer))
+    res.once('close', () => clearInterval(timer))
+  },
+}
+const server = createServer((req, res) => { (routes[req.url ?? ''] ?? ((_q, r) => r.writeHead(404).end()))(req, res) })
+server.listen(0, '127.0.0.1')
+await once(server, 'listening')
+const origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`
+const pool = new Pool(origin, { connections: 16, bodyTimeout: 2_000, headersTimeout: 2_000 })
+t.teardown(async () => {
+  await pool.destroy()
+  server.closeAllConnections()
+  server.close()
+})
+
+const send = (path: string): UpstreamRequest => new UpstreamRequest(pool, { path, method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })
+const tooLarge = (): Error => new Error('too large')
+
+t.test('a complete body is collected; head fields are the upstream\'s', async (t) => {
+  const res = await send('/json').response()
+  t.equal(res.statusCode, 200)
+  t.equal(res.headers['content-type'], 'application/json')
+  t.equal((await res.bytes(1024, tooLarge)).toString(), '{"ok":true}')
+})
+
+t.test('a body that already ended before it is asked for is still delivered', async (t) => {
+  const res = await send('/json').response()
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  t.equal((await res.bytes(1024, tooLarge)).toString(), '{"ok":true}')
+})
+
+t.test('a body past the limit rejects and the request is aborted', async (t) => {
+  for (const path of ['/big', '/slow-big']) {
+    const res = await send(path).response()
+    await t.rejects(res.bytes(1024, tooLarge), { message: 'too large' }, path)
+  }
+})
+
+t.test('a body cut short rejects with undici\'s error, whether it was asked for before or after', async (t) => {
+  const early = await send('/broken').response()
+  await t.rejects(early.bytes(1024, tooLarge), /other side closed|closed/i)
+  const late = await send('/broken').response()
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  await t.rejects(late.bytes(1024, tooLarge), /other side closed|closed/i)
+  const dumped = await send('/broken').response()
+  await dumped.dump() // resolves: a body nobody wants may fail quietly
+})
+
+t.test('a failure before the head rejects response()', async (t) => {
+  const dead = new Pool('http://127.0.0.1:1', { connect: { timeout: 500 } })
+  t.teardown(() => dead.destroy())
+  await t.rejects(new UpstreamRequest(dead, { path: '/', method: 'GET', headers: {}, body: undefined }).response(), { code: 'ECONNREFUSED' })
+})
+
+t.test('abort() before the head: response() rejects and the caller can tell it was aborted', async (t) => {
+  const req = send('/hang')
+  setTimeout(() => req.abort(new Error('client went away')), 20)
+  await t.rejects(req.response())
+  t.equal(req.aborted, true)
+})
+
+t.test('a streamed body delivers chunks as they arrive and ends', async (t) => {
+  const res = await send('/chunks').response()
+  const stream = res.stream()
+  const seen: string[] = []
+  for await (const chunk of stream) seen.push(String(chunk))
+  t.match(seen.join(''), /data: 1\n\n.*data: 2\n\n/s)
+  t.ok(seen.length >= 2, 'the second event arrived as its own chunk, not buffered with the first')
+})
+
+t.test('a stream taken after the body ended still carries every byte', async (t) => {
+  const res = await send('/json').response()
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  const chunks: Buffer[] = []
+  for await (const chunk of res.stream()) chunks.push(chunk as Buffer)
+  t.equal(Buffer.concat(chunks).toString(), '{"ok":true}')
+})
+
+t.test('a stream taken after the body failed is destroyed with that error', async (t) => {
+  const res = await send('/broken').response()
+  await new Promise((resolve) => setTimeout(resolve, 60))
+  const stream = res.stream()
+  const [err] = await once(stream, 'error') as [Error]
+  t.match(err.message, /closed/i)
+})
+
+t.test('backpressure pauses the upstream; destroying the stream aborts it', async (t) => {
+  const req = send('/stream-forever')
+  const res = await req.response()
+  const stream = res.stream()
+  // Read nothing for a while: unpaused, ~3 MB would pile up here; paused, the socket stops being read.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(stream.readableLength <= 256 * 1024, `buffered ${stream.readableLength} B while nobody read`)
+  const first = await new Promise<Buffer>((resolve) => stream.once('data', resolve))
+  t.ok(first.length > 0, 'reading resumes the flow')
+  stream.destroy()
+  await once(stream, 'close')
+  t.equal(req.aborted, true, 'the upstream request was aborted')
+})
+
+t.test('a body is consumed once', async (t) => {
+  const res = await send('/json').response()
+  await res.bytes(1024, tooLarge)
+  t.throws(() => res.stream(), /already consumed/)
+  t.throws(() => { void res.dump() }, /already consumed/)
+})
