@@ -123,8 +123,11 @@ export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info
   return {
     level,
     // Buffered writes: one write(2) per 4 KiB of lines instead of one per line, and at least
-    // every 200 ms; flushed when the gateway stops.
-    stream: pino.destination({ dest: 1, sync: false, minLength: 4096, periodicFlush: 200 } as Parameters<typeof pino.destination>[0]),
+    // every 200 ms; flushed when the gateway stops. Synchronous: an asynchronous write waits for a
+    // libuv pool thread that competes with the event loop for the same core, and meanwhile every
+    // new line is appended to (and measured against) a growing buffer string — measured side by
+    // side, the audit line cost ~8 % more throughput that way.
+    stream: pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 200 } as Parameters<typeof pino.destination>[0]),
     serializers: {
       req (req: { method: string; url: string; hostname?: string; remoteAddress?: string }) {
         const q = req.url.indexOf('?')
