@@ -1,4 +1,3 @@
-import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from './config/types.ts'
 import type { StateHolder } from './state.ts'
 import type { AuthorizationContext } from './authorization-server/authorization-server.ts'
@@ -14,20 +13,21 @@ import { startSpans } from './observe/start-spans.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
 import { enforcePolicy } from './policy/enforce.ts'
 import { forwardToUpstream } from './upstream/forward.ts'
+import type { Stage } from './listener/run-stages.ts'
 
-type Stage = (request: FastifyRequest, reply: FastifyReply) => Promise<unknown>
 
 export interface McpPipeline {
   /** before the body is read: an unauthenticated or misaddressed request never makes us read it */
   readonly onRequest: readonly Stage[]
   /** after the body is parsed: what is asked, and may it be */
   readonly preHandler: readonly Stage[]
-  readonly handler: Stage
+  readonly handler: typeof forwardToUpstream
 }
 
 /**
  * The path of every request to /mcp/{server}, in order — the table of contents of the gateway.
- * Each stage is a named function in a file of its own.
+ * Each stage is a named function in a file of its own; each phase runs as one Fastify hook
+ * (listener/run-stages.ts).
  */
 export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink): McpPipeline {
   return {

@@ -22,7 +22,7 @@ export function registerMcpBodyParser (app: FastifyInstance, maxBodyBytes: numbe
  * message classified. From here on the gateway judges and forwards these parsed messages,
  * never the bytes it received.
  */
-export async function parseMcpBody (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export function parseMcpBody (request: FastifyRequest, _reply: FastifyReply): void {
   const exchange = request.mcp
   if (exchange === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'parseMcpBody before resolveServer')
   if (request.method !== 'POST') return

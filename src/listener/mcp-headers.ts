@@ -9,7 +9,7 @@ import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
  * 400) on validation failure". Decisions are always taken from the body — this check makes
  * sure nothing routing on the headers can be told something else.
  */
-export async function checkMcpHeaders (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export function checkMcpHeaders (request: FastifyRequest, _reply: FastifyReply): void {
   const exchange = request.mcp
   if (exchange === null || request.method !== 'POST') return
   const headerVersion = request.headers['mcp-protocol-version']

@@ -8,6 +8,7 @@ import { mcpPipeline } from '../pipeline.ts'
 import { registerMcpBodyParser } from './body.ts'
 import { allowedOrigins, preflight } from './origin.ts'
 import { sendGatewayError } from './reply-error.ts'
+import { runStages } from './run-stages.ts'
 
 export interface McpRoutesOptions {
   readonly config: Config
@@ -24,8 +25,8 @@ export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, s
   app.route({
     method: ['POST', 'GET', 'DELETE'],
     url: '/mcp/:server',
-    onRequest: [...pipeline.onRequest],
-    preHandler: [...pipeline.preHandler],
+    onRequest: runStages('mcpOnRequest', pipeline.onRequest),
+    preHandler: runStages('mcpPreHandler', pipeline.preHandler),
     handler: pipeline.handler,
   })
   app.options('/mcp/:server', preflight(allowedOrigins(config)))

@@ -21,7 +21,7 @@ export function allowedOrigins (config: Config): ReadonlySet<string> {
  * written by a bridged transport carry them too.
  */
 export function checkOrigin (origins: ReadonlySet<string>) {
-  return async function checkOrigin (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return function checkOrigin (request: FastifyRequest, reply: FastifyReply): void {
     const origin = request.headers.origin
     if (origin === undefined) return
     if (!origins.has(origin)) throw new GatewayError('PORTCULLIS_ERR_ORIGIN')

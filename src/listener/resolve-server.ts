@@ -8,7 +8,7 @@ import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
  * keeps this snapshot to its end. Unknown names are 404 before anything else.
  */
 export function resolveServer (holder: StateHolder) {
-  return async function resolveServer (request: FastifyRequest<{ Params: { server: string } }>, _reply: FastifyReply): Promise<void> {
+  return function resolveServer (request: FastifyRequest<{ Params: { server: string } }>, _reply: FastifyReply): void {
     const state = holder.current
     const name = request.params.server
     const server = Object.hasOwn(state.config.servers, name) ? state.config.servers[name] : undefined

@@ -15,7 +15,7 @@ const SESSION_ID = /^[\x21-\x7e]{1,256}$/
  * session that does not exist (404), so ids can't be probed across principals.
  * 2026-07-28 has no sessions: the header is ignored there.
  */
-export async function bindSession (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export function bindSession (request: FastifyRequest, _reply: FastifyReply): void {
     const exchange = request.mcp
     if (exchange === null || exchange.principal === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'bindSession before authenticate')
     const version = singleHeader(request, 'mcp-protocol-version')

@@ -7,7 +7,7 @@ import { GatewayError } from '../errors.ts'
  * text/event-stream"; GET: Accept must list text/event-stream. A compressed body can't be
  * judged byte for byte against what is forwarded, so any Content-Encoding is refused (415).
  */
-export async function checkTransportHeaders (request: FastifyRequest, _reply: FastifyReply): Promise<void> {
+export function checkTransportHeaders (request: FastifyRequest, _reply: FastifyReply): void {
   const accept = mediaRanges(request.headers.accept)
   if (request.method === 'POST') {
     if (!accept.has('application/json') || !accept.has('text/event-stream')) {

@@ -9,7 +9,7 @@ import { finishRecord, outcomeOf, outcomeOfStatus, type RecordSink } from './rec
  * onResponse hooks never run.
  */
 export function observeExchange (sink: RecordSink) {
-  return async function observeExchange (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return function observeExchange (request: FastifyRequest, reply: FastifyReply): void {
     const exchange = request.mcp
     if (exchange === null) return
     exchange.observers.push(function finishOnResponse (message) {

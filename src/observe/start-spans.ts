@@ -8,7 +8,7 @@ import type { ToolNames } from './tool-names.ts'
  * A tool name outside the bounded set gets no target in the name. Ended by finishRecord.
  */
 export function startSpans (toolNames: ToolNames) {
-  return async function startSpans (request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  return function startSpans (request: FastifyRequest, reply: FastifyReply): void {
     const exchange = request.mcp
     if (exchange === null || !tracingActive()) return
     for (const message of exchange.messages) {

@@ -46,7 +46,7 @@ interface Denial {
  * counted as `would_deny`, and the request goes on.
  */
 export function enforcePolicy (sink: RecordSink) {
-  return async function enforcePolicy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply | undefined> {
+  return function enforcePolicy (request: FastifyRequest, reply: FastifyReply): Promise<FastifyReply> | undefined {
     const exchange = request.mcp
     const principal = exchange?.principal
     if (exchange === null || principal === null || principal === undefined) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'enforcePolicy before authenticate')
@@ -76,7 +76,7 @@ export function enforcePolicy (sink: RecordSink) {
 
     const hard = denials.filter((d) => d.decision.reason !== 'insufficient_scope')
     if (hard.length === 0) throw stepUp(exchange, denials)
-    return await refuse(exchange, hard, reply, sink)
+    return refuse(exchange, hard, reply, sink)
   }
 }
 
