@@ -37,6 +37,8 @@ export function bindSession (request: FastifyRequest, _reply: FastifyReply): voi
  * joins repeated unknown headers with ", ", so the distinct values are read, not the join.)
  */
 export function singleHeader (request: FastifyRequest, name: string): string | undefined {
+  // headersDistinct is built, for every header, on first use: skip it when the header is absent.
+  if (request.headers[name] === undefined) return undefined
   const values = request.raw.headersDistinct[name]
   if (values === undefined) return undefined
   if (values.length !== 1) throw new GatewayError('PORTCULLIS_ERR_INVALID_REQUEST', `${name} header repeated`)

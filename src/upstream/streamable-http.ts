@@ -62,21 +62,23 @@ export class StreamableHttpUpstream implements Upstream {
 
     if (res.statusCode === 202 || res.statusCode === 204) {
       await res.dump()
-      await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send()
+      reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send()
       return
     }
     if (isEventStream(contentType)) {
       await this.#sendSse(exchange, reply, res, call, 'post')
       return
     }
-    if (!contentType.toLowerCase().startsWith('application/json')) {
+    if (!JSON_TYPE.test(contentType)) {
       await res.dump()
       throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`))
     }
     const bytes = await readBody(res).catch((err: unknown) => { throw this.#failure(call, 'bad_response', upstreamFailure(err)) })
     const out = relayJson(bytes, exchange)
     if (out === undefined) throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
-    await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
+    // Not awaited: a Reply is a thenable that settles when the response has finished, which
+    // costs a listener and a promise per request and tells this handler nothing it needs.
+    reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
   }
 
   async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -182,7 +184,7 @@ export class StreamableHttpUpstream implements Upstream {
 
   async #passThrough (reply: FastifyReply, res: UpstreamResponse): Promise<void> {
     const bytes = await readBody(res)
-    await reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(bytes)
+    reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(bytes)
   }
 
   /** The upstream minted a session on initialize: bind it to the principal that opened it. */
@@ -198,8 +200,11 @@ export class StreamableHttpUpstream implements Upstream {
   }
 }
 
+const EVENT_STREAM = /^text\/event-stream/i
+const JSON_TYPE = /^application\/json/i
+
 function isEventStream (contentType: string): boolean {
-  return contentType.toLowerCase().startsWith('text/event-stream')
+  return EVENT_STREAM.test(contentType)
 }
 
 function readBody (res: UpstreamResponse): Promise<Buffer> {
