@@ -50,6 +50,10 @@ export interface RecordSink {
 function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
   const span = record.span
   if (span === undefined) return
+  if (!span.isRecording()) {
+    span.end()
+    return
+  }
   if (decision !== undefined) span.setAttribute('portcullis.policy.decision', decision)
   span.setAttribute('portcullis.outcome', outcome)
   if (outcome !== 'success') {

@@ -6,6 +6,7 @@ import type { ToolNames } from './tool-names.ts'
  * Stage: one SERVER span per client JSON-RPC request, named `{mcp.method.name} {target}` (MCP
  * semantic conventions), continuing the W3C context of the message's `_meta` or the HTTP headers.
  * A tool name outside the bounded set gets no target in the name. Ended by finishRecord.
+ * The method is given at creation (a sampler may look at it); the rest only to a sampled span.
  */
 export function startSpans (toolNames: ToolNames) {
   return function startSpans (request: FastifyRequest, reply: FastifyReply): void {
@@ -30,19 +31,20 @@ export function startSpans (toolNames: ToolNames) {
         ? (toolNames.label(exchange.policy, record.target) === '_unknown' ? undefined : record.target)
         : record.method === 'prompts/get' ? record.target : undefined
       record.spanName = boundedTarget === undefined ? record.method : `${record.method} ${boundedTarget}`
-      record.span = tracer().startSpan(record.spanName, {
-        kind: SpanKind.SERVER,
-        attributes: {
-          'mcp.method.name': record.method,
-          'jsonrpc.request.id': String(record.id),
-          'mcp.protocol.version': exchange.protocolVersion,
-          'portcullis.server': exchange.server.name,
-          ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
-          ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target, 'gen_ai.operation.name': 'execute_tool' } : {}),
-          ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
-          ...(exchange.principal?.clientId === undefined ? {} : { 'portcullis.auth.client_id': exchange.principal.clientId }),
-        },
-      }, incomingContext(request.headers, message.params))
+      const span = tracer().startSpan(record.spanName, { kind: SpanKind.SERVER, attributes: { 'mcp.method.name': record.method } },
+        incomingContext(request.headers, message.params))
+      record.span = span
+      // An unsampled span records nothing: its attributes would be built and validated for nothing.
+      if (!span.isRecording()) continue
+      span.setAttributes({
+        'jsonrpc.request.id': String(record.id),
+        'mcp.protocol.version': exchange.protocolVersion,
+        'portcullis.server': exchange.server.name,
+        ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
+        ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target, 'gen_ai.operation.name': 'execute_tool' } : {}),
+        ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
+        ...(exchange.principal?.clientId === undefined ? {} : { 'portcullis.auth.client_id': exchange.principal.clientId }),
+      })
     }
   }
 }

@@ -8,6 +8,8 @@ import { VERSION } from '../version.ts'
 export const SCHEMA_URL = 'https://opentelemetry.io/schemas/gen-ai/1.42.0'
 
 let active = false
+/** Looked up once per SDK start: TracerProvider.getTracer builds a key and a map lookup per call. */
+let cachedTracer: ReturnType<typeof trace.getTracer> | undefined
 
 /** Whether spans are being made; without an SDK the request path skips all span work. */
 export function tracingActive (): boolean {
@@ -15,7 +17,8 @@ export function tracingActive (): boolean {
 }
 
 export function tracer (): ReturnType<typeof trace.getTracer> {
-  return trace.getTracer('portcullis', VERSION)
+  cachedTracer ??= trace.getTracer('portcullis', VERSION)
+  return cachedTracer
 }
 
 /**
@@ -35,11 +38,18 @@ export async function startTracing (env: Record<string, string | undefined>, spa
     serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',
     instrumentations: [],
     ...(spanProcessors === undefined ? {} : { spanProcessors }),
+    // Traces only: metrics are Prometheus on the admin listener and logs are JSON on stdout. Left
+    // alone, an OTLP endpoint would also start an OTLP metrics reader and log exporter; they start
+    // only when OTEL_METRICS_EXPORTER / OTEL_LOGS_EXPORTER ask for them.
+    ...(env.OTEL_METRICS_EXPORTER === undefined ? { metricReaders: [] } : {}),
+    ...(env.OTEL_LOGS_EXPORTER === undefined ? { logRecordProcessors: [] } : {}),
   })
   sdk.start()
+  cachedTracer = undefined
   active = true
   return async () => {
     active = false
+    cachedTracer = undefined
     await sdk.shutdown()
   }
 }

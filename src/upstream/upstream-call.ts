@@ -38,10 +38,10 @@ export class UpstreamCall {
     }
     const server = first?.span ?? exchange.notificationSpans[0]
     const parent = server === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(incomingContext({}, undefined), server)
-    this.span = tracer().startSpan(first?.spanName ?? this.#method, {
-      kind: SpanKind.CLIENT,
-      attributes: { 'mcp.method.name': this.#method, 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport },
-    }, parent)
+    this.span = tracer().startSpan(first?.spanName ?? this.#method, { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': this.#method } }, parent)
+    if (this.span.isRecording()) {
+      this.span.setAttributes({ 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport })
+    }
     this.traceFields = outgoingTraceFields(this.span)
     for (const message of exchange.messages) {
       if (message.kind === 'request' || message.kind === 'notification') injectIntoMeta(message.raw, this.traceFields)
