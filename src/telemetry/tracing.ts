@@ -1,5 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
-import { context, propagation, trace, ROOT_CONTEXT, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from '@opentelemetry/api'
+import { propagation, trace, ROOT_CONTEXT, type ContextManager, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from '@opentelemetry/api'
 import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { SpanProcessor } from '@opentelemetry/sdk-trace'
 import { VERSION } from '../version.ts'
@@ -21,6 +21,15 @@ export function tracer (): ReturnType<typeof trace.getTracer> {
   return cachedTracer
 }
 
+/** A context manager with no active context: every span's parent is passed explicitly. */
+const explicitContextOnly: ContextManager = {
+  active: () => ROOT_CONTEXT,
+  with: (_context, fn, thisArg, ...args) => fn.call(thisArg, ...args),
+  bind: (_context, target) => target,
+  enable () { return this },
+  disable () { return this },
+}
+
 /**
  * Start the OpenTelemetry SDK, configured only by the standard `OTEL_*` variables
  * (OTEL_TRACES_EXPORTER, OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, OTEL_EXPORTER_OTLP_[TRACES_]PROTOCOL
@@ -37,6 +46,9 @@ export async function startTracing (env: Record<string, string | undefined>, spa
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',
     instrumentations: [],
+    // The gateway passes every parent context explicitly and never reads the active one: no
+    // AsyncLocalStorage context manager to keep up to date across every await of every request.
+    contextManager: explicitContextOnly,
     ...(spanProcessors === undefined ? {} : { spanProcessors }),
     // Traces only: metrics are Prometheus on the admin listener and logs are JSON on stdout. Left
     // alone, an OTLP endpoint would also start an OTLP metrics reader and log exporter; they start
@@ -79,7 +91,7 @@ export function incomingContext (headers: IncomingHttpHeaders, params: Record<st
 /** traceparent/tracestate of `span`, for the upstream request headers and each message's `_meta`. */
 export function outgoingTraceFields (span: Span): Record<string, string> {
   const carrier: Record<string, string> = {}
-  propagation.inject(trace.setSpan(context.active(), span), carrier)
+  propagation.inject(trace.setSpan(ROOT_CONTEXT, span), carrier)
   return carrier
 }
 

@@ -1,4 +1,4 @@
-import { trace } from '@opentelemetry/api'
+import { ROOT_CONTEXT, trace } from '@opentelemetry/api'
 import type { McpExchange } from '../mcp/exchange.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, tracingActive, type Span } from '../telemetry/tracing.ts'
@@ -37,12 +37,19 @@ export class UpstreamCall {
       return
     }
     const server = first?.span ?? exchange.notificationSpans[0]
-    const parent = server === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(incomingContext({}, undefined), server)
-    this.span = tracer().startSpan(first?.spanName ?? this.#method, { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': this.#method } }, parent)
-    if (this.span.isRecording()) {
-      this.span.setAttributes({ 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport })
+    if (server !== undefined && !server.isRecording()) {
+      // An unsampled trace: its CLIENT span would record nothing either (the samplers are
+      // parent-based, or decide by trace id). The upstream continues the trace from the SERVER span.
+      this.span = undefined
+      this.traceFields = outgoingTraceFields(server)
+    } else {
+      const parent = server === undefined ? incomingContext(request.headers, undefined) : trace.setSpan(ROOT_CONTEXT, server)
+      this.span = tracer().startSpan(first?.spanName ?? this.#method, { kind: SpanKind.CLIENT, attributes: { 'mcp.method.name': this.#method } }, parent)
+      if (this.span.isRecording()) {
+        this.span.setAttributes({ 'portcullis.server': this.#server, 'portcullis.upstream.transport': exchange.server.upstream.transport })
+      }
+      this.traceFields = outgoingTraceFields(this.span)
     }
-    this.traceFields = outgoingTraceFields(this.span)
     for (const message of exchange.messages) {
       if (message.kind === 'request' || message.kind === 'notification') injectIntoMeta(message.raw, this.traceFields)
     }
