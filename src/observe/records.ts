@@ -43,6 +43,8 @@ export interface RecordSink {
   readonly metrics: Metrics
   readonly toolNames: ToolNames
   readonly log: FastifyBaseLogger
+  /** the audit lines' logger: `log` with `"log.type":"audit"` bound */
+  readonly audit: FastifyBaseLogger
   /** the audit log's pseudonymous user id for (issuer, subject) */
   readonly pseudonym: (issuer: string, subject: string) => string
 }
@@ -90,32 +92,40 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
   endSpan(record, outcome, errorType, policyDecision)
-  sink.log.info({
-    'log.type': 'audit',
-    ...(record.span === undefined ? {} : { trace_id: record.span.spanContext().traceId, span_id: record.span.spanContext().spanId }),
-    ...(principal === null || principal.anonymous ? {} : { 'enduser.pseudo.id': sink.pseudonym(principal.issuer ?? '', principal.subject) }),
-    'event.name': isToolCall ? 'mcp.tool_call' : 'mcp.request',
-    'portcullis.server': server,
-    'mcp.method.name': record.method,
-    ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target } : {}),
-    ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
-    ...(record.method.startsWith('resources/') && record.target !== undefined ? { 'mcp.resource.uri': record.target } : {}),
-    'jsonrpc.request.id': String(record.id),
-    'mcp.protocol.version': exchange.protocolVersion,
-    ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
-    'portcullis.auth.client_id': principal?.clientId,
-    'portcullis.auth.issuer': principal?.issuer,
-    'portcullis.auth.assertion_jti': principal?.assertionJti,
-    ...(decision === undefined ? {} : {
-      'portcullis.policy.decision': policyDecision,
-      'portcullis.policy.reason': decision.reason,
-      'portcullis.policy.rule_id': decision.ruleId,
-    }),
-    outcome,
-    ...(errorType === undefined ? {} : { 'error.type': errorType }),
-    ...(statusCode === undefined ? {} : { 'http.response.status_code': statusCode }),
-    duration_s: seconds,
-  }, isToolCall ? 'tool call' : 'mcp request')
+  // Built field by field, only the fields that have a value: this runs for every request, and
+  // conditional spreads would allocate an object each. `"log.type":"audit"` is the audit
+  // logger's binding, serialized once (gateway.ts).
+  const line: Record<string, string | number> = {}
+  if (record.span !== undefined) {
+    const ctx = record.span.spanContext()
+    line.trace_id = ctx.traceId
+    line.span_id = ctx.spanId
+  }
+  if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
+  line['event.name'] = isToolCall ? 'mcp.tool_call' : 'mcp.request'
+  line['portcullis.server'] = server
+  line['mcp.method.name'] = record.method
+  if (record.target !== undefined) {
+    if (isToolCall) line['gen_ai.tool.name'] = record.target
+    else if (record.method === 'prompts/get') line['gen_ai.prompt.name'] = record.target
+    else if (record.method.startsWith('resources/')) line['mcp.resource.uri'] = record.target
+  }
+  line['jsonrpc.request.id'] = String(record.id)
+  line['mcp.protocol.version'] = exchange.protocolVersion
+  if (exchange.sessionId !== undefined) line['mcp.session.id'] = exchange.sessionId
+  if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
+  if (principal?.issuer !== undefined) line['portcullis.auth.issuer'] = principal.issuer
+  if (principal?.assertionJti !== undefined) line['portcullis.auth.assertion_jti'] = principal.assertionJti
+  if (decision !== undefined && policyDecision !== undefined) {
+    line['portcullis.policy.decision'] = policyDecision
+    line['portcullis.policy.reason'] = decision.reason
+    line['portcullis.policy.rule_id'] = decision.ruleId
+  }
+  line.outcome = outcome
+  if (errorType !== undefined) line['error.type'] = errorType
+  if (statusCode !== undefined) line['http.response.status_code'] = statusCode
+  line.duration_s = seconds
+  sink.audit.info(line, isToolCall ? 'tool call' : 'mcp request')
 }
 
 /** How a response message ends its request. */
