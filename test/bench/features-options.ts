@@ -2,6 +2,9 @@
  * Options of the features section of `npm run bench` (features.ts), kept apart so run.ts can read
  * them and estimate the time without loading features.ts (which imports src/).
  */
+/** The trace sampler deploy/kubernetes/overlays/prod ships (test/deploy/manifests.test.ts checks they agree). */
+export const PROD_SAMPLER = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' } as const
+
 export interface FeaturesOptions {
   readonly rounds: number
   readonly duration: number
@@ -44,7 +47,7 @@ export function featuresEstimateS (o: FeaturesOptions): number {
   let s = 0
   if (o.sections.has('auth')) s += 15 + o.prewarm + 3 + 10 + o.rounds * 3 * run
   if (o.sections.has('tokens')) s += 8 + o.prewarm + o.rounds * (run + 2)
-  const tv = o.telemetrySplit ? 4 : 2
+  const tv = o.telemetrySplit ? 5 : 3
   if (o.sections.has('telemetry')) s += 16 + tv * o.prewarm + o.rounds * tv * run
   return s
 }

@@ -20,11 +20,14 @@
  * 3. Cost of telemetry (issue 5: "the gateway with telemetry on reaches ≥ 0.9× the throughput of
  *    the same gateway with it off"): two processes of the same config (`auth: none`,
  *    `tools: [{allow: ["*"]}]`):
- *      off → PORTCULLIS_LOG_LEVEL=warn, no OTEL_* variables
- *      on  → PORTCULLIS_LOG_LEVEL=info (the per-request audit line, stdout → a file),
- *            OTEL_EXPORTER_OTLP_ENDPOINT → test/bench/otlp-sink.ts (CPU 0), http/protobuf,
- *            OTEL_TRACES_SAMPLER=parentbased_always_on (metrics are always on)
- *    and the sink's counts say whether spans were really exported.
+ *      off    → PORTCULLIS_LOG_LEVEL=warn, no OTEL_* variables
+ *      on     → telemetry as deploy/kubernetes/overlays/prod ships it: PORTCULLIS_LOG_LEVEL=info
+ *               (the per-request audit line, stdout → a file), OTEL_EXPORTER_OTLP_ENDPOINT →
+ *               test/bench/otlp-sink.ts (CPU 0), http/protobuf,
+ *               OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1
+ *      always → the same with OTEL_TRACES_SAMPLER=parentbased_always_on: every request traced
+ *               (the worst case; a client that samples its own traces gets this for them)
+ *    (metrics are always on) and the sink's counts say whether spans were really exported.
  *
  * Environment (besides run.ts's):
  *   BENCH_FEATURES_DURATION=6   seconds per measured run     BENCH_FEATURES_WARMUP=2  warm-up seconds
@@ -45,7 +48,7 @@ import { runWrk, type WrkResult } from './wrk.ts'
 import { median, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
 import { busiest, elapsed, freePorts, gatewayMemory, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
-import { featuresEstimateS, type FeaturesOptions } from './features-options.ts'
+import { PROD_SAMPLER, featuresEstimateS, type FeaturesOptions } from './features-options.ts'
 import { CLIENT, basic, claimDifferences, generateSigningKeys, mintAccessTokens, redeem, startBenchIdp, type BenchIdp } from './tokens.ts'
 
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{"city":"Paris"}}}'
@@ -515,27 +518,31 @@ servers:
     const o = this.#o
     const ctx = this.#ctx
     const [sinkPort] = await freePorts(1) as [number]
-    const otel = {
+    const otlp = {
       OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-      OTEL_TRACES_SAMPLER: 'parentbased_always_on',
       OTEL_SERVICE_NAME: 'portcullis-bench',
     }
-    // off and on always; with BENCH_FEATURES_TELEMETRY_SPLIT=1 also each half of "on" alone
-    const variants: ReadonlyArray<{ target: string; level: string; otel: boolean; what: string }> = [
-      { target: 'off', level: 'warn', otel: false, what: 'PORTCULLIS_LOG_LEVEL=warn, no OTEL_*' },
-      { target: 'on', level: 'info', otel: true, what: 'PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a file) + OTEL_* (spans to the sink)' },
+    const sampled = { ...otlp, ...PROD_SAMPLER }
+    const always = { ...otlp, OTEL_TRACES_SAMPLER: 'parentbased_always_on' }
+    const sampler = (env: Record<string, string>): string => `${env.OTEL_TRACES_SAMPLER}${env.OTEL_TRACES_SAMPLER_ARG === undefined ? '' : ` ${env.OTEL_TRACES_SAMPLER_ARG}`}`
+    // off, on (as the prod overlay ships it) and always (every request traced); with
+    // BENCH_FEATURES_TELEMETRY_SPLIT=1 also each half of "always" alone
+    const variants: ReadonlyArray<{ target: string; level: string; otel: Record<string, string> | undefined; what: string }> = [
+      { target: 'off', level: 'warn', otel: undefined, what: 'PORTCULLIS_LOG_LEVEL=warn, no OTEL_*' },
+      { target: 'on', level: 'info', otel: sampled, what: `PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a file) + OTEL_* (spans to the sink, ${sampler(sampled)})` },
+      { target: 'always', level: 'info', otel: always, what: `PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a file) + OTEL_* (spans to the sink, ${sampler(always)})` },
       ...(o.telemetrySplit
         ? [
-            { target: 'audit', level: 'info', otel: false, what: 'PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a file), no OTEL_*' },
-            { target: 'traces', level: 'warn', otel: true, what: 'PORTCULLIS_LOG_LEVEL=warn + OTEL_* (spans to the sink), no audit line' },
+            { target: 'audit', level: 'info', otel: undefined, what: 'PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a file), no OTEL_*' },
+            { target: 'traces', level: 'warn', otel: always, what: `PORTCULLIS_LOG_LEVEL=warn + OTEL_* (spans to the sink, ${sampler(always)}), no audit line` },
           ]
         : []),
     ]
     this.#log(`\n## features 3: cost of telemetry (c=${o.connections}, ${o.rounds} rounds × ${variants.map((v) => v.target).join('/')}, ${o.warmup} s warm-up + ${o.duration} s)`)
     const sink = this.#spawn('otlp-sink', [join(ctx.here, 'otlp-sink.ts'), String(sinkPort)], ctx.loadCpu, process.env, join(ctx.tmp, 'otlp-sink.log'))
     await waitFor('the OTLP sink', () => httpOk(`http://127.0.0.1:${sinkPort}/stats`), 15_000, sink, ctx.group)
-    this.#log(`OTLP sink pid ${sink.pid} :${sinkPort} (CPU ${ctx.loadCpu}); the "on" gateways get ${Object.entries(otel).map(([k, v]) => `${k}=${v}`).join(' ')}`)
+    this.#log(`OTLP sink pid ${sink.pid} :${sinkPort} (CPU ${ctx.loadCpu}); the gateways with traces get ${Object.entries(otlp).map(([k, v]) => `${k}=${v}`).join(' ')} and their sampler`)
     const yaml = (port: number, admin: number): string => `# written by test/bench/features.ts
 publicUrl: http://127.0.0.1:${port}
 listen: { host: 127.0.0.1, port: ${port} }
@@ -551,7 +558,7 @@ servers:
     const gws = variants.map((v, i) => {
       const port = ports[2 * i]!
       const admin = ports[2 * i + 1]!
-      const g = this.#gateway(`gateway-telemetry-${v.target}`, yaml(port, admin), { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...(v.otel ? otel : {}) })
+      const g = this.#gateway(`gateway-telemetry-${v.target}`, yaml(port, admin), { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
       return { ...v, ...g, port, admin, logStart: 0, fresh: undefined as number | undefined }
     })
     for (const g of gws) {
@@ -584,13 +591,13 @@ servers:
     } catch (err) {
       sinkStats = `(unavailable: ${(err as Error).message})`
     }
-    this.notes.push(`OTLP sink received (all "on"${o.telemetrySplit ? ' and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? `\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the "on" gateway made no spans (does \`portcullis start\` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)` : ''}`)
+    this.notes.push(`OTLP sink received (the "on", "always"${o.telemetrySplit ? ' and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? `\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the gateways made no spans (does \`portcullis start\` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)` : ''}`)
     for (const g of gws) {
       if (g.level === 'info') {
         const requests = await this.#requestsServed(g.admin)
         const st = logStats(g.logFile, g.logStart)
         this.notes.push(`telemetry-${g.target} gateway log: ${st.lines} lines, ${st.audit} audit lines ("log.type":"audit"), ${mb(st.bytes)} (${st.audit === 0 ? '?' : Math.round(st.bytes / st.audit)} B per audit line) for ${requests ?? '?'} MCP requests counted by its metrics` +
-          `${st.example === undefined || g.target !== 'on' ? '' : `\n  one audit line: ${st.example.slice(0, 700)}`}`)
+          `${st.example === undefined || g.target !== 'always' ? '' : `\n  one audit line: ${st.example.slice(0, 700)}`}`)
       }
       this.notes.push(`telemetry-${g.target} gateway RSS: fresh ${mb(g.fresh)}, after ${mb(rssBytes(g.proc.pid))}; /metrics: ${await gatewayMemory(g.admin)}`)
       this.notes.push(scanGatewayLog(g.logFile, g.logStart, `telemetry-${g.target} gateway log after startup`))
@@ -746,13 +753,14 @@ function authTable (records: readonly FeatureRecord[], o: FeaturesOptions): stri
 
 const TELEMETRY_LABEL: Record<string, string> = {
   off: 'off (warn, no OTel)',
-  on: 'on (info audit → file, OTLP http/protobuf, always_on)',
+  on: 'on as shipped (info audit → file, OTLP http/protobuf, parentbased_traceidratio 0.1)',
+  always: 'every request traced (info audit → file, OTLP http/protobuf, always_on)',
   audit: 'audit line only (info → file, no OTel)',
   traces: 'spans only (warn, OTLP http/protobuf, always_on)',
 }
 
 export function telemetryRows (records: readonly FeatureRecord[]): VariantRow[] {
-  return variantRows(records, ['off', 'on', 'audit', 'traces'].filter((t) => records.some((r) => r.target === t)), 'off')
+  return variantRows(records, ['off', 'on', 'always', 'audit', 'traces'].filter((t) => records.some((r) => r.target === t)), 'off')
 }
 
 function telemetryTable (records: readonly FeatureRecord[], o: FeaturesOptions): string {
@@ -831,10 +839,12 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
   if (tel.length > 0) {
     const trs = telemetryRows(tel)
     const on = trs.find((r) => r.target === 'on')
+    const always = trs.find((r) => r.target === 'always')
     const half = trs.filter((r) => r.target === 'audit' || r.target === 'traces')
-      .map((r) => `; ${r.target === 'audit' ? 'audit line only' : 'spans only'} ${f2(r.xBase, 3)} (${f2(r.addCpuUs, 0, true)} µs)`).join('')
-    parts.push(`telemetry on/off ${f2(on?.xBase, 3)}, ${f2(on?.addCpuUs, 0, true)} µs CPU/req, ${f2(on?.addP50, 3, true)} ms p50${half}`)
-    goal = `GOAL (issue 5) telemetry on / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
+      .map((r) => `; ${r.target === 'audit' ? 'audit line only' : 'spans only (always_on)'} ${f2(r.xBase, 3)} (${f2(r.addCpuUs, 0, true)} µs)`).join('')
+    parts.push(`telemetry on (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})/off ${f2(on?.xBase, 3)}, ${f2(on?.addCpuUs, 0, true)} µs CPU/req, ${f2(on?.addP50, 3, true)} ms p50; ` +
+      `every request traced (always_on)/off ${f2(always?.xBase, 3)}, ${f2(always?.addCpuUs, 0, true)} µs CPU/req${half}`)
+    goal = `GOAL (issue 5) telemetry on (as the prod overlay ships it) / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
       ` | quiet rounds only: ${on === undefined || on.quietRounds === 0 ? 'none' : `(${on.quietRounds}/${o.rounds}) ${verdict(on.xBaseQuiet, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}`}` +
       (f.tracePosts === 0 ? ' | ⚠ NOT A VALID CHECK YET: the "on" gateway exported no spans (0 POSTs at the OTLP sink), so "on" = audit log + metrics only' : f.tracePosts === undefined ? '' : ` | spans exported: ${f.tracePosts} OTLP POSTs`)
   }

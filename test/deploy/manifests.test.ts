@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseAllDocuments } from 'yaml'
 import { parseConfig, parseYaml } from '../../src/config/load.ts'
+import { PROD_SAMPLER } from '../bench/features-options.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const kustomizeDir = join(root, 'deploy/kubernetes')
@@ -168,6 +169,9 @@ for (const overlay of OVERLAYS) {
       const store = parseConfig(config, { source: 'prod', env: fakeEnv(config) }).store
       t.match(store?.url, /^rediss?:\/\//, 'prod config uses a Redis store')
       t.notMatch(String(deployment.spec?.template?.spec?.containers?.[0]?.image), /:latest$|^portcullis$/, 'prod pins an image')
+      const env = Object.fromEntries(((pod.containers?.[0]?.env ?? []) as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]))
+      t.same({ OTEL_TRACES_SAMPLER: env.OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: env.OTEL_TRACES_SAMPLER_ARG }, PROD_SAMPLER,
+        'prod samples traces as `npm run bench` measures "telemetry on"')
     }
     if (overlay === 'dev') {
       t.equal(deployment.spec?.replicas, 1, 'dev runs one replica')
