@@ -333,6 +333,11 @@ export const DASHBOARDS: readonly DashboardSpec[] = [
             description: 'Share of JWKS/discovery fetches that failed, by issuer. Keys already fetched are kept through an outage; PortcullisJwksStale fires when failures go on with no success.',
             queries: [{ expr: ratio(sumRate('issuer', 'portcullis_jwks_fetches_total', `${J}, issuer=~"$issuer", outcome!="success"`), sumRate('issuer', 'portcullis_jwks_fetches_total', `${J}, issuer=~"$issuer"`)), legend: '{{issuer}}' }],
           },
+          {
+            type: 'timeseries', title: 'Age of the newest keys by issuer', unit: 's', min: 0,
+            description: 'Time since the keys of each trusted IdP were last fetched successfully, on the freshest replica. Keys are refreshed on demand when older than their maximum age (10 minutes), so under traffic this stays below that; a rising line means fetches are failing and ID-JAGs are checked against old keys.',
+            queries: [{ expr: `time() - max by (issuer) (portcullis_jwks_last_success_timestamp_seconds{${J}, issuer=~"$issuer"})`, legend: '{{issuer}}' }],
+          },
         ],
       },
     ],

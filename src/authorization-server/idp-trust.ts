@@ -80,6 +80,7 @@ export class IdpKeySource {
       this.#kids = new Set(set.keys.map((k) => k.kid).filter((k): k is string => typeof k === 'string'))
       this.#fetchedAt = Date.now()
       this.#metrics.jwksFetches.inc({ issuer: this.issuer, outcome: 'success' })
+      this.#metrics.jwksLastSuccess.set({ issuer: this.issuer }, this.#fetchedAt / 1000)
     } catch (err) {
       this.#metrics.jwksFetches.inc({ issuer: this.issuer, outcome: 'failure' })
       throw err

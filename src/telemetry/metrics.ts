@@ -95,6 +95,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly jwksLastSuccess = new Gauge({
+    name: 'portcullis_jwks_last_success_timestamp_seconds',
+    help: 'When the keys of a trusted IdP were last fetched successfully (Unix seconds), by issuer',
+    labelNames: ['issuer'] as const,
+    registers: [this.registry],
+  })
+
   readonly openStreams = new Gauge({
     name: 'portcullis_open_streams',
     help: 'SSE streams open to clients, by server and kind (post, get)',

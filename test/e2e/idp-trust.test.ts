@@ -175,4 +175,11 @@ t.test('JWKS fetches are counted by issuer and outcome', async (t) => {
   const text = await (await request(`${gw.adminUrl}/metrics`)).body.text()
   t.match(text, `portcullis_jwks_fetches_total{issuer="${direct.url}",outcome="success"}`)
   t.match(text, `portcullis_jwks_fetches_total{issuer="${neverUp.url}",outcome="failure"}`)
+  const lastSuccess = (issuer: string): number | undefined => {
+    const line = text.split('\n').find((l) => l.startsWith(`portcullis_jwks_last_success_timestamp_seconds{issuer="${issuer}"}`))
+    return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  const seconds = lastSuccess(direct.url)
+  t.ok(seconds !== undefined && seconds > Date.now() / 1000 - 600 && seconds <= Date.now() / 1000 + 1, `the last successful key fetch of ${direct.url} is recent (${seconds})`)
+  t.equal(lastSuccess(neverUp.url), undefined, 'an IdP whose keys were never fetched has no last success')
 })
