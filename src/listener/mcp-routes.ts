@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Config } from '../config/types.ts'
 import type { StateHolder } from '../state.ts'
 import type { AuthorizationContext } from '../authorization-server/authorization-server.ts'
-import type { RecordSink } from '../observe/records.ts'
+import { finishRefused, type RecordSink } from '../observe/records.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { mcpPipeline } from '../pipeline.ts'
 import { registerMcpBodyParser } from './body.ts'
@@ -21,7 +21,7 @@ export interface McpRoutesOptions {
 export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink }: McpRoutesOptions): Promise<void> {
   const pipeline = mcpPipeline(config, holder, auth, sink)
   registerMcpBodyParser(app, config.limits.maxBodyBytes)
-  app.setErrorHandler(mcpErrorHandler)
+  app.setErrorHandler(mcpErrorHandler(sink))
   app.route({
     method: ['POST', 'GET', 'DELETE'],
     url: '/mcp/:server',
@@ -44,12 +44,29 @@ export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, s
  * carrying the request's id when the body held exactly one request. Never a stack trace:
  * unexpected errors are logged and answered with a fixed message.
  */
-function mcpErrorHandler (this: FastifyInstance, err: FastifyError | GatewayError, request: FastifyRequest, reply: FastifyReply): void {
-  const failure = toGatewayError(err)
-  const server = request.mcp?.server.name
-  if (failure.statusCode >= 500) request.log.error({ err, server }, failure.message)
-  else request.log.info({ code: failure.code, statusCode: failure.statusCode, server }, failure.message)
-  if (failure.code === 'PORTCULLIS_ERR_CLIENT_CLOSED') return
+function mcpErrorHandler (sink: RecordSink) {
+  return function mcpErrorHandler (this: FastifyInstance, err: FastifyError | GatewayError, request: FastifyRequest, reply: FastifyReply): void {
+    const failure = toGatewayError(err)
+    const exchange = request.mcp
+    const server = exchange?.server.name
+    if (failure.statusCode >= 500) request.log.error({ err, server }, failure.message)
+    if (failure.code === 'PORTCULLIS_ERR_CLIENT_CLOSED') return
+    // Refused (4xx) before any request of the body was judged: counted and audited here, the
+    // audit line in place of the log line. Requests of a parsed body end through their records.
+    if (failure.statusCode < 500 && exchange !== null && exchange.records.size === 0 && exchange.messages.every((m) => m.kind === 'request')) {
+      try {
+        finishRefused(exchange, failure, sink)
+      } catch (e) {
+        request.log.error({ err: e }, 'could not record the end of a request')
+      }
+    } else if (failure.statusCode < 500) {
+      request.log.info({ code: failure.code, statusCode: failure.statusCode, server }, failure.message)
+    }
+    answerError(failure, request, reply)
+  }
+}
+
+function answerError (failure: GatewayError, request: FastifyRequest, reply: FastifyReply): void {
   if (reply.sent || reply.raw.headersSent) {
     reply.raw.destroy()
     return

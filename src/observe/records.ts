@@ -128,6 +128,39 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   sink.audit.info(line, isToolCall ? 'tool call' : 'mcp request')
 }
 
+/**
+ * An MCP request refused before any JSON-RPC request of it was judged — a 401 before the body is
+ * read, a body that does not parse, a header that does not fit: one count in
+ * `portcullis_mcp_requests_total` (method `_unknown` when the body was never read) and one audit
+ * line. Requests of a parsed body are recorded by finishRecord instead.
+ */
+export function finishRefused (exchange: McpExchange, failure: { readonly statusCode: number; readonly code: string; readonly message: string }, sink: RecordSink): void {
+  const { statusCode } = failure
+  const seconds = (performance.now() - exchange.started) / 1000
+  const server = exchange.server.name
+  const first = exchange.messages[0]
+  const method = first?.kind === 'request' ? first.method : undefined
+  const outcome = outcomeOfStatus(statusCode, false)
+  const labels = { server, method: method === undefined ? '_unknown' : methodLabel(method), outcome }
+  // (these two take the exemplar form of prom-client's API)
+  sink.metrics.mcpRequests.inc({ labels, value: 1 })
+  sink.metrics.mcpRequestDuration.observe({ labels, value: seconds })
+  const principal = exchange.principal
+  const line: Record<string, string | number> = {}
+  if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
+  line['event.name'] = 'mcp.request'
+  line['portcullis.server'] = server
+  if (method !== undefined) line['mcp.method.name'] = method
+  if (first?.kind === 'request') line['jsonrpc.request.id'] = String(first.id)
+  line['mcp.protocol.version'] = exchange.protocolVersion
+  if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
+  line.outcome = outcome
+  line['error.type'] = failure.code
+  line['http.response.status_code'] = statusCode
+  line.duration_s = seconds
+  sink.audit.info(line, `mcp request refused: ${failure.message}`)
+}
+
 /** How a response message ends its request. */
 export function outcomeOf (message: unknown): { outcome: Outcome; errorType?: string } {
   if (typeof message === 'object' && message !== null) {

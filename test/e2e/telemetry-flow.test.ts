@@ -574,6 +574,41 @@ t.test('a stdio upstream receives params._meta.traceparent', async (t) => {
   t.equal(auditOf('stdio', 'stdio-tp')[0]?.trace_id, span?.spanContext().traceId)
 })
 
+t.test('requests refused before a request of their body is judged are counted and audited', async (t) => {
+  const before = await scrape()
+  const garbage = keep('a forged bearer token', `forged-${randomBytes(16).toString('hex')}`)
+  const refused: Array<[string, Record<string, string>, string, number, string]> = [
+    ['no token', {}, JSON.stringify({ jsonrpc: '2.0', id: 'r1', method: 'tools/list' }), 401, 'unauthenticated'],
+    ['a forged token', { authorization: `Bearer ${garbage}` }, JSON.stringify({ jsonrpc: '2.0', id: 'r2', method: 'tools/list' }), 401, 'unauthenticated'],
+    ['a body that is not JSON', { authorization: `Bearer ${alice.token}` }, '{"jsonrpc":', 400, 'invalid_request'],
+    ['an Accept without text/event-stream', { authorization: `Bearer ${alice.token}`, accept: 'application/json' }, JSON.stringify({ jsonrpc: '2.0', id: 'r4', method: 'tools/list' }), 406, 'invalid_request'],
+  ]
+  for (const [what, headers, body, status] of refused) {
+    const res = await request(stack.gw.mcpUrl('guarded'), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-protocol-version': PROTOCOL, ...headers },
+      body,
+    })
+    await res.body.dump()
+    t.equal(res.statusCode, status, `${what}: ${status}`)
+  }
+  const after = await scrape()
+  const delta = (outcome: string): number => value(after, 'portcullis_mcp_requests_total', { server: 'guarded', method: '_unknown', outcome }) -
+    value(before, 'portcullis_mcp_requests_total', { server: 'guarded', method: '_unknown', outcome })
+  t.equal(delta('unauthenticated'), 2, 'two unauthenticated requests, method _unknown (their body was never read)')
+  t.equal(delta('invalid_request'), 2, 'two invalid requests')
+  const lines = audits().filter((l) => l['portcullis.server'] === 'guarded' && l['event.name'] === 'mcp.request' && typeof l['error.type'] === 'string' && l['mcp.method.name'] === undefined)
+  t.same(lines.slice(-4).map((l) => [l.outcome, l['http.response.status_code'], l['error.type']]), [
+    ['unauthenticated', 401, 'PORTCULLIS_ERR_UNAUTHENTICATED'],
+    ['unauthenticated', 401, 'PORTCULLIS_ERR_UNAUTHENTICATED'],
+    ['invalid_request', 400, 'PORTCULLIS_ERR_PARSE'],
+    ['invalid_request', 406, 'PORTCULLIS_ERR_NOT_ACCEPTABLE'],
+  ], 'one audit line each, with the HTTP status and the refusal')
+  t.equal(lines.at(-2)?.['enduser.pseudo.id'], pseudonym('alice'), 'a refusal after authentication (the body) names the pseudonymous user')
+  t.equal(lines.at(-1)?.['enduser.pseudo.id'], undefined, 'a refusal before it (the Accept header is judged first) names nobody')
+  t.equal(lines.at(-4)?.['enduser.pseudo.id'], undefined, 'an unauthenticated one names nobody')
+})
+
 t.test('no secret anywhere: logs, spans, metrics, upstream', async (t) => {
   await new Promise((resolve) => setTimeout(resolve, 200))
   const all = spans()
