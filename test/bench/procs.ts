@@ -22,6 +22,14 @@ export interface SpawnOptions {
   readonly cwd?: string
   /** file that receives stdout and stderr */
   readonly logFile: string
+  /**
+   * Write stdout/stderr into a pipe read by `cat` pinned to this CPU, which appends to logFile —
+   * as a container runtime reads a container's stdout — instead of straight into the file (omit:
+   * the file itself is the child's stdout).
+   */
+  readonly logCollectorCpu?: string
+  /** stdin is a pipe (the log collector's), not /dev/null */
+  readonly pipeStdin?: boolean
 }
 
 export class ProcessGroup {
@@ -30,13 +38,19 @@ export class ProcessGroup {
 
   /** Spawn `command args…`, through `taskset -c CPU` when pinned (taskset execs: same PID). */
   spawn (name: string, command: string, args: readonly string[], options: SpawnOptions): Proc {
+    const collector = options.logCollectorCpu === undefined
+      ? undefined
+      : this.spawn(`${name} log collector`, 'cat', [], { cpu: options.logCollectorCpu, logFile: options.logFile, pipeStdin: true })
     const fd = openSync(options.logFile, 'a')
     const [file, argv] = options.cpu === undefined ? [command, [...args]] : ['taskset', ['-c', options.cpu, command, ...args]]
     let child: ChildProcess
     try {
-      child = spawn(file, argv, { stdio: ['ignore', fd, fd], env: options.env ?? process.env, cwd: options.cwd })
+      const out = collector?.child.stdin ?? fd
+      child = spawn(file, argv, { stdio: [options.pipeStdin === true ? 'pipe' : 'ignore', out, out], env: options.env ?? process.env, cwd: options.cwd })
     } finally {
       closeSync(fd)
+      // the child holds the pipe now; the collector sees EOF when the child is gone
+      collector?.child.stdin?.destroy()
     }
     if (child.pid === undefined) throw new Error(`could not start ${name} (${file})`)
     const exited = new Promise<number | string>((resolve) => {
