@@ -31,6 +31,7 @@ export function resolveServer (holder: StateHolder) {
       observers: [],
       records: new Map(),
       notificationSpans: [],
+      onClose: [],
     }
   }
 }

@@ -44,4 +44,9 @@ export interface McpExchange {
   readonly records: Map<string | number, RequestRecord>
   /** SERVER spans of the notifications of this POST (requests keep theirs in their record) */
   readonly notificationSpans: Span[]
+  /**
+   * Run when the client's HTTP exchange closes, after its open requests are finished (one raw
+   * `close` listener per exchange, observe/observe-exchange.ts, instead of one per stage).
+   */
+  readonly onClose: Array<() => void>
 }

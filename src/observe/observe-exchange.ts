@@ -36,6 +36,13 @@ export function observeExchange (sink: RecordSink) {
         // Telemetry fails soft: a broken metric or log line never takes a request (or the process) down.
         sink.log.error({ err }, 'could not record the end of a request')
       }
+      for (const handler of exchange.onClose) {
+        try {
+          handler()
+        } catch (err) {
+          sink.log.error({ err }, 'a close handler of the exchange failed')
+        }
+      }
     })
   }
 }

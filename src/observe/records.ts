@@ -92,6 +92,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
   endSpan(record, outcome, errorType, policyDecision)
+  if (!auditOn(sink)) return
   // Built field by field, only the fields that have a value: this runs for every request, and
   // conditional spreads would allocate an object each. `"log.type":"audit"` is the audit
   // logger's binding, serialized once (gateway.ts).
@@ -145,6 +146,7 @@ export function finishRefused (exchange: McpExchange, failure: { readonly status
   // (these two take the exemplar form of prom-client's API)
   sink.metrics.mcpRequests.inc({ labels, value: 1 })
   sink.metrics.mcpRequestDuration.observe({ labels, value: seconds })
+  if (!auditOn(sink)) return
   const principal = exchange.principal
   const line: Record<string, string | number> = {}
   if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
@@ -159,6 +161,13 @@ export function finishRefused (exchange: McpExchange, failure: { readonly status
   line['http.response.status_code'] = statusCode
   line.duration_s = seconds
   sink.audit.info(line, `mcp request refused: ${failure.message}`)
+}
+
+/** Levels at which audit lines (info) are written; below them the line is not even built. */
+const AUDIT_LEVELS = new Set(['trace', 'debug', 'info'])
+
+function auditOn (sink: RecordSink): boolean {
+  return AUDIT_LEVELS.has(sink.audit.level)
 }
 
 /** How a response message ends its request. */

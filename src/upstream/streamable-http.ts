@@ -126,7 +126,7 @@ export class StreamableHttpUpstream implements Upstream {
     const upstream = new UpstreamRequest(this.#pool, { path: this.#path, method, headers, body })
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
     // cancellation; before it, plain resource hygiene).
-    reply.raw.once('close', () => {
+    exchange.onClose.push(() => {
       call.end()
       if (!reply.raw.writableFinished) upstream.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
     })
