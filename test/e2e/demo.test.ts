@@ -1,0 +1,47 @@
+// `npm start` is `portcullis demo`: the dev IdP, server-everything and the gateway, and — before it
+// waits for Ctrl-C — an authorized tool call made on the spot (alice's EMA flow, then tools/call
+// echo) and a call without a token that is refused. Started as a user starts it, on free ports.
+import t from 'tap'
+import { spawn } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+import { freePort } from '../helpers/everything.ts'
+
+const root = fileURLToPath(new URL('../../', import.meta.url))
+
+t.test('portcullis demo shows an authorized tool call and a refused one, then stops on SIGTERM', async (t) => {
+  const [gateway, admin, idp, upstream] = [await freePort(), await freePort(), await freePort(), await freePort()]
+  // `env` execs node without the NODE_OPTIONS the test runner injects (its hooks would catch SIGTERM).
+  const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'bin/portcullis.js'), 'demo'], {
+    cwd: root,
+    env: {
+      ...process.env,
+      PORTCULLIS_DEMO_PORT: String(gateway),
+      PORTCULLIS_DEMO_ADMIN_PORT: String(admin),
+      PORTCULLIS_DEMO_IDP_PORT: String(idp),
+      PORTCULLIS_DEMO_UPSTREAM_PORT: String(upstream),
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+    await exited
+  })
+  let out = ''
+  child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
+  const deadline = Date.now() + 60_000
+  while (!out.includes('Ctrl-C stops everything.') && Date.now() < deadline && child.exitCode === null) {
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+  t.match(out, 'Ctrl-C stops everything.', 'the demo came up')
+  const mcpUrl = `http://127.0.0.1:${gateway}/mcp/everything`
+  t.match(out, `gateway                    ${mcpUrl}`)
+  t.match(out, /without a token: {2}refused — Unauthorized: a bearer token is required/, 'a call without a token is refused (401)')
+  t.match(out, `alice, ID token → ID-JAG → access token (`, 'alice\'s EMA flow ran')
+  t.match(out, 'tools/call echo with it: "Echo: hello through the gateway"', 'and the authorized tool call went through')
+  t.notMatch(out, /eyJ[A-Za-z0-9_-]{10,}/, 'no token is printed')
+  child.kill('SIGTERM')
+  t.equal(await exited, 0, 'SIGTERM stops everything, exit 0')
+})
