@@ -10,6 +10,7 @@ import { request } from 'undici'
 import { startGateway } from '../helpers/gateway.ts'
 import { startRecordingUpstream, type RecordedRequest } from '../helpers/recording-upstream.ts'
 import { LEAKY_SESSION, startFaultyUpstream } from '../helpers/faulty-upstream.ts'
+import { metricSum, scrape } from '../helpers/policy-metrics.ts'
 import { ACCEPT_BOTH, POST_HEADERS, dropClientConnections, initialize, rawHttp, rawRequest, rpcError, send, toolsCall } from '../helpers/mcp-http.ts'
 
 const ORIGIN = 'https://app.example.test'
@@ -47,6 +48,10 @@ servers:
     tools: [{ allow: ["*"] }]
   silent:
     upstream: { url: ${faulty.url('silent-sse')} }
+    auth: none
+    tools: [{ allow: ["*"] }]
+  hang:
+    upstream: { url: ${faulty.url('hang')} }
     auth: none
     tools: [{ allow: ["*"] }]
   stdio:
@@ -304,6 +309,30 @@ t.test('a notification is answered 202 with an empty body', async (t) => {
     if (server === 'rec') t.equal(recorder.requests.length, before + 1, 'forwarded')
     await send(gw.mcpUrl(server), { method: 'DELETE', headers: { 'mcp-session-id': sessionId } })
   }
+})
+
+t.test('a client that disconnects before the upstream answers aborts the upstream request; the call counts as cancelled', async (t) => {
+  const calls = async (): Promise<number> => metricSum(await scrape(gw.adminUrl), 'portcullis_tool_calls_total', { server: 'hang', outcome: 'cancelled' })
+  const cancelledBefore = await calls()
+  const before = faulty.requests.length
+  const abort = new AbortController()
+  const pending = request(gw.mcpUrl('hang'), { method: 'POST', headers: POST_HEADERS, body: toolsCall(7, 'never'), signal: abort.signal })
+  pending.catch(() => {})
+  while (faulty.requests.length === before) await new Promise((resolve) => setTimeout(resolve, 10))
+  const upstreamRequest = faulty.requests[before]
+  t.equal(upstreamRequest?.fault, 'hang', 'the request reached the upstream, which does not answer')
+  const abortedAt = Date.now()
+  abort.abort()
+  await t.rejects(pending, 'the client gave up')
+  while (upstreamRequest?.closedAt === undefined && Date.now() - abortedAt < 3_000) await new Promise((resolve) => setTimeout(resolve, 20))
+  t.ok(upstreamRequest?.closedAt !== undefined, 'the upstream saw its request closed')
+  t.ok((upstreamRequest?.closedAt ?? Infinity) - abortedAt < 1_000, `within ${(upstreamRequest?.closedAt ?? NaN) - abortedAt} ms of the disconnect (< 1 s)`)
+  let cancelled = await calls()
+  for (let i = 0; i < 50 && cancelled === cancelledBefore; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    cancelled = await calls()
+  }
+  t.equal(cancelled - cancelledBefore, 1, 'portcullis_tool_calls_total{outcome="cancelled"} counted it')
 })
 
 t.test('a client that disconnects mid-SSE aborts the upstream request', async (t) => {
