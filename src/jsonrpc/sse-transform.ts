@@ -28,13 +28,12 @@ export interface SseMessageTransformOptions extends SseDecoderOptions {
  * gets the canonical encoding with the replacement's JSON serialisation as its one data line.
  */
 export function createSseMessageTransform (onMessage: SseMessageHandler, opts: SseMessageTransformOptions = {}): Transform {
-  const decoder = new SseDecoder(opts)
-  const canonical = opts.canonical === true
+  const rewriter = createSseMessageRewriter(onMessage, opts)
   return new Transform({
     transform (chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback): void {
       let out: string
       try {
-        out = render(decoder.push(chunk), onMessage, canonical)
+        out = rewriter.push(chunk)
       } catch (err) {
         callback(err as Error)
         return
@@ -43,10 +42,24 @@ export function createSseMessageTransform (onMessage: SseMessageHandler, opts: S
       callback()
     },
     flush (callback: TransformCallback): void {
-      decoder.end()
+      rewriter.end()
       callback()
     }
   })
+}
+
+/**
+ * The same rewriting without a stream around it: `push` takes the next chunk and returns what
+ * to write (possibly nothing yet); `end` checks the input ended cleanly. Both throw as the
+ * Transform would error. For a relay that writes straight into the response.
+ */
+export function createSseMessageRewriter (onMessage: SseMessageHandler, opts: SseMessageTransformOptions = {}): { push: (chunk: Buffer) => string; end: () => void } {
+  const decoder = new SseDecoder(opts)
+  const canonical = opts.canonical === true
+  return {
+    push: (chunk) => render(decoder.push(chunk), onMessage, canonical),
+    end: () => { decoder.end() },
+  }
 }
 
 function render (events: SseEvent[], onMessage: SseMessageHandler, canonical: boolean): string {

@@ -22,6 +22,19 @@ export interface UpstreamResponse {
   stream: () => Readable
   /** read and discard the rest */
   dump: () => Promise<void>
+  /** hand every chunk to `sink` as it arrives, no stream in between; `resume()` after it said stop */
+  pipeTo: (sink: BodySink) => void
+  resume: () => void
+  /** give up on the request (the client went away, or its body can't be relayed) */
+  abort: (reason: Error) => void
+}
+
+/** A consumer of a body's chunks, for relays that write straight into a response. */
+export interface BodySink {
+  /** the next chunk; false: stop reading the upstream until `resume()` */
+  readonly data: (chunk: Buffer) => boolean
+  readonly end: () => void
+  readonly error: (err: Error) => void
 }
 
 export interface DispatchOptions {
@@ -35,6 +48,7 @@ type Mode =
   | { kind: 'buffer'; chunks: Buffer[]; size: number }
   | { kind: 'collect'; chunks: Buffer[]; size: number; max: number; tooLarge: () => Error; resolve: (b: Buffer) => void; reject: (e: unknown) => void }
   | { kind: 'stream'; readable: Readable }
+  | { kind: 'sink'; sink: BodySink }
   | { kind: 'dump'; resolve: () => void }
 
 /** The handler of one dispatched request; `abort()` may come at any time (the client went away). */
@@ -109,6 +123,9 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
       case 'stream':
         if (!mode.readable.push(chunk)) controller.pause()
         return
+      case 'sink':
+        if (!mode.sink.data(chunk)) controller.pause()
+        return
       case 'dump':
     }
   }
@@ -119,6 +136,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
       case 'buffer': this.#done = { error: undefined }; return
       case 'collect': mode.resolve(concat(mode.chunks, mode.size)); return
       case 'stream': this.#done = { error: undefined }; mode.readable.push(null); return
+      case 'sink': this.#done = { error: undefined }; mode.sink.end(); return
       case 'dump': mode.resolve()
     }
   }
@@ -133,6 +151,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
       case 'buffer': this.#done = { error }; return
       case 'collect': mode.reject(error); return
       case 'stream': this.#done = { error }; mode.readable.destroy(error); return
+      case 'sink': this.#done = { error }; mode.sink.error(error); return
       case 'dump': mode.resolve()
     }
   }
@@ -172,6 +191,23 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
       this.#mode = { kind: 'stream', readable }
     }
     return readable
+  }
+
+  pipeTo (sink: BodySink): void {
+    const buffered = this.#take()
+    let more = true
+    for (const chunk of buffered.chunks) more = sink.data(chunk) && more
+    if (this.#done !== undefined) {
+      if (this.#done.error === undefined) sink.end()
+      else sink.error(this.#done.error as Error)
+      return
+    }
+    this.#mode = { kind: 'sink', sink }
+    if (!more) this.#controller?.pause()
+  }
+
+  resume (): void {
+    this.#controller?.resume()
   }
 
   dump (): Promise<void> {

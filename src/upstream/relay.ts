@@ -1,9 +1,10 @@
-import { PassThrough, type Readable } from 'node:stream'
+import type { ServerResponse } from 'node:http'
 import type { McpExchange } from '../mcp/exchange.ts'
-import { createSseMessageTransform } from '../jsonrpc/sse-transform.ts'
+import { createSseMessageRewriter } from '../jsonrpc/sse-transform.ts'
 import { encodeSseEvent } from '../jsonrpc/sse.ts'
 import { jsonRpcError } from '../listener/reply-error.ts'
 import { GatewayError } from '../errors.ts'
+import type { UpstreamResponse } from './dispatch.ts'
 
 /**
  * The upstream → client half of every exchange: each JSON-RPC message the upstream sends
@@ -35,48 +36,87 @@ function isResponse (message: unknown): message is { id: string | number } {
 }
 
 /**
- * Stream an upstream SSE body to the client event by event, never waiting for more than one
- * event (the first event reaches the client before the upstream finishes).
+ * Relay an upstream SSE body to the client event by event, never waiting for more than one
+ * event (the first event reaches the client before the upstream finishes). Chunks go from the
+ * upstream request straight through the SSE rewriter into the response — no stream in between;
+ * a full socket pauses the upstream until it drains.
  *
  * If the upstream stream breaks — or simply ends — before answering every request of this
  * exchange, those requests would wait forever; each gets a JSON-RPC error event instead and
  * `onBroken` is told. The exception is a stream that carried event ids: its client resumes it
  * with Last-Event-ID (the 2025-11-25 polling pattern closes streams on purpose) and the
- * upstream replays the answer.
+ * upstream replays the answer. A client that goes away stops the upstream request (`stop`).
+ * Resolves when the response is closed.
  */
-export function relaySse (source: Readable, exchange: McpExchange, onBroken: (failure: GatewayError) => void): Readable {
-  const out = new PassThrough()
+export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange: McpExchange, stop: (reason: Error) => void,
+  onBroken: (failure: GatewayError) => void): Promise<void> {
   let resumable = false
-  const transform = createSseMessageTransform((message, event) => {
+  const rewriter = createSseMessageRewriter((message, event) => {
     if (event.id !== undefined && event.id !== '') resumable = true
     return observeUpstreamMessage(exchange, message)
   })
-  // Piped by hand rather than with stream.pipeline(): pipeline destroys every stream with an
-  // error object when it finishes, a measurable cost per response on the hot path.
   let finished = false
   const finish = (err?: unknown): void => {
     if (finished) return
     finished = true
-    transform.unpipe(out)
-    if (out.destroyed) return
+    if (res.destroyed || res.writableEnded) return
     if (!resumable && exchange.pending.size > 0) {
       const failure = new GatewayError('PORTCULLIS_ERR_UPSTREAM_CLOSED', undefined, { cause: err })
       for (const id of exchange.pending.keys()) {
         const data = JSON.stringify(jsonRpcError(id, failure.rpcCode, failure.publicMessage))
-        out.write(encodeSseEvent({ type: 'event', event: 'message', data, hasData: true }))
+        res.write(encodeSseEvent({ type: 'event', event: 'message', data, hasData: true }))
       }
       exchange.pending.clear()
       onBroken(failure)
     }
-    out.end()
+    res.end()
   }
-  source.once('error', finish)
-  transform.once('error', finish)
-  transform.once('end', () => finish())
-  // The client went away: stop reading the upstream (its request is aborted too).
-  out.once('close', () => { if (!finished) source.destroy() })
-  source.pipe(transform).pipe(out, { end: false })
-  return out
+  const closed = new Promise<void>((resolve) => {
+    res.once('close', () => {
+      // The client went away: stop reading the upstream.
+      if (!finished) {
+        finished = true
+        stop(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+      }
+      resolve()
+    })
+  })
+  let draining = false
+  const drained = (): void => {
+    draining = false
+    body.resume()
+  }
+  body.pipeTo({
+    data (chunk) {
+      if (finished) return true
+      let out: string
+      try {
+        out = rewriter.push(chunk)
+      } catch (err) {
+        // an event too large, or a rewrite that failed: the stream ends here
+        finish(err)
+        stop(err as Error)
+        return true
+      }
+      if (out.length === 0 || res.write(out)) return true
+      if (!draining) {
+        draining = true
+        res.once('drain', drained)
+      }
+      return false
+    },
+    end () {
+      try {
+        rewriter.end()
+      } catch (err) {
+        finish(err)
+        return
+      }
+      finish()
+    },
+    error (err) { finish(err) },
+  })
+  return closed
 }
 
 /**

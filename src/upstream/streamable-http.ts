@@ -162,24 +162,25 @@ export class StreamableHttpUpstream implements Upstream {
   }
 
   async #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
-    const stream = relaySse(res.stream(), exchange, (failure) => {
+    const raw = reply.raw
+    const streams = this.#metrics.openStreams.labels({ server: this.#server.name, kind })
+    streams.inc()
+    raw.once('close', () => streams.dec())
+    // The relay writes the response itself, event by event (relay.ts); Fastify steps aside.
+    reply.hijack()
+    raw.writeHead(res.statusCode, {
+      ...pickResponseHeaders(res.headers),
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    })
+    // Node holds the response head until the first body byte; an SSE stream that is quiet at
+    // first (a GET stream, a slow tool) must not leave the client waiting for its headers.
+    raw.flushHeaders()
+    await relaySse(raw, res, exchange, (reason) => res.abort(reason), (failure) => {
       call.failed('stream_closed')
       this.#log.warn({ server: this.#server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
     })
-    const streams = this.#metrics.openStreams.labels({ server: this.#server.name, kind })
-    streams.inc()
-    reply.raw.once('close', () => streams.dec())
-    reply
-      .code(res.statusCode)
-      .headers(pickResponseHeaders(res.headers))
-      .header('content-type', 'text/event-stream')
-      .header('cache-control', 'no-cache, no-transform')
-      .header('x-accel-buffering', 'no')
-      .send(stream)
-    // Node holds the response head until the first body byte; an SSE stream that is quiet at
-    // first (a GET stream, a slow tool) must not leave the client waiting for its headers.
-    if (!reply.raw.headersSent && reply.raw.getHeader('content-type') !== undefined) reply.raw.flushHeaders()
-    await reply
   }
 
   async #passThrough (reply: FastifyReply, res: UpstreamResponse): Promise<void> {

@@ -134,3 +134,42 @@ t.test('a body is consumed once', async (t) => {
   t.throws(() => res.stream(), /already consumed/)
   t.throws(() => { void res.dump() }, /already consumed/)
 })
+
+t.test('a sink gets chunks as they arrive; saying stop pauses the upstream until resume()', async (t) => {
+  const req = send('/stream-forever')
+  const res = await req.response()
+  let received = 0
+  let paused = true
+  const ended = new Promise<void>((resolve) => {
+    res.pipeTo({
+      data: (chunk) => { received += chunk.length; return !paused },
+      end: () => resolve(),
+      error: () => resolve(),
+    })
+  })
+  // The first chunk says stop: unpaused, ~3 MB would arrive in the next 200 ms.
+  await new Promise((resolve) => setTimeout(resolve, 200))
+  const whilePaused = received
+  t.ok(whilePaused <= 256 * 1024, `received ${whilePaused} B while the sink had said stop`)
+  paused = false
+  res.resume()
+  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(received > whilePaused, 'resume() lets the chunks flow again')
+  res.abort(new Error('enough'))
+  await ended
+  t.equal(req.aborted, true)
+})
+
+t.test('a sink taken after the body ended gets every chunk, then end', async (t) => {
+  const res = await send('/json').response()
+  await new Promise((resolve) => setTimeout(resolve, 30))
+  const chunks: Buffer[] = []
+  await new Promise<void>((resolve, reject) => res.pipeTo({ data: (c) => { chunks.push(c); return true }, end: resolve, error: reject }))
+  t.equal(Buffer.concat(chunks).toString(), '{"ok":true}')
+})
+
+t.test('a sink gets the error of a body cut short', async (t) => {
+  const res = await send('/broken').response()
+  const err = await new Promise<Error | undefined>((resolve) => res.pipeTo({ data: () => true, end: () => resolve(undefined), error: resolve }))
+  t.match(err?.message, /closed/i)
+})
