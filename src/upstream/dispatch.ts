@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { Dispatcher } from 'undici'
 
@@ -8,8 +7,8 @@ import type { Dispatcher } from 'undici'
  * `pool.request()` builds, per request, an AbortSignal listener, an AsyncResource and a Readable
  * body that is then drained through an async iterator; on the gateway's hot path (a small JSON
  * answer to every tools/call) that machinery cost more CPU than the rest of the forwarding. Here a
- * response body is only made a stream when it is one (SSE); a complete JSON body is collected as
- * the chunks arrive.
+ * complete JSON body is collected as the chunks arrive, and an SSE body is handed chunk by chunk
+ * to a sink that writes into the client's response (relay.ts).
  *
  * Errors are undici's own (HeadersTimeoutError, SocketError, …), so callers map them as before.
  */
@@ -18,8 +17,6 @@ export interface UpstreamResponse {
   readonly headers: IncomingHttpHeaders
   /** the whole body; rejects (and aborts the request) past `maxBytes` */
   bytes: (maxBytes: number, tooLarge: () => Error) => Promise<Buffer>
-  /** the body as a stream, chunks as they arrive; backpressure pauses the upstream socket */
-  stream: () => Readable
   /** read and discard the rest */
   dump: () => Promise<void>
   /** hand every chunk to `sink` as it arrives, no stream in between; `resume()` after it said stop */
@@ -47,7 +44,6 @@ export interface DispatchOptions {
 type Mode =
   | { kind: 'buffer'; chunks: Buffer[]; size: number }
   | { kind: 'collect'; chunks: Buffer[]; size: number; max: number; tooLarge: () => Error; resolve: (b: Buffer) => void; reject: (e: unknown) => void }
-  | { kind: 'stream'; readable: Readable }
   | { kind: 'sink'; sink: BodySink }
   | { kind: 'dump'; resolve: () => void }
 
@@ -120,9 +116,6 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
         }
         mode.chunks.push(chunk)
         return
-      case 'stream':
-        if (!mode.readable.push(chunk)) controller.pause()
-        return
       case 'sink':
         if (!mode.sink.data(chunk)) controller.pause()
         return
@@ -135,7 +128,6 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     switch (mode.kind) {
       case 'buffer': this.#done = { error: undefined }; return
       case 'collect': mode.resolve(concat(mode.chunks, mode.size)); return
-      case 'stream': this.#done = { error: undefined }; mode.readable.push(null); return
       case 'sink': this.#done = { error: undefined }; mode.sink.end(); return
       case 'dump': mode.resolve()
     }
@@ -150,7 +142,6 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     switch (mode.kind) {
       case 'buffer': this.#done = { error }; return
       case 'collect': mode.reject(error); return
-      case 'stream': this.#done = { error }; mode.readable.destroy(error); return
       case 'sink': this.#done = { error }; mode.sink.error(error); return
       case 'dump': mode.resolve()
     }
@@ -171,26 +162,6 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     return new Promise((resolve, reject) => {
       this.#mode = { kind: 'collect', chunks: buffered.chunks, size: buffered.size, max: maxBytes, tooLarge, resolve, reject }
     })
-  }
-
-  stream (): Readable {
-    const buffered = this.#take()
-    const readable = new Readable({
-      read: () => { this.#controller?.resume() },
-      destroy: (err, callback) => {
-        // The consumer went away (the client closed): stop reading the upstream.
-        if (this.#done === undefined && !this.aborted) this.abort(err ?? new Error('stream closed'))
-        callback(err)
-      },
-    })
-    for (const chunk of buffered.chunks) readable.push(chunk)
-    if (this.#done !== undefined) {
-      if (this.#done.error === undefined) readable.push(null)
-      else readable.destroy(this.#done.error as Error)
-    } else {
-      this.#mode = { kind: 'stream', readable }
-    }
-    return readable
   }
 
   pipeTo (sink: BodySink): void {
