@@ -71,6 +71,12 @@ export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange:
     }
     res.end()
   }
+  if (res.closed || res.destroyed) {
+    // the client is already gone: nothing to relay, and no 'close' event will come
+    finished = true
+    stop(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+    return Promise.resolve()
+  }
   const closed = new Promise<void>((resolve) => {
     res.once('close', () => {
       // The client went away: stop reading the upstream.
