@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import type { ClientConfig, ServerConfig } from '../config/types.ts'
 import { OAuthError, invalidRequest } from './errors.ts'
 import { sameIdentifier } from './grants/jwt-bearer-id-jag.ts'
@@ -8,6 +8,7 @@ import type { LoginContext } from './login/context.ts'
 import { idpAuthorizationUrl } from './login/idp-login.ts'
 import { isS256Challenge } from './login/pkce.ts'
 import { asOAuthError, redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
+import { readOAuthQuery } from './query.ts'
 
 const MAX_STATE = 1024
 
@@ -23,7 +24,7 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
   app.get('/oauth/authorize', async function authorize (request, reply) {
     let target: ValidatedTarget | undefined
     try {
-      const params = readQuery(request)
+      const params = readOAuthQuery(request)
       const idp = checkLoginEnabled(login)
       const client = await identifyClient(params, login)
       target = checkRedirectUri(params, client)
@@ -50,17 +51,6 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
       return await redirectErrorToClient(reply, target, login.issuer, failure)
     }
   })
-}
-
-/** RFC 6749 §3.1: no parameter more than once; one sent without a value counts as omitted. */
-function readQuery (request: FastifyRequest): Map<string, string> {
-  const q = request.url.indexOf('?')
-  const params = new Map<string, string>()
-  for (const [name, value] of new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1))) {
-    if (params.has(name)) throw invalidRequest(`The ${name.slice(0, 40)} parameter is repeated`, 'duplicate_parameter')
-    if (value !== '') params.set(name, value)
-  }
-  return params
 }
 
 function checkLoginEnabled (login: LoginContext): NonNullable<LoginContext['idp']> {

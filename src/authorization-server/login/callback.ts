@@ -1,4 +1,4 @@
-import type { FastifyInstance, FastifyRequest } from 'fastify'
+import type { FastifyInstance } from 'fastify'
 import { invalidRequest } from '../errors.ts'
 import type { LoginContext } from './context.ts'
 import { verifyIdToken } from './id-token.ts'
@@ -7,6 +7,7 @@ import { denied, exchangeIdpCode, type IdpEndpoints } from './idp-login.ts'
 import type { PendingLogin } from './pending-logins.ts'
 import { CALLBACK_PATH } from './pending-logins.ts'
 import { asOAuthError, redirectErrorToClient, redirectToClient, sendErrorPage, type ValidatedTarget } from './responses.ts'
+import { readOAuthQuery } from '../query.ts'
 
 /**
  * `GET /oauth/callback`: the IdP's answer to our OIDC login. Our `state` finds the pending login
@@ -21,7 +22,7 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
     let target: ValidatedTarget | undefined
     let state: string | undefined
     try {
-      const params = readCallbackQuery(request)
+      const params = readOAuthQuery(request)
       const idp = login.idp
       state = params.get('state')
       const pending = state === undefined || idp === undefined ? undefined : login.pending.take(state)
@@ -57,16 +58,6 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       return await redirectErrorToClient(reply, target, login.issuer, failure.error === 'access_denied' ? failure : denied(failure.message, failure.reason))
     }
   })
-}
-
-function readCallbackQuery (request: FastifyRequest): Map<string, string> {
-  const q = request.url.indexOf('?')
-  const params = new Map<string, string>()
-  for (const [name, value] of new URLSearchParams(q === -1 ? '' : request.url.slice(q + 1))) {
-    if (params.has(name)) throw invalidRequest(`The ${name.slice(0, 40)} parameter is repeated`, 'duplicate_parameter')
-    if (value !== '') params.set(name, value)
-  }
-  return params
 }
 
 /** The login cookie set at /oauth/authorize: a callback opened in another browser (login CSRF) lacks it. */
