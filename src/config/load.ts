@@ -21,14 +21,17 @@ export { configWarnings } from './build.ts'
 export type Env = Record<string, string | undefined>
 
 export async function loadConfig(path: string, env: Env = process.env): Promise<Config> {
-  let text: string
+  return parseConfig(await readConfigFile(path), { source: path, env })
+}
+
+/** A config file's text; a file that can't be read is a ConfigError naming it (and why). */
+export async function readConfigFile(path: string): Promise<string> {
   try {
-    text = await readFile(path, 'utf8')
+    return await readFile(path, 'utf8')
   } catch (error) {
     const code = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable'
     throw new ConfigError(path, [{ path, message: `cannot read the file (${code})` }])
   }
-  return parseConfig(text, { source: path, env })
 }
 
 export function parseConfig(text: string, opts: { source: string; env: Env }): Config {

@@ -6,10 +6,9 @@
  *   parseYaml → substituteEnv → validateDevIdpSchema → checks → build (frozen)
  */
 import { createHash } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
 import { dirname, resolve } from 'node:path'
 import { ConfigError, formatPath, type PathSegment, type Problem } from '../config/errors.ts'
-import { parseYaml, substituteEnv, type Env } from '../config/load.ts'
+import { parseYaml, readConfigFile, substituteEnv, type Env } from '../config/load.ts'
 import { type LocatedProblem, type SigningAlgorithm, validateDevIdpSchema } from './config-schema.ts'
 
 export { ConfigError } from '../config/errors.ts'
@@ -61,14 +60,7 @@ export interface DevIdpConfig {
 }
 
 export async function loadDevIdpConfig (path: string, env: Env = process.env): Promise<DevIdpConfig> {
-  let text: string
-  try {
-    text = await readFile(path, 'utf8')
-  } catch (error) {
-    const code = error instanceof Error && 'code' in error ? String(error.code) : 'unreadable'
-    throw new ConfigError(path, [{ path, message: `cannot read the file (${code})` }])
-  }
-  return parseDevIdpConfig(text, { source: path, env, baseDir: dirname(resolve(path)) })
+  return parseDevIdpConfig(await readConfigFile(path), { source: path, env, baseDir: dirname(resolve(path)) })
 }
 
 /** Throws ConfigError listing every problem. `baseDir` anchors a relative `signing.keysFile`. */
