@@ -46,7 +46,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { type Proc, type ProcessGroup, CLOCK_TICK_US, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, tail } from './procs.ts'
 import { runWrk, type WrkResult } from './wrk.ts'
-import { median, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
+import { median, perRoundValues, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
 import { busiest, elapsed, freePorts, gatewayMemory, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
 import { PROD_SAMPLER, featuresEstimateS, type FeaturesOptions } from './features-options.ts'
@@ -647,16 +647,6 @@ function logStats (file: string, start: number): { lines: number; audit: number;
 // ---------------------------------------------------------------------------------------------
 // tables
 
-function perRound (records: readonly FeatureRecord[], target: string, base: string, f: (t: FeatureRecord, b: FeatureRecord) => number, onlyQuiet = false): number[] {
-  const out: number[] = []
-  for (const t of records) {
-    if (t.target !== target || !valid(t) || (onlyQuiet && !quiet(t))) continue
-    const b = records.find((r) => r.target === base && r.round === t.round)
-    if (b !== undefined && valid(b) && (!onlyQuiet || quiet(b))) out.push(f(t, b))
-  }
-  return out
-}
-
 const f2 = (v: number | undefined, d = 2, signed = false): string => v === undefined ? '' : `${signed && v >= 0 ? '+' : ''}${v.toFixed(d)}`
 const int = (v: number | undefined, signed = false): string => v === undefined ? '' : `${signed && v >= 0 ? '+' : ''}${Math.round(v)}`
 
@@ -694,8 +684,8 @@ function variantRows (records: readonly FeatureRecord[], targets: readonly strin
   return targets.map((target) => {
     const all = records.filter((r) => r.target === target)
     const ok = all.filter(valid)
-    const cmp = (f: (t: FeatureRecord, b: FeatureRecord) => number): number | undefined => target === base ? undefined : median(perRound(records, target, base, f))
-    const q = target === base ? [] : perRound(records, target, base, (t, b) => t.result.rps / b.result.rps, true)
+    const cmp = (f: (t: FeatureRecord, b: FeatureRecord) => number): number | undefined => target === base ? undefined : median(perRoundValues(records, target, base, f))
+    const q = target === base ? [] : perRoundValues(records, target, base, (t, b) => t.result.rps / b.result.rps, true)
     const non2xx = all.reduce((s, r) => s + r.result.non2xx, 0)
     const socket = all.reduce((s, r) => s + r.result.errors - r.result.non2xx, 0)
     return {
@@ -735,7 +725,7 @@ export function authRows (records: readonly FeatureRecord[]): VariantRow[] {
 
 function authTable (records: readonly FeatureRecord[], o: FeaturesOptions): string {
   const rs = authRows(records)
-  const vsCached = median(perRound(records, 'fresh', 'cached', (t, b) => t.result.rps / b.result.rps))
+  const vsCached = median(perRoundValues(records, 'fresh', 'cached', (t, b) => t.result.rps / b.result.rps))
   const head = ['variant', 'req/s', '× none', '× none, quiet rounds', '× cached', 'p50 ms', 'p99 ms', '+p50 vs none ms', '+p99 vs none ms', 'gateway CPU µs/req', '+CPU µs/req vs none',
     'tokens: distinct / requests sent', 'RSS idle→load MB', 'CPU1 other % (noise)', 'valid runs', 'errors']
   const lines = rs.map((r) => [
@@ -829,7 +819,7 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
   const auth = f.records.filter((r) => r.set === 'auth')
   if (auth.length > 0) {
     const [, cached, fresh] = authRows(auth)
-    const vsCached = median(perRound(auth, 'fresh', 'cached', (t, b) => t.result.rps / b.result.rps))
+    const vsCached = median(perRoundValues(auth, 'fresh', 'cached', (t, b) => t.result.rps / b.result.rps))
     parts.push(`auth cached/none ${verdict(cached?.xBase, GOAL_CACHED)}, ${f2(cached?.addCpuUs, 0, true)} µs CPU/req, ${f2(cached?.addP50, 3, true)} ms p50`)
     parts.push(`new token per request/cached ${verdict(vsCached, GOAL_FRESH_VS_CACHED)}, /none ${f2(fresh?.xBase, 3)}, ${f2(fresh?.addCpuUs, 0, true)} µs CPU/req, ${f2(fresh?.addP50, 3, true)} ms p50; ${fresh === undefined || fresh.generated === 0 ? '' : `${(100 * fresh.distinct / fresh.generated).toFixed(1)} % of requests carried a token not seen before`}`)
   }

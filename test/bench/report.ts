@@ -71,7 +71,7 @@ export interface Row {
 }
 
 /** Per-round values of `target` against `base`, over rounds where both runs are valid (and quiet, if asked). */
-function perRoundValues (records: readonly RunRecord[], target: string, base: string, f: (t: RunRecord, b: RunRecord) => number, onlyQuiet = false): number[] {
+export function perRoundValues<R extends RunRecord> (records: readonly R[], target: string, base: string, f: (t: R, b: R) => number, onlyQuiet = false): number[] {
   const out: number[] = []
   for (const t of records) {
     if (t.target !== target || !valid(t) || (onlyQuiet && !quiet(t))) continue
