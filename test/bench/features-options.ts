@@ -16,6 +16,15 @@ export interface FeaturesOptions {
   readonly profile: boolean
   /** BENCH_FEATURES_TELEMETRY_SPLIT=1: also "audit line only" and "spans only" gateways */
   readonly telemetrySplit: boolean
+  /**
+   * BENCH_FEATURES_TELEMETRY_PROCESSES (3): gateway processes per telemetry variant, one of each
+   * measured per round in turn. Two processes of the same build and config differ by up to ~15 %
+   * in throughput on this VM for their whole life, more than the effect measured: with one process
+   * per variant, the ratio is as much the draw of processes as the telemetry.
+   */
+  readonly telemetryProcesses: number
+  /** rounds of the telemetry part: BENCH_FEATURES_TELEMETRY_ROUNDS, default max(rounds, 2 × processes) */
+  readonly telemetryRounds: number
 }
 
 function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
@@ -29,8 +38,10 @@ function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: number }): FeaturesOptions {
   const sections = new Set((env.BENCH_FEATURES_SECTIONS ?? 'auth,tokens,telemetry').split(',').map((s) => s.trim()).filter((s) => s !== ''))
   for (const s of sections) if (!['auth', 'tokens', 'telemetry'].includes(s)) throw new Error(`BENCH_FEATURES_SECTIONS: unknown section ${s} (auth, tokens, telemetry)`)
+  const rounds = intEnv(env, 'BENCH_FEATURES_ROUNDS', fallback.rounds, 1)
+  const telemetryProcesses = intEnv(env, 'BENCH_FEATURES_TELEMETRY_PROCESSES', 3, 1)
   return {
-    rounds: intEnv(env, 'BENCH_FEATURES_ROUNDS', fallback.rounds, 1),
+    rounds,
     duration: intEnv(env, 'BENCH_FEATURES_DURATION', 6, 1),
     warmup: intEnv(env, 'BENCH_FEATURES_WARMUP', 2, 0),
     prewarm: intEnv(env, 'BENCH_FEATURES_PREWARM', 5, 0),
@@ -38,6 +49,8 @@ export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: num
     sections,
     profile: env.BENCH_FEATURES_PROFILE === '1',
     telemetrySplit: env.BENCH_FEATURES_TELEMETRY_SPLIT === '1',
+    telemetryProcesses,
+    telemetryRounds: intEnv(env, 'BENCH_FEATURES_TELEMETRY_ROUNDS', Math.max(rounds, 2 * telemetryProcesses), 1),
   }
 }
 
@@ -48,6 +61,6 @@ export function featuresEstimateS (o: FeaturesOptions): number {
   if (o.sections.has('auth')) s += 15 + o.prewarm + 3 + 10 + o.rounds * 3 * run
   if (o.sections.has('tokens')) s += 8 + o.prewarm + o.rounds * (run + 2)
   const tv = o.telemetrySplit ? 5 : 3
-  if (o.sections.has('telemetry')) s += 16 + tv * o.prewarm + o.rounds * tv * run
+  if (o.sections.has('telemetry')) s += 16 + tv * o.telemetryProcesses * (o.prewarm + 3) + o.telemetryRounds * tv * run
   return s
 }

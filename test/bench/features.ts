@@ -18,12 +18,15 @@
  *    fresh single-use ID-JAGs pre-minted in this process, fired by test/bench/grants.ts (undici
  *    Pool, 10 in flight) pinned to CPU 0; grants/s, p50/p99, every response must be 200.
  * 3. Cost of telemetry (issue 5: "the gateway with telemetry on reaches ≥ 0.9× the throughput of
- *    the same gateway with it off"): two processes of the same config (`auth: none`,
- *    `tools: [{allow: ["*"]}]`):
+ *    the same gateway with it off"): gateways of the same config (`auth: none`,
+ *    `tools: [{allow: ["*"]}]`), BENCH_FEATURES_TELEMETRY_PROCESSES (3) processes per variant,
+ *    round r measuring process ((r − 1) mod 3) + 1 of each: two processes of the same build and
+ *    config differ by up to ~15 % for their whole life on this VM, so each per-round ratio is
+ *    taken between another pair of processes and the median is not one draw:
  *      off    → PORTCULLIS_LOG_LEVEL=warn, no OTEL_* variables
  *      on     → telemetry as deploy/kubernetes/overlays/prod ships it: PORTCULLIS_LOG_LEVEL=info
- *               (the per-request audit line on stdout, a pipe read by `cat` on CPU 0 that appends
- *               to a file, as a container runtime reads a pod's stdout), OTEL_EXPORTER_OTLP_ENDPOINT →
+ *               (the per-request audit line on stdout, a FIFO read by `cat` on CPU 0 that appends
+ *               to a file, as containerd reads a container's stdout), OTEL_EXPORTER_OTLP_ENDPOINT →
  *               test/bench/otlp-sink.ts (CPU 0), http/protobuf,
  *               OTEL_TRACES_SAMPLER=parentbased_traceidratio, OTEL_TRACES_SAMPLER_ARG=0.1
  *      always → the same with OTEL_TRACES_SAMPLER=parentbased_always_on: every request traced
@@ -37,6 +40,8 @@
  *   BENCH_FEATURES_SECTIONS=auth,tokens,telemetry   which parts to run
  *   BENCH_FEATURES_TELEMETRY_SPLIT=1  also run "audit line only" and "spans only" gateways, to see
  *                               which half of "on" costs what
+ *   BENCH_FEATURES_TELEMETRY_PROCESSES=3  gateway processes per telemetry variant
+ *   BENCH_FEATURES_TELEMETRY_ROUNDS  telemetry rounds (default max(rounds, 2 × processes))
  *   BENCH_FEATURES_PROFILE=1    run the gateways with --cpu-prof and summarise, for each variant, the
  *                               samples of its first measured run (profiling slows the gateway:
  *                               the tables of such a run are not the goal measurement)
@@ -81,6 +86,8 @@ export interface FeatureRecord extends RunRecord {
   /** rotate-auth.lua: requests built and distinct tokens they carried */
   readonly generated?: number | undefined
   readonly distinct?: number | undefined
+  /** which of the variant's gateway processes served the run (telemetry: 1…processes) */
+  readonly process?: number | undefined
 }
 
 export interface GrantRun {
@@ -123,6 +130,8 @@ interface Spec {
   readonly script: string
   /** wrk script args for the warm-up and the measured run */
   readonly args: (phase: 'warmup' | 'run', round: number) => string[]
+  /** which of the variant's gateway processes this is (telemetry: 1…processes) */
+  readonly process?: number
 }
 
 class Features {
@@ -269,6 +278,7 @@ class Features {
       window,
       generated: result.fields.generated,
       distinct: result.fields.distinct,
+      process: spec.process,
     }
   }
 
@@ -277,13 +287,17 @@ class Features {
     const errs = x.errors === 0 ? '' : `  ⚠ non-2xx ${x.non2xx} socket c/r/w/t ${x.socket.connect}/${x.socket.read}/${x.socket.write}/${x.socket.timeout} (run does not count)`
     const tokens = r.generated === undefined || r.set !== 'auth' ? '' : `  tokens ${r.distinct}/${r.generated} distinct`
     const noise = r.otherOnProxyCpu === undefined ? '' : `  cpu1-other ${r.otherOnProxyCpu.toFixed(0)}%${r.otherOnProxyCpu >= QUIET_PCT ? ' ⚠ noisy' : ''}`
-    return `  [${r.set} c=${r.connections} round ${r.round}/${this.#o.rounds}] ${r.target.padEnd(13)} ${String(Math.round(x.rps)).padStart(6)} req/s  p50 ${x.p50.toFixed(3)} ms  p99 ${x.p99.toFixed(2)} ms` +
+    const rounds = r.set === 'telemetry' ? this.#o.telemetryRounds : this.#o.rounds
+    const target = r.process === undefined ? r.target : `${r.target} #${r.process}`
+    return `  [${r.set} c=${r.connections} round ${r.round}/${rounds}] ${target.padEnd(13)} ${String(Math.round(x.rps)).padStart(6)} req/s  p50 ${x.p50.toFixed(3)} ms  p99 ${x.p99.toFixed(2)} ms` +
       `  gateway ${r.proxyCpuUs === undefined ? '?' : Math.round(r.proxyCpuUs)} µs/req  rss ${mb(r.rssIdle)}→${mb(r.rssLoad)}${tokens}${noise}${errs}`
   }
 
-  async #rounds (specs: readonly Spec[]): Promise<void> {
-    for (let round = 1; round <= this.#o.rounds; round++) {
-      const order = round % 2 === 1 ? specs : [...specs].reverse()
+  /** Each round runs every spec once (`specs(round)`: the ones of that round), order reversed every other round. */
+  async #rounds (specs: readonly Spec[] | ((round: number) => readonly Spec[]), rounds = this.#o.rounds): Promise<void> {
+    for (let round = 1; round <= rounds; round++) {
+      const these = typeof specs === 'function' ? specs(round) : specs
+      const order = round % 2 === 1 ? these : [...these].reverse()
       for (const spec of order) {
         if (this.#ctx.signal.aborted) throw new Error('aborted')
         const r = await this.#measure(spec, round)
@@ -542,7 +556,8 @@ servers:
           ]
         : []),
     ]
-    this.#log(`\n## features 3: cost of telemetry (c=${o.connections}, ${o.rounds} rounds × ${variants.map((v) => v.target).join('/')}, ${o.warmup} s warm-up + ${o.duration} s)`)
+    const P = o.telemetryProcesses
+    this.#log(`\n## features 3: cost of telemetry (c=${o.connections}, ${o.telemetryRounds} rounds × ${variants.map((v) => v.target).join('/')}, ${P} gateway process${P === 1 ? '' : 'es'} per variant taking turns by round, ${o.warmup} s warm-up + ${o.duration} s)`)
     const sink = this.#spawn('otlp-sink', [join(ctx.here, 'otlp-sink.ts'), String(sinkPort)], ctx.loadCpu, process.env, join(ctx.tmp, 'otlp-sink.log'))
     await waitFor('the OTLP sink', () => httpOk(`http://127.0.0.1:${sinkPort}/stats`), 15_000, sink, ctx.group)
     this.#log(`OTLP sink pid ${sink.pid} :${sinkPort} (CPU ${ctx.loadCpu}); the gateways with traces get ${Object.entries(otlp).map(([k, v]) => `${k}=${v}`).join(' ')} and their sampler`)
@@ -557,29 +572,31 @@ servers:
     tools:
       - allow: ["*"]
 `
-    const ports = await freePorts(2 * variants.length)
-    const gws = variants.map((v, i) => {
-      const port = ports[2 * i]!
-      const admin = ports[2 * i + 1]!
-      const g = this.#gateway(`gateway-telemetry-${v.target}`, yaml(port, admin), { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
-      return { ...v, ...g, port, admin, logStart: 0, fresh: undefined as number | undefined }
-    })
+    // P processes of each variant; round r measures process ((r - 1) mod P) + 1 of every variant
+    const ports = await freePorts(2 * variants.length * P)
+    const gws = variants.flatMap((v, i) => Array.from({ length: P }, (_, k) => {
+      const port = ports[2 * (i * P + k)]!
+      const admin = ports[2 * (i * P + k) + 1]!
+      const name = `telemetry-${v.target}${P === 1 ? '' : `-${k + 1}`}`
+      const g = this.#gateway(`gateway-${name}`, yaml(port, admin), { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
+      return { ...v, ...g, name, process: k + 1, port, admin, logStart: 0, fresh: undefined as number | undefined }
+    }))
     for (const g of gws) {
-      await waitFor(`the telemetry-${g.target} gateway (/readyz)`, () => httpOk(`http://127.0.0.1:${g.admin}/readyz`), 30_000, g.proc, ctx.group)
+      await waitFor(`the ${g.name} gateway (/readyz)`, () => httpOk(`http://127.0.0.1:${g.admin}/readyz`), 30_000, g.proc, ctx.group)
       g.logStart = statSync(g.logFile).size
       g.fresh = rssBytes(g.proc.pid)
-      this.#log(`telemetry ${g.target.padEnd(6)} gateway pid ${g.proc.pid} :${g.port}, ${g.what}; RSS fresh ${mb(g.fresh)}`)
+      this.#log(`telemetry ${`${g.target} #${g.process}`.padEnd(9)} gateway pid ${g.proc.pid} :${g.port}, ${g.what}; RSS fresh ${mb(g.fresh)}`)
     }
     this.#log('smoke checks (one POST each):')
-    for (const g of gws) this.#log(`  ${await this.#expectResult(g.target.padEnd(6), `http://127.0.0.1:${g.port}/mcp/open`, undefined)}`)
-    const specs: Spec[] = gws.map((g) => ({ set: 'telemetry', target: g.target, url: `http://127.0.0.1:${g.port}/mcp/open`, pid: g.proc.pid, script: this.#post, args: () => [] }))
+    for (const g of gws) this.#log(`  ${await this.#expectResult(`${g.target} #${g.process}`.padEnd(9), `http://127.0.0.1:${g.port}/mcp/open`, undefined)}`)
+    const specs: Spec[] = gws.map((g) => ({ set: 'telemetry', target: g.target, process: g.process, url: `http://127.0.0.1:${g.port}/mcp/open`, pid: g.proc.pid, script: this.#post, args: () => [] }))
     if (o.prewarm > 0) {
       for (const s of specs) {
         const w = await this.#wrk(s.url, s.script, [], o.prewarm)
-        this.#log(`pre-warm telemetry ${s.target.padEnd(6)} c=${o.connections} ${o.prewarm} s (not counted): ${Math.round(w.rps)} req/s${w.errors === 0 ? '' : `, ⚠ ${w.errors} errors`}`)
+        this.#log(`pre-warm telemetry ${`${s.target} #${s.process}`.padEnd(9)} c=${o.connections} ${o.prewarm} s (not counted): ${Math.round(w.rps)} req/s${w.errors === 0 ? '' : `, ⚠ ${w.errors} errors`}`)
       }
     }
-    await this.#rounds(specs)
+    await this.#rounds((round) => specs.filter((s) => s.process === ((round - 1) % P) + 1), o.telemetryRounds)
     this.#log()
     this.#log(telemetryTable(this.records.filter((r) => r.set === 'telemetry'), o))
 
@@ -599,14 +616,15 @@ servers:
       if (g.level === 'info') {
         const requests = await this.#requestsServed(g.admin)
         const st = logStats(g.logFile, g.logStart)
-        this.notes.push(`telemetry-${g.target} gateway log: ${st.lines} lines, ${st.audit} audit lines ("log.type":"audit"), ${mb(st.bytes)} (${st.audit === 0 ? '?' : Math.round(st.bytes / st.audit)} B per audit line) for ${requests ?? '?'} MCP requests counted by its metrics` +
-          `${st.example === undefined || g.target !== 'always' ? '' : `\n  one audit line: ${st.example.slice(0, 700)}`}`)
+        this.notes.push(`${g.name} gateway log: ${st.lines} lines, ${st.audit} audit lines ("log.type":"audit"), ${mb(st.bytes)} (${st.audit === 0 ? '?' : Math.round(st.bytes / st.audit)} B per audit line) for ${requests ?? '?'} MCP requests counted by its metrics` +
+          `${st.example === undefined || g.target !== 'always' || g.process !== 1 ? '' : `\n  one audit line: ${st.example.slice(0, 700)}`}`)
       }
-      this.notes.push(`telemetry-${g.target} gateway RSS: fresh ${mb(g.fresh)}, after ${mb(rssBytes(g.proc.pid))}; /metrics: ${await gatewayMemory(g.admin)}`)
-      this.notes.push(scanGatewayLog(g.logFile, g.logStart, `telemetry-${g.target} gateway log after startup`))
+      this.notes.push(`${g.name} gateway RSS: fresh ${mb(g.fresh)}, after ${mb(rssBytes(g.proc.pid))}; /metrics: ${await gatewayMemory(g.admin)}`)
+      this.notes.push(scanGatewayLog(g.logFile, g.logStart, `${g.name} gateway log after startup`))
     }
     await Promise.all([...gws.map((g) => ctx.group.stop(g.proc, 10_000)), ctx.group.stop(sink, 5_000)])
-    for (const g of gws) this.#profiles(`gateway-telemetry-${g.target}`, [[`telemetry ${g.target} (round 1)`, this.#firstWindow('telemetry', g.target)]])
+    // profiles: the first process of each variant, in round 1 (the round it serves)
+    for (const g of gws.filter((x) => x.process === 1)) this.#profiles(`gateway-${g.name}`, [[`telemetry ${g.target} (round 1)`, this.#firstWindow('telemetry', g.target)]])
   }
 
   async #requestsServed (adminPort: number): Promise<number | undefined> {
@@ -766,7 +784,7 @@ function telemetryTable (records: readonly FeatureRecord[], o: FeaturesOptions):
     r.rssIdle === undefined ? '' : `${Math.round(r.rssIdle / 1048576)}→${Math.round((r.rssLoad ?? 0) / 1048576)}`,
     r.noise === undefined ? '' : r.noise.toFixed(0), `${r.validRuns}/${r.runs}`, r.errors,
   ])
-  return markdown(`telemetry off vs on, c=${o.connections} (medians of ${o.rounds} rounds; ratios and added values: median of per-round values)`, head, lines)
+  return markdown(`telemetry off vs on, c=${o.connections} (medians of ${o.telemetryRounds} rounds, ${o.telemetryProcesses} processes per variant taking turns by round; ratios and added values: median of per-round values)`, head, lines)
 }
 
 function grantsOk (g: GrantRun): boolean {
@@ -838,7 +856,7 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
     parts.push(`telemetry on (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})/off ${f2(on?.xBase, 3)}, ${f2(on?.addCpuUs, 0, true)} µs CPU/req, ${f2(on?.addP50, 3, true)} ms p50; ` +
       `every request traced (always_on)/off ${f2(always?.xBase, 3)}, ${f2(always?.addCpuUs, 0, true)} µs CPU/req${half}`)
     goal = `GOAL (issue 5) telemetry on (as the prod overlay ships it) / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
-      ` | quiet rounds only: ${on === undefined || on.quietRounds === 0 ? 'none' : `(${on.quietRounds}/${o.rounds}) ${verdict(on.xBaseQuiet, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}`}` +
+      ` | quiet rounds only: ${on === undefined || on.quietRounds === 0 ? 'none' : `(${on.quietRounds}/${o.telemetryRounds}) ${verdict(on.xBaseQuiet, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}`}` +
       (f.tracePosts === 0 ? ' | ⚠ NOT A VALID CHECK YET: the "on" gateway exported no spans (0 POSTs at the OTLP sink), so "on" = audit log + metrics only' : f.tracePosts === undefined ? '' : ` | spans exported: ${f.tracePosts} OTLP POSTs`)
   }
   const bad = f.records.filter((r) => !valid(r)).length + f.grants.filter((g) => !grantsOk(g)).length
