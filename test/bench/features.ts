@@ -86,8 +86,6 @@ export interface FeatureRecord extends RunRecord {
   /** rotate-auth.lua: requests built and distinct tokens they carried */
   readonly generated?: number | undefined
   readonly distinct?: number | undefined
-  /** which of the variant's gateway processes served the run (telemetry: 1…processes) */
-  readonly process?: number | undefined
 }
 
 export interface GrantRun {

@@ -23,6 +23,8 @@ export interface RunRecord {
   readonly otherOnProxyCpu?: number | undefined
   /** CLOCK_MONOTONIC µs (process.hrtime) at the start and end of the measured wrk run */
   readonly window?: readonly [number, number] | undefined
+  /** which of the target's processes served the run, when it has several (1…N) */
+  readonly process?: number | undefined
 }
 
 export function median (values: readonly number[]): number | undefined {
@@ -159,5 +161,6 @@ export function runLine (r: RunRecord, rounds: number): string {
   const up = r.upstreamCpuUs === undefined ? '' : `  upstream ${Math.round(r.upstreamCpuUs)} µs/req`
   const rss = r.rssLoad === undefined ? '' : `  rss ${mb(r.rssIdle)}→${mb(r.rssLoad)} MB`
   const noise = r.otherOnProxyCpu === undefined ? '' : `  cpu1-other ${r.otherOnProxyCpu.toFixed(0)}%${r.otherOnProxyCpu >= 10 ? ' ⚠ noisy' : ''}`
-  return `  [${r.set} c=${r.connections} round ${r.round}/${rounds}] ${r.target.padEnd(8)} ${String(Math.round(x.rps)).padStart(6)} req/s  p50 ${x.p50.toFixed(3)} ms  p99 ${x.p99.toFixed(2)} ms${cpu}${up}${rss}${noise}${errs}`
+  const target = r.process === undefined ? r.target : `${r.target} #${r.process}`
+  return `  [${r.set} c=${r.connections} round ${r.round}/${rounds}] ${target.padEnd(10)} ${String(Math.round(x.rps)).padStart(6)} req/s  p50 ${x.p50.toFixed(3)} ms  p99 ${x.p99.toFixed(2)} ms${cpu}${up}${rss}${noise}${errs}`
 }

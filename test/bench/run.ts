@@ -21,7 +21,11 @@
  *   BENCH_PROFILE=1          instead: profile the gateway alone on its core (--cpu-prof) under
  *                            wrk at BENCH_PROFILE_CONNECTIONS (10) and print the top self-time functions
  *                            (BENCH_PROFILE_SET=sse: profile the SSE response path instead)
- *   BENCH_GATEWAY_FLAGS="…"  extra node flags for the gateway process (e.g. --max-semi-space-size=16)
+ *   BENCH_GATEWAY_PROCESSES=3 gateway processes, taking turns by round (round r measures process
+ *                            ((r − 1) mod N) + 1): two processes of the same build and config differ
+ *                            by up to ~15 % for their whole life on this VM, so one process per run
+ *                            would make the ratio partly a draw (the profile uses one)
+ *   BENCH_GATEWAY_FLAGS="…"  extra node flags for the gateway processes (e.g. --max-semi-space-size=16)
  *   BENCH_JSON=FILE          also write every run as a JSON line to FILE
  *   BENCH_KEEP=1             keep the temp dir (configs, logs) instead of deleting it
  *   BENCH_ONLY=features      only the features section (no nginx, no main tables, no micro-benchmark)
@@ -64,6 +68,7 @@ const options = {
   warmup: intEnv('BENCH_WARMUP', 2, 0),
   prewarm: intEnv('BENCH_PREWARM', 10, 0),
   rounds: intEnv('BENCH_ROUNDS', 3, 1),
+  gatewayProcesses: intEnv('BENCH_GATEWAY_PROCESSES', 3, 1),
   connections: (process.env.BENCH_CONNECTIONS ?? '1,10,100').split(',').map((s) => Number(s.trim())),
   sse: process.env.BENCH_SSE === '1',
   profile: process.env.BENCH_PROFILE === '1',
@@ -97,7 +102,13 @@ servers:
 `
 }
 
-interface Target { readonly name: string; readonly url: string; readonly pids: () => number[] }
+interface Target {
+  readonly name: string
+  readonly url: string
+  readonly pids: () => number[]
+  /** which of the gateway processes (1…BENCH_GATEWAY_PROCESSES) */
+  readonly process?: number
+}
 
 /** POST the bench body once and check the answer: 200, the expected content type, a JSON-RPC result. */
 async function smoke (target: Target, sse: boolean): Promise<string> {
@@ -178,6 +189,7 @@ async function measure (env: Env, set: string, target: Target, connections: numb
     rssLoad: proxyPids.length === 0 ? undefined : rssLoad,
     otherOnProxyCpu,
     window,
+    process: target.process,
   }
 }
 
@@ -194,7 +206,7 @@ async function main (): Promise<number> {
   const featOpts = featuresOn ? featuresOptions(process.env, { rounds: options.rounds }) : undefined
   const mainEstimate = !mainOn ? 0 : options.profile
     ? perRun + options.prewarm + 20
-    : sets.length * options.connections.length * options.rounds * 3 * perRun + 2 * options.prewarm + 25
+    : sets.length * options.connections.length * options.rounds * 3 * perRun + (1 + options.gatewayProcesses) * (options.prewarm + 3) + 25
   const estimate = mainEstimate + (featOpts === undefined ? 0 : featuresEstimateS(featOpts)) + (mainOn ? 0 : 15)
   log(`# portcullis bench (performance.md Protocol P) — ${new Date().toISOString()}`)
   log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
@@ -303,13 +315,27 @@ interface MainContext {
   readonly records: RunRecord[]
 }
 
-/** The main tables: direct / nginx / gateway (auth: none) per connection count (or the profile). Stops nginx and its gateway at the end. */
+interface BenchGateway {
+  readonly proc: Proc
+  /** 1…BENCH_GATEWAY_PROCESSES */
+  readonly n: number
+  readonly port: number
+  readonly admin: number
+  readonly logFile: string
+  logStart: number
+  fresh?: number | undefined
+  splitFresh?: string
+  memFresh?: string
+}
+
+/** The main tables: direct / nginx / gateway (auth: none) per connection count (or the profile). Stops nginx and the gateways at the end. */
 async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, records }: MainContext): Promise<void> {
-  const [nginxPort, gwPort, adminPort] = await freePorts(3) as [number, number, number]
+  const count = options.profile ? 1 : options.gatewayProcesses
+  const ports = await freePorts(1 + 2 * count)
+  const nginxPort = ports[0]!
   const procs: Proc[] = [upstream]
   const gatewayNotes: string[] = []
-  let gatewayLogStart = 0
-  let gateway: Proc | undefined
+  const gws: BenchGateway[] = []
   let nginx: Proc | undefined
   try {
     // nginx (CPU 1)
@@ -320,43 +346,58 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
       await waitFor('nginx', () => httpOk(`http://127.0.0.1:${nginxPort}/stats`), 15_000, nginx, group)
     }
 
-    // gateway (CPU 1)
-    const configFile = join(tmp, 'portcullis.yaml')
-    writeFileSync(configFile, gatewayConfig(gwPort, adminPort, upstreamPort))
+    // the gateways (CPU 1): `count` processes of the same config, taking turns by round
     const profDir = join(tmp, 'cpuprof')
     const extraFlags = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
     if (extraFlags.length > 0) log(`gateway node flags: ${extraFlags.join(' ')}`)
     const nodeFlags = [...extraFlags, ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
-    const gw = group.spawn('gateway', NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
-      cpu: PROXY_CPU,
-      cwd: ROOT,
-      env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
-      logFile: join(tmp, 'gateway.log'),
-    })
-    gateway = gw
-    procs.push(gw)
-    await waitFor('the gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gw, group)
-    const gwFresh = rssBytes(gw.pid)
-    const gwSplitFresh = rssSplit(gw.pid)
-    gatewayLogStart = statSync(gw.logFile).size // startup warnings (auth: none, ephemeral key) are expected
-    const gwMemFresh = await gatewayMemory(adminPort)
-    log(`started: upstream pid ${upstream.pid} :${upstreamPort}${nginx === undefined ? '' : `, nginx pid ${nginx.pid} :${nginxPort}`}, gateway pid ${gw.pid} :${gwPort} (admin :${adminPort}), RSS fresh ${mb(gwFresh)}`)
+    for (let n = 1; n <= count; n++) {
+      const port = ports[2 * n - 1]!
+      const admin = ports[2 * n]!
+      const configFile = join(tmp, `portcullis-${n}.yaml`)
+      writeFileSync(configFile, gatewayConfig(port, admin, upstreamPort))
+      const logFile = join(tmp, `gateway-${n}.log`)
+      const proc = group.spawn(`gateway #${n}`, NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
+        cpu: PROXY_CPU,
+        cwd: ROOT,
+        env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
+        logFile,
+      })
+      gws.push({ proc, n, port, admin, logFile, logStart: 0 })
+      procs.push(proc)
+    }
+    for (const g of gws) {
+      await waitFor(`gateway #${g.n} (/readyz)`, () => httpOk(`http://127.0.0.1:${g.admin}/readyz`), 30_000, g.proc, group)
+      g.fresh = rssBytes(g.proc.pid)
+      g.splitFresh = rssSplit(g.proc.pid)
+      g.logStart = statSync(g.logFile).size // startup warnings (auth: none, ephemeral key) are expected
+      g.memFresh = await gatewayMemory(g.admin)
+    }
+    log(`started: upstream pid ${upstream.pid} :${upstreamPort}${nginx === undefined ? '' : `, nginx pid ${nginx.pid} :${nginxPort}`}, ` +
+      gws.map((g) => `gateway #${g.n} pid ${g.proc.pid} :${g.port} (admin :${g.admin}), RSS fresh ${mb(g.fresh)}`).join('; '))
 
     const ours = new Set(procs.flatMap((p) => withChildren(p.pid)))
     const noiseBefore = await busyProcesses(ours)
     log(noiseBefore.length === 0 ? 'other busy processes: none ≥ 5 % of a core' : `⚠ other busy processes (noise on this shared machine):\n  ${noiseBefore.join('\n  ')}`)
 
-    const targetsFor = (set: string): Target[] => {
+    const gatewayTarget = (set: string, g: BenchGateway): Target =>
+      ({ name: 'gateway', url: `http://127.0.0.1:${g.port}/mcp/${set === 'sse' ? 'bench-sse' : 'bench'}`, pids: () => [g.proc.pid], ...(count === 1 ? {} : { process: g.n }) })
+    // round r measures gateway process ((r - 1) mod count) + 1
+    const targetsFor = (set: string, round = 1): Target[] => {
       const path = set === 'sse' ? '/mcp-sse' : '/mcp'
       const all: Target[] = [
         { name: 'direct', url: `http://127.0.0.1:${upstreamPort}${path}`, pids: () => [] },
         { name: 'nginx', url: `http://127.0.0.1:${nginxPort}${path}`, pids: () => nginx === undefined ? [] : withChildren(nginx.pid) },
-        { name: 'gateway', url: `http://127.0.0.1:${gwPort}/mcp/${set === 'sse' ? 'bench-sse' : 'bench'}`, pids: () => [gw.pid] },
+        gatewayTarget(set, gws[(round - 1) % count]!),
       ]
       return options.profile ? all.filter((t) => t.name !== 'nginx') : all
     }
     log('smoke checks (one POST each):')
-    for (const set of ['json', 'sse']) for (const t of targetsFor(set)) log(`  ${set.padEnd(4)} ${await smoke(t, set === 'sse')}`)
+    for (const set of ['json', 'sse']) {
+      for (const t of [...targetsFor(set).filter((x) => x.name !== 'gateway'), ...gws.map((g) => gatewayTarget(set, g))]) {
+        log(`  ${set.padEnd(4)} ${await smoke(t, set === 'sse')}${t.process === undefined ? '' : ` (#${t.process})`}`)
+      }
+    }
 
     const env: Env = { ours: () => new Set(procs.flatMap((p) => withChildren(p.pid))), wrk: tools.wrk, script: join(HERE, 'post.lua'), upstream, upstreamPort, signal: abort.signal }
 
@@ -366,6 +407,7 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
         const w = await runWrk({ wrk: env.wrk, url: target.url, connections: 10, durationS: options.prewarm, script: env.script, cpu: LOAD_CPU, signal: abort.signal })
         log(`pre-warm gateway c=10 ${options.prewarm} s (not profiled): ${Math.round(w.rps)} req/s`)
       }
+      const gw = gws[0]!.proc
       log(`\nprofiling the gateway (pid ${gw.pid}, alone on CPU ${PROXY_CPU}), ${options.profileSet} responses, c=${options.profileConnections}…`)
       const r = await measure(env, options.profileSet, target, options.profileConnections, 1)
       records.push(r)
@@ -379,16 +421,17 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
       log(formatProfile(summarizeProfile(kept, 30, r.window)))
     } else {
       if (options.prewarm > 0) {
-        for (const t of targetsFor('json').filter((x) => x.name !== 'direct')) {
+        for (const t of [...targetsFor('json').filter((x) => x.name === 'nginx'), ...gws.map((g) => gatewayTarget('json', g))]) {
           const r = await runWrk({ wrk: env.wrk, url: t.url, connections: 10, durationS: options.prewarm, script: env.script, cpu: LOAD_CPU, signal: abort.signal })
-          log(`pre-warm ${t.name.padEnd(8)} c=10 ${options.prewarm} s (not counted): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(3)} ms${r.errors === 0 ? '' : `, ⚠ ${r.errors} errors`}`)
+          const name = t.process === undefined ? t.name : `${t.name} #${t.process}`
+          log(`pre-warm ${name.padEnd(10)} c=10 ${options.prewarm} s (not counted): ${Math.round(r.rps)} req/s, p50 ${r.p50.toFixed(3)} ms${r.errors === 0 ? '' : `, ⚠ ${r.errors} errors`}`)
         }
       }
       for (const set of sets) {
         for (const c of options.connections) {
           log(`\n## ${set} responses, ${c} connection${c === 1 ? '' : 's'}`)
           for (let round = 1; round <= options.rounds; round++) {
-            const order = round % 2 === 1 ? targetsFor(set) : targetsFor(set).reverse()
+            const order = round % 2 === 1 ? targetsFor(set, round) : targetsFor(set, round).reverse()
             for (const target of order) {
               if (abort.signal.aborted) throw new Error('aborted')
               const r = await measure(env, set, target, c, round)
@@ -397,29 +440,31 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
             }
           }
           log()
-          log(table(`${set} responses, c=${c} (medians of ${options.rounds} rounds; ratios and added ms: median of per-round values)`,
+          log(table(`${set} responses, c=${c} (medians of ${options.rounds} rounds${count === 1 ? '' : `, ${count} gateway processes taking turns by round`}; ratios and added ms: median of per-round values)`,
             rows(records.filter((r) => r.set === set && r.connections === c), ['direct', 'nginx', 'gateway'])))
         }
       }
     }
 
-    const gwAfter = rssBytes(gw.pid)
-    const gwLoadMax = Math.max(0, ...records.filter((r) => r.target === 'gateway').map((r) => r.rssLoad ?? 0))
     if (!options.profile) {
-      gatewayNotes.push(`gateway RSS: fresh ${mb(gwFresh)}, max under load ${mb(gwLoadMax)}, after the runs ${mb(gwAfter)}`)
-      gatewayNotes.push(`gateway /proc status fresh:          ${gwSplitFresh}`)
-      gatewayNotes.push(`gateway /proc status after the runs: ${rssSplit(gw.pid)}`)
-      gatewayNotes.push(`gateway /metrics fresh:           ${gwMemFresh}`)
-      gatewayNotes.push(`gateway /metrics after the runs: ${await gatewayMemory(adminPort)}`)
+      for (const g of gws) {
+        const name = count === 1 ? 'gateway' : `gateway #${g.n}`
+        const loadMax = Math.max(0, ...records.filter((r) => r.target === 'gateway' && (r.process ?? 1) === g.n).map((r) => r.rssLoad ?? 0))
+        gatewayNotes.push(`${name} RSS: fresh ${mb(g.fresh)}, max under load ${mb(loadMax)}, after the runs ${mb(rssBytes(g.proc.pid))}`)
+        gatewayNotes.push(`${name} /proc status fresh:          ${g.splitFresh ?? '?'}`)
+        gatewayNotes.push(`${name} /proc status after the runs: ${rssSplit(g.proc.pid)}`)
+        gatewayNotes.push(`${name} /metrics fresh:           ${g.memFresh ?? '?'}`)
+        gatewayNotes.push(`${name} /metrics after the runs: ${await gatewayMemory(g.admin)}`)
+      }
       if (nginx !== undefined) gatewayNotes.push(`nginx RSS (master+worker) after the runs: ${mb(withChildren(nginx.pid).reduce((s, p) => s + (rssBytes(p) ?? 0), 0))}`)
     }
     const noiseAfter = await busyProcesses(new Set(procs.flatMap((p) => withChildren(p.pid))))
     if (noiseAfter.length > 0) gatewayNotes.push(`⚠ other busy processes at the end:\n  ${noiseAfter.join('\n  ')}`)
   } finally {
     if (nginx !== undefined) await group.stop(nginx)
-    if (gateway !== undefined) await group.stop(gateway, 15_000)
-    // what the gateway and nginx logged at warn or above during the load
-    gatewayNotes.push(scanGatewayLog(join(tmp, 'gateway.log'), gatewayLogStart, 'gateway log after startup'))
+    await Promise.all(gws.map((g) => group.stop(g.proc, 15_000)))
+    // what the gateways and nginx logged at warn or above during the load
+    for (const g of gws) gatewayNotes.push(scanGatewayLog(g.logFile, g.logStart, `${count === 1 ? 'gateway' : `gateway #${g.n}`} log after startup`))
     const ngLog = join(tmp, 'nginx', 'error.log')
     if (existsSync(ngLog)) {
       const lines = readFileSync(ngLog, 'utf8').split('\n').filter((l) => l.trim() !== '')
