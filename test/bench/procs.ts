@@ -3,7 +3,7 @@
  * exit, on an error, on SIGINT/SIGTERM/SIGHUP, and (last resort, synchronously) on process exit.
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
-import { openSync, closeSync, readFileSync } from 'node:fs'
+import { openSync, closeSync, readFileSync, rmSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 
 export interface Proc {
@@ -42,7 +42,7 @@ export class ProcessGroup {
     let fifo: string | undefined
     if (options.logCollectorCpu !== undefined) {
       fifo = `${options.logFile}.fifo`
-      execFileSync('rm', ['-f', fifo])
+      rmSync(fifo, { force: true })
       execFileSync('mkfifo', [fifo])
       this.spawn(`${name} log collector`, 'cat', [fifo], { cpu: options.logCollectorCpu, logFile: options.logFile })
     }
