@@ -1,7 +1,7 @@
 import { parseArgs } from 'node:util'
 import { loadConfig, ConfigError, configWarnings } from '../config/load.ts'
 import { buildGateway } from '../gateway.ts'
-import { startTracing } from '../telemetry/tracing.ts'
+import { TRACES_FLUSH_MS, startTracing } from '../telemetry/tracing.ts'
 import type { CliIo } from './io.ts'
 
 /** `portcullis start`: load and validate the config completely, then listen; SIGTERM drains. */
@@ -41,20 +41,44 @@ export async function runStart (argv: string[], io: CliIo): Promise<number> {
       else gateway.app.log.error({ err }, 'config not reloaded')
     })
   })
-  await new Promise<void>((resolve) => {
+  const log = gateway.app.log
+  // The log destination is buffered: write out what is left.
+  const flushLog = (): void => { (log as unknown as { flush?: () => void }).flush?.() }
+  const tracesFlushed = await new Promise<boolean>((resolve) => {
     const stop = (signal: string): void => {
-      gateway.app.log.info({ signal }, 'draining')
+      log.info({ signal }, 'draining')
       gateway.close()
-        .then(async () => { await stopTracing?.() })
+        .catch((err: unknown) => { log.error({ err }, 'error while closing') })
+        .then(async () => {
+          // The audit lines first: they must not wait for (or be lost with) a collector that does not answer.
+          flushLog()
+          if (stopTracing === undefined) return true
+          return settleWithin(stopTracing(), TRACES_FLUSH_MS).then((settled) => {
+            if (!settled) log.warn({ waitedMs: TRACES_FLUSH_MS }, 'traces not flushed at stop: the collector did not take the last spans in time; they are dropped')
+            return settled
+          }, (err: unknown) => {
+            log.error({ err }, 'could not flush traces at stop')
+            return true
+          })
+        })
         .then(resolve, (err: unknown) => {
-          gateway.app.log.error({ err }, 'error while closing')
-          resolve()
+          log.error({ err }, 'error while stopping')
+          resolve(true)
         })
     }
     process.once('SIGTERM', stop)
     process.once('SIGINT', stop)
   })
-  // The log destination is buffered: write out what is left.
-  ;(gateway.app.log as unknown as { flush?: () => void }).flush?.()
+  flushLog()
+  // An export still hanging on the collector's socket would keep the process alive for the
+  // SDK's own timeouts and retries: end it (the timer does not itself hold the process open).
+  if (!tracesFlushed) setTimeout(() => process.exit(0), 100).unref()
   return 0
+}
+
+/** Whether `work` settled within `ms` (a rejection is passed on). */
+function settleWithin (work: Promise<void>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<boolean>((resolve) => { timer = setTimeout(() => resolve(false), ms) })
+  return Promise.race([work.then(() => true), timeout]).finally(() => clearTimeout(timer))
 }

@@ -55,6 +55,8 @@ interface GatewayProcess {
   readonly lines: string[]
   stderr (): string
   close (): Promise<void>
+  /** SIGTERM, then wait up to `waitMs` for the process to end by itself (never SIGKILLed before) */
+  stop (waitMs: number): Promise<{ code: number | null, signal: string | null, ms: number }>
 }
 
 async function spawnGateway (otel: Record<string, string>): Promise<GatewayProcess> {
@@ -82,11 +84,20 @@ async function spawnGateway (otel: Record<string, string>): Promise<GatewayProce
     await exited
     clearTimeout(timer)
   }
+  const stop = async (waitMs: number): Promise<{ code: number | null, signal: string | null, ms: number }> => {
+    await dropClientConnections()
+    const started = performance.now()
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => child.kill('SIGKILL'), waitMs)
+    await exited
+    clearTimeout(timer)
+    return { code: child.exitCode, signal: child.signalCode, ms: performance.now() - started }
+  }
   const deadline = Date.now() + 30_000
   for (;;) {
     const listening = lines.map((l) => { try { return JSON.parse(l) as { msg?: string, url?: string } } catch { return {} } })
       .find((l) => l.msg === 'portcullis listening')
-    if (listening?.url !== undefined) return { mcpUrl: `${listening.url}/mcp/demo`, lines, stderr: () => stderr, close }
+    if (listening?.url !== undefined) return { mcpUrl: `${listening.url}/mcp/demo`, lines, stderr: () => stderr, close, stop }
     if (child.exitCode !== null || Date.now() > deadline) {
       await close()
       throw new Error(`the gateway did not start (exit ${child.exitCode}):\n${stderr}\n${lines.join('\n')}`)
@@ -289,4 +300,37 @@ t.test('a collector that is down never slows or fails a request', async (t) => {
     t.ok(p50 <= 2 * base + 5, `${name}: median ${p50.toFixed(1)} ms is within 2× the baseline's ${base.toFixed(1)} ms (+5 ms)`)
   }
   t.ok(held.length > 0, 'the exporters did try the collector that never answers')
+})
+
+t.test('a collector that never answers holds up a stop by 5 s at most, after the audit lines are out', async (t) => {
+  const held: Socket[] = []
+  const blackhole = createServer((socket) => { held.push(socket); socket.on('error', () => {}) })
+  await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve))
+  t.teardown(async () => {
+    for (const s of held) s.destroy()
+    await new Promise<void>((resolve) => blackhole.close(() => resolve()))
+  })
+  // The SDK's own timeouts (OTLP 10 s, a batch export 30 s) would hold the stop past the pod's
+  // grace period (deploy/kubernetes/base/deployment.yaml); the spans wait in the batch (a long
+  // schedule delay), so the stop itself is what tries to export them.
+  const gw = await spawnGateway({
+    OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${(blackhole.address() as { port: number }).port}`,
+    OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
+    OTEL_BSP_SCHEDULE_DELAY: '60000',
+    OTEL_TRACES_SAMPLER: 'always_on',
+    OTEL_LOGS_EXPORTER: 'none',
+    OTEL_METRICS_EXPORTER: 'none',
+  })
+  const session = await rawInitialize(gw.mcpUrl)
+  const call = await echo(gw.mcpUrl, session, 'the last call before the stop')
+  t.ok(call.ok, 'the call went through')
+  const stopped = await gw.stop(20_000)
+  t.equal(stopped.signal, null, 'the gateway ended by itself, not by SIGKILL')
+  t.equal(stopped.code, 0, 'exit code 0')
+  t.ok(stopped.ms < 9_000, `it stopped in ${Math.round(stopped.ms)} ms (< 9 s: 5 s for the spans, the drain, a margin)`)
+  const parsed = gw.lines.map((l) => { try { return JSON.parse(l) as Record<string, unknown> } catch { return {} } })
+  t.ok(parsed.some((l) => l['log.type'] === 'audit' && l['jsonrpc.request.id'] === call.id), 'the call\'s audit line was written')
+  const dropped = parsed.find((l) => typeof l.msg === 'string' && l.msg.startsWith('traces not flushed'))
+  t.equal(dropped?.level, 40, 'a warning says the last spans were dropped')
+  t.ok(held.length > 0, 'the stop did try the collector')
 })
