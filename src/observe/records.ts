@@ -88,7 +88,6 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
     sink.metrics.toolCalls.inc({ labels: { server, tool, outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
     sink.metrics.toolCallDuration.observe({ labels: { server, tool, outcome }, value: seconds, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
   }
-  const principal = exchange.principal
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
   endSpan(record, outcome, errorType, policyDecision)
@@ -102,9 +101,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
     line.trace_id = ctx.traceId
     line.span_id = ctx.spanId
   }
-  if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
   line['event.name'] = isToolCall ? 'mcp.tool_call' : 'mcp.request'
-  line['portcullis.server'] = server
   line['mcp.method.name'] = record.method
   if (record.target !== undefined) {
     if (isToolCall) line['gen_ai.tool.name'] = record.target
@@ -112,11 +109,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
     else if (record.method.startsWith('resources/')) line['mcp.resource.uri'] = record.target
   }
   line['jsonrpc.request.id'] = String(record.id)
-  line['mcp.protocol.version'] = exchange.protocolVersion
-  if (exchange.sessionId !== undefined) line['mcp.session.id'] = exchange.sessionId
-  if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
-  if (principal?.issuer !== undefined) line['portcullis.auth.issuer'] = principal.issuer
-  if (principal?.assertionJti !== undefined) line['portcullis.auth.assertion_jti'] = principal.assertionJti
+  addExchangeFields(line, exchange, sink)
   if (decision !== undefined && policyDecision !== undefined) {
     line['portcullis.policy.decision'] = policyDecision
     line['portcullis.policy.reason'] = decision.reason
@@ -147,20 +140,31 @@ export function finishRefused (exchange: McpExchange, failure: { readonly status
   sink.metrics.mcpRequests.inc({ labels, value: 1 })
   sink.metrics.mcpRequestDuration.observe({ labels, value: seconds })
   if (!auditOn(sink)) return
-  const principal = exchange.principal
   const line: Record<string, string | number> = {}
-  if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
   line['event.name'] = 'mcp.request'
-  line['portcullis.server'] = server
   if (method !== undefined) line['mcp.method.name'] = method
   if (first?.kind === 'request') line['jsonrpc.request.id'] = String(first.id)
-  line['mcp.protocol.version'] = exchange.protocolVersion
-  if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
+  addExchangeFields(line, exchange, sink)
   line.outcome = outcome
   line['error.type'] = failure.code
   line['http.response.status_code'] = statusCode
   line.duration_s = seconds
   sink.audit.info(line, `mcp request refused: ${failure.message}`)
+}
+
+/**
+ * The audit fields every line of an exchange shares: who (pseudonym, client, the IdP and the
+ * ID-JAG that led to the token), where (server, protocol version, session).
+ */
+function addExchangeFields (line: Record<string, string | number>, exchange: McpExchange, sink: RecordSink): void {
+  const principal = exchange.principal
+  if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
+  line['portcullis.server'] = exchange.server.name
+  line['mcp.protocol.version'] = exchange.protocolVersion
+  if (exchange.sessionId !== undefined) line['mcp.session.id'] = exchange.sessionId
+  if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
+  if (principal?.issuer !== undefined) line['portcullis.auth.issuer'] = principal.issuer
+  if (principal?.assertionJti !== undefined) line['portcullis.auth.assertion_jti'] = principal.assertionJti
 }
 
 /** Levels at which audit lines (info) are written; below them the line is not even built. */

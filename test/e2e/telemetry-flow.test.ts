@@ -605,6 +605,8 @@ t.test('requests refused before a request of their body is judged are counted an
     ['invalid_request', 406, 'PORTCULLIS_ERR_NOT_ACCEPTABLE'],
   ], 'one audit line each, with the HTTP status and the refusal')
   t.equal(lines.at(-2)?.['enduser.pseudo.id'], pseudonym('alice'), 'a refusal after authentication (the body) names the pseudonymous user')
+  t.same([lines.at(-2)?.['portcullis.auth.issuer'], lines.at(-2)?.['portcullis.auth.assertion_jti']], [stack.idp.issuer, jti(aliceAssertion)],
+    'and the IdP and the ID-JAG its token came from, as every other audit line of the exchange')
   t.equal(lines.at(-1)?.['enduser.pseudo.id'], undefined, 'a refusal before it (the Accept header is judged first) names nobody')
   t.equal(lines.at(-4)?.['enduser.pseudo.id'], undefined, 'an unauthenticated one names nobody')
 })
