@@ -41,11 +41,11 @@ export function authenticate (verifier: AccessTokenVerifier, metrics: Metrics) {
     if (bearer.kind === 'token') {
       try {
         exchange.principal = await verifier.verify(bearer.token, resource)
-        metrics.accessTokenValidations.inc({ result: 'valid', reason: '' })
+        metrics.tokenValidationSeries.get('valid', '').inc()
         return
       } catch (err) {
         if (!(err instanceof InvalidAccessToken)) throw err
-        metrics.accessTokenValidations.inc({ result: 'invalid', reason: err.reason })
+        metrics.tokenValidationSeries.get('invalid', err.reason).inc()
         throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', err.message, {
           cause: err,
           headers: { 'www-authenticate': `Bearer error="invalid_token", error_description="${err.message}", ${challengeParams(exchange.server)}` },
@@ -53,10 +53,10 @@ export function authenticate (verifier: AccessTokenVerifier, metrics: Metrics) {
       }
     }
     if (bearer.kind === 'none') {
-      metrics.accessTokenValidations.inc({ result: 'missing', reason: 'no_token' })
+      metrics.tokenValidationSeries.get('missing', 'no_token').inc()
       throw new GatewayError('PORTCULLIS_ERR_UNAUTHENTICATED', 'a bearer token is required', { headers: { 'www-authenticate': `Bearer ${challengeParams(exchange.server)}` } })
     }
-    metrics.accessTokenValidations.inc({ result: 'invalid', reason: 'malformed_request' })
+    metrics.tokenValidationSeries.get('invalid', 'malformed_request').inc()
     throw new GatewayError('PORTCULLIS_ERR_BAD_AUTHORIZATION', bearer.why, {
       headers: { 'www-authenticate': `Bearer error="invalid_request", error_description="${bearer.why}", resource_metadata="${protectedResourceMetadataUrl(resource)}"` },
     })

@@ -79,14 +79,15 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   const method = methodLabel(record.method)
   const traceId = sampledTraceId(record.span)
   // Exemplars link a latency bucket to the trace that produced it (OpenMetrics), when sampled.
-  const exemplarLabels = traceId === undefined ? undefined : { trace_id: traceId } as Record<string, string>
-  sink.metrics.mcpRequests.inc({ labels: { server, method, outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
-  sink.metrics.mcpRequestDuration.observe({ labels: { server, method, outcome }, value: seconds, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+  const exemplar = traceId === undefined ? undefined : { trace_id: traceId }
+  const series = sink.metrics.requestSeries.get(server, method, outcome)
+  series.count.inc(exemplar)
+  series.duration.observe(seconds, exemplar)
   const isToolCall = record.method === 'tools/call'
   if (isToolCall) {
-    const tool = sink.toolNames.label(exchange.policy, record.target)
-    sink.metrics.toolCalls.inc({ labels: { server, tool, outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
-    sink.metrics.toolCallDuration.observe({ labels: { server, tool, outcome }, value: seconds, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+    const tool = sink.metrics.toolCallSeries.get(server, sink.toolNames.label(exchange.policy, record.target), outcome)
+    tool.count.inc(exemplar)
+    tool.duration.observe(seconds, exemplar)
   }
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
@@ -135,10 +136,9 @@ export function finishRefused (exchange: McpExchange, failure: { readonly status
   const first = exchange.messages[0]
   const method = first?.kind === 'request' ? first.method : undefined
   const outcome = outcomeOfStatus(statusCode, false)
-  const labels = { server, method: method === undefined ? '_unknown' : methodLabel(method), outcome }
-  // (these two take the exemplar form of prom-client's API)
-  sink.metrics.mcpRequests.inc({ labels, value: 1 })
-  sink.metrics.mcpRequestDuration.observe({ labels, value: seconds })
+  const series = sink.metrics.requestSeries.get(server, method === undefined ? '_unknown' : methodLabel(method), outcome)
+  series.count.inc()
+  series.duration.observe(seconds)
   if (!auditOn(sink)) return
   const line: Record<string, string | number> = {}
   line['event.name'] = 'mcp.request'

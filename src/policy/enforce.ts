@@ -64,12 +64,12 @@ export function enforcePolicy (sink: RecordSink) {
         record.decision = decision
         record.shadowDenied = shadow && !decision.allow
       }
-      sink.metrics.policyDecisions.inc({
-        server: exchange.server.name,
-        tool: kind === 'tools' ? sink.toolNames.label(exchange.policy, op.target) : `_${kind}`,
-        decision: decision.allow ? 'allow' : shadow ? 'would_deny' : 'deny',
-        reason: decision.reason,
-      })
+      sink.metrics.policySeries.get(
+        exchange.server.name,
+        kind === 'tools' ? sink.toolNames.label(exchange.policy, op.target) : `_${kind}`,
+        decision.allow ? 'allow' : shadow ? 'would_deny' : 'deny',
+        decision.reason,
+      ).inc()
       if (!decision.allow) denials.push({ op, kind, decision })
     }
     if (denials.length === 0 || shadow) return undefined

@@ -1,5 +1,6 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client'
 import { VERSION } from '../version.ts'
+import { CounterSeries, HistogramSeries, SeriesTable } from './series.ts'
 
 /**
  * Every Prometheus metric of the gateway, declared once (design.md §6; dashboards, alerts and
@@ -110,6 +111,31 @@ export class Metrics {
   })
 
   readonly sessions: Gauge<'server'>
+
+  // Handles for the series every request updates (series.ts): no label hashing per update.
+  /** portcullis_mcp_requests_total and _duration_seconds, by server, method, outcome */
+  readonly requestSeries = new SeriesTable(([server, method, outcome]: [string, string, string]) => {
+    const labels = { server, method, outcome }
+    return { count: new CounterSeries(this.mcpRequests, labels, true), duration: new HistogramSeries(this.mcpRequestDuration, labels, DURATION_BUCKETS, true) }
+  })
+
+  /** portcullis_tool_calls_total and portcullis_tool_call_duration_seconds, by server, tool, outcome */
+  readonly toolCallSeries = new SeriesTable(([server, tool, outcome]: [string, string, string]) => {
+    const labels = { server, tool, outcome }
+    return { count: new CounterSeries(this.toolCalls, labels, true), duration: new HistogramSeries(this.toolCallDuration, labels, DURATION_BUCKETS, true) }
+  })
+
+  /** portcullis_upstream_request_duration_seconds, by server, method */
+  readonly upstreamSeries = new SeriesTable(([server, method]: [string, string]) =>
+    new HistogramSeries(this.upstreamRequestDuration, { server, method }, DURATION_BUCKETS, false))
+
+  /** portcullis_policy_decisions_total, by server, tool, decision, reason */
+  readonly policySeries = new SeriesTable(([server, tool, decision, reason]: [string, string, string, string]) =>
+    new CounterSeries(this.policyDecisions, { server, tool, decision, reason }, false))
+
+  /** portcullis_access_token_validations_total, by result, reason */
+  readonly tokenValidationSeries = new SeriesTable(([result, reason]: [string, string]) =>
+    new CounterSeries(this.accessTokenValidations, { result, reason }, false))
 
   constructor () {
     const metrics = this

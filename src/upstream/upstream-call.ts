@@ -57,7 +57,7 @@ export class UpstreamCall {
 
   /** The upstream answered (HTTP: its response headers arrived). */
   answered (): void {
-    this.#metrics.upstreamRequestDuration.observe({ server: this.#server, method: this.#method }, (performance.now() - this.#started) / 1000)
+    this.#metrics.upstreamSeries.get(this.#server, this.#method).observe((performance.now() - this.#started) / 1000)
   }
 
   failed (reason: UpstreamErrorReason): void {

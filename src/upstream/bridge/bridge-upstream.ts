@@ -112,7 +112,7 @@ export class BridgeUpstream implements Upstream {
       requestTimeoutMs: this.#opts.requestTimeoutMs,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       log: this.#log,
-      onAnswered: (method, seconds) => this.#metrics.upstreamRequestDuration.observe({ server, method }, seconds),
+      onAnswered: (method, seconds) => this.#metrics.upstreamSeries.get(server, method).observe(seconds),
       onFailure: (reason) => this.#metrics.upstreamErrors.inc({ server, reason }),
       onOpen: (sessionId) => {
         this.#live.set(sessionId, session)
