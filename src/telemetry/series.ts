@@ -13,13 +13,16 @@ import type { Counter, Histogram, LabelValues } from 'prom-client'
  * What it relies on of prom-client 15 (checked when a handle binds, and by
  * test/unit/telemetry-series.test.ts against prom-client's own output): `metric.hashMap` holds an
  * entry per label set with `labels` and `value` (counters) or `sum`, `count` and `bucketValues`
- * keyed by the bucket bound (histograms). Should an entry not look like that, the handle falls
- * back to the public API for good — slower, never wrong. An observation with an exemplar always
- * takes the public API (it validates and stores the exemplar); sampled requests are the few.
+ * keyed by the bucket bound (histograms), and the exemplar objects prom-client created (`exemplar`,
+ * `bucketExemplars`, each with `labelSet`, `value`, `timestamp`). Should an entry not look like
+ * that, the handle falls back to the public API for good — slower, never wrong. An exemplar for
+ * a series (or bucket) that has none yet, or one prom-client would refuse, takes the public API,
+ * which validates it and creates the object; later ones update it in place as prom-client does.
  */
 
-interface CounterEntry { value: number; labels: object }
-interface HistogramEntry { sum: number; count: number; bucketValues: Record<string, number>; labels: object }
+interface ExemplarObject { labelSet: Record<string, string>; value: number; timestamp: number }
+interface CounterEntry { value: number; labels: object; exemplar?: unknown }
+interface HistogramEntry { sum: number; count: number; bucketValues: Record<string, number>; bucketExemplars?: Record<string, unknown>; labels: object }
 type Entries = Record<string, unknown>
 
 export class CounterSeries<T extends string> {
@@ -38,15 +41,26 @@ export class CounterSeries<T extends string> {
 
   /** Add one; `exemplar` (when the request was sampled) labels it with its trace. */
   inc (exemplar?: Record<string, string>): void {
-    if (exemplar !== undefined) {
-      if (this.#exemplars) this.#metric.inc({ labels: this.#labels, value: 1, exemplarLabels: exemplar as LabelValues<T> })
-      else this.#metric.inc(this.#labels, 1)
+    const entry = this.#bound()
+    if (entry === undefined) {
+      this.#slow(exemplar)
       return
     }
-    const entry = this.#bound()
-    if (entry !== undefined) entry.value += 1
-    else if (this.#exemplars) this.#metric.inc({ labels: this.#labels, value: 1 })
-    else this.#metric.inc(this.#labels, 1)
+    if (exemplar !== undefined && this.#exemplars) {
+      const current = entry.exemplar
+      if (!isExemplarObject(current) || !fitsExemplar(exemplar)) {
+        this.#slow(exemplar)
+        return
+      }
+      setExemplar(current, exemplar, 1)
+    }
+    entry.value += 1
+  }
+
+  #slow (exemplar: Record<string, string> | undefined): void {
+    if (!this.#exemplars) this.#metric.inc(this.#labels, 1)
+    else if (exemplar === undefined) this.#metric.inc({ labels: this.#labels, value: 1 })
+    else this.#metric.inc({ labels: this.#labels, value: 1, exemplarLabels: exemplar as LabelValues<T> })
   }
 
   #bound (): CounterEntry | undefined {
@@ -87,27 +101,34 @@ export class HistogramSeries<T extends string> {
   }
 
   observe (value: number, exemplar?: Record<string, string>): void {
-    if (exemplar !== undefined) {
-      if (this.#exemplars) this.#metric.observe({ labels: this.#labels, value, exemplarLabels: exemplar as LabelValues<T> })
-      else this.#metric.observe(this.#labels, value)
-      return
-    }
     const entry = Number.isFinite(value) ? this.#bound() : undefined
     if (entry === undefined) {
-      if (this.#exemplars) this.#metric.observe({ labels: this.#labels, value })
-      else this.#metric.observe(this.#labels, value)
+      this.#slow(value, exemplar)
       return
+    }
+    // prom-client's findBound: the first bound >= value; above the last, no bucket but +Inf
+    // (the count), whose exemplar prom-client keeps under the key -1
+    const bounds = this.#bounds
+    let i = 0
+    while (i < bounds.length && !(value <= bounds[i]!)) i++
+    const key = i < bounds.length ? this.#keys[i]! : '-1'
+    if (exemplar !== undefined && this.#exemplars) {
+      const current = entry.bucketExemplars?.[key]
+      if (!isExemplarObject(current) || !fitsExemplar(exemplar)) {
+        this.#slow(value, exemplar)
+        return
+      }
+      setExemplar(current, exemplar, value)
     }
     entry.sum += value
     entry.count += 1
-    // prom-client's findBound: the first bound >= value; above the last, only +Inf (the count)
-    const bounds = this.#bounds
-    for (let i = 0; i < bounds.length; i++) {
-      if (value <= bounds[i]!) {
-        entry.bucketValues[this.#keys[i]!]! += 1
-        return
-      }
-    }
+    if (i < bounds.length) entry.bucketValues[key]! += 1
+  }
+
+  #slow (value: number, exemplar: Record<string, string> | undefined): void {
+    if (!this.#exemplars) this.#metric.observe(this.#labels, value)
+    else if (exemplar === undefined) this.#metric.observe({ labels: this.#labels, value })
+    else this.#metric.observe({ labels: this.#labels, value, exemplarLabels: exemplar as LabelValues<T> })
   }
 
   #bound (): HistogramEntry | undefined {
@@ -153,6 +174,24 @@ export class SeriesTable<K extends readonly string[], H> {
     if (handle === undefined) level.set(values[last]!, handle = this.#create(values))
     return handle
   }
+}
+
+function isExemplarObject (value: unknown): value is ExemplarObject {
+  return typeof value === 'object' && value !== null && 'labelSet' in value && 'value' in value
+}
+
+/** OpenMetrics (and prom-client) cap an exemplar's label names and values at 128 characters. */
+function fitsExemplar (labels: Record<string, string>): boolean {
+  let size = 0
+  for (const name in labels) size += name.length + labels[name]!.length
+  return size <= 128
+}
+
+/** What prom-client's updateExemplar does to an exemplar it already created. */
+function setExemplar (exemplar: ExemplarObject, labels: Record<string, string>, value: number): void {
+  exemplar.labelSet = labels
+  exemplar.value = value
+  exemplar.timestamp = Date.now() / 1000
 }
 
 function entriesOf (metric: object): Entries | undefined {

@@ -21,7 +21,7 @@ function pair () {
 
 /** Exemplar timestamps are the wall clock of the update: equal them out. */
 async function text (registry: Registry<OpenMetricsContentType>): Promise<string> {
-  return (await registry.metrics()).replace(/ (\d+\.\d+|\d+)$/gm, (m, ts: string) => (ts.includes('.') && Number(ts) > 1e9 ? ' <ts>' : m))
+  return (await registry.metrics()).replace(/( # \{[^}]*\} \S+) \S+$/gm, '$1 <ts>')
 }
 
 type Step =
@@ -52,6 +52,21 @@ const scenarios: Array<{ name: string; steps: Step[] }> = [
       { kind: 'count', server: 'a', outcome: 'success', ...(i % 4 === 1 ? { exemplar: `trace${i}` } : {}) },
       { kind: 'observe', server: 'a', outcome: 'success', value, ...(i % 3 === 1 ? { exemplar: `trace${i}` } : {}) },
     ]),
+  },
+  {
+    name: 'exemplars again in buckets that have one (updated in place), +Inf included',
+    steps: [3600, 3600, 0.3, 0.3, 100, 0.001, 0.002, 0.3].flatMap((value, i): Step[] => [
+      { kind: 'observe', server: 'a', outcome: 'success', value, exemplar: `t${i}` },
+      { kind: 'count', server: 'a', outcome: 'success', exemplar: `t${i}` },
+      { kind: 'observe', server: 'a', outcome: 'success', value },
+    ]),
+  },
+  {
+    name: 'an exemplar prom-client refuses (over 128 characters) is refused the same way',
+    steps: [
+      { kind: 'observe', server: 'a', outcome: 'success', value: 0.3, exemplar: 'short' },
+      { kind: 'observe', server: 'a', outcome: 'success', value: 0.3, exemplar: 'x'.repeat(130) },
+    ],
   },
   {
     name: 'a reset in the middle: handles rebind to the new series',
@@ -86,30 +101,34 @@ for (const { name, steps } of scenarios) {
     const plainHistograms = new SeriesTable(([server]: [string]) => new HistogramSeries(h.plainHistogram, { server }, BUCKETS, false))
     for (const [i, step] of steps.entries()) {
       const exemplarLabels: Record<string, string> | undefined = 'exemplar' in step && step.exemplar !== undefined ? { trace_id: step.exemplar } : undefined
+      /** the same update through a handle and through the public API: the same result, or the same refusal */
+      const both = (viaHandle: () => void, viaPublicApi: () => void): void => {
+        const outcome = (f: () => void): string => { try { f(); return 'ok' } catch (err) { return (err as Error).constructor.name } }
+        t.equal(outcome(viaHandle), outcome(viaPublicApi), `step ${i}: the handle refuses what prom-client refuses`)
+      }
+      const labels = 'server' in step && 'outcome' in step ? { server: step.server, outcome: step.outcome } : undefined
       switch (step.kind) {
         case 'count':
-          counters.get(step.server, step.outcome).inc(exemplarLabels)
-          viaApi.counter.inc({ labels: { server: step.server, outcome: step.outcome }, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+          both(() => counters.get(step.server, step.outcome).inc(exemplarLabels),
+            () => viaApi.counter.inc({ labels, value: 1, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) }))
           break
         case 'plainCount':
-          plainCounters.get(step.reason).inc()
-          viaApi.plainCounter.inc({ reason: step.reason })
+          both(() => plainCounters.get(step.reason).inc(), () => viaApi.plainCounter.inc({ reason: step.reason }))
           break
         case 'observe':
-          histograms.get(step.server, step.outcome).observe(step.value, exemplarLabels)
-          viaApi.histogram.observe({ labels: { server: step.server, outcome: step.outcome }, value: step.value, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) })
+          both(() => histograms.get(step.server, step.outcome).observe(step.value, exemplarLabels),
+            () => viaApi.histogram.observe({ labels, value: step.value, ...(exemplarLabels === undefined ? {} : { exemplarLabels }) }))
           break
         case 'plainObserve':
-          plainHistograms.get(step.server).observe(step.value)
-          viaApi.plainHistogram.observe({ server: step.server }, step.value)
+          both(() => plainHistograms.get(step.server).observe(step.value), () => viaApi.plainHistogram.observe({ server: step.server }, step.value))
           break
         case 'reset':
           h.registry.resetMetrics()
           viaApi.registry.resetMetrics()
           break
         case 'publicFirst':
-          h.histogram.observe({ labels: { server: step.server, outcome: step.outcome }, value: step.value })
-          viaApi.histogram.observe({ labels: { server: step.server, outcome: step.outcome }, value: step.value })
+          h.histogram.observe({ labels, value: step.value })
+          viaApi.histogram.observe({ labels, value: step.value })
       }
       t.equal(await text(h.registry), await text(viaApi.registry), `after step ${i} (${step.kind})`)
     }
