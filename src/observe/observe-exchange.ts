@@ -26,7 +26,9 @@ export function observeExchange (sink: RecordSink) {
       }
       return undefined
     })
-    reply.raw.once('close', function finishOpenRecords () {
+    // `on`, not `once`: a response closes once, and `once` would wrap the listener and then
+    // unhook it from the emitter on every request.
+    reply.raw.on('close', function finishOpenRecords () {
       const aborted = !reply.raw.writableFinished
       try {
         for (const record of exchange.records.values()) {
