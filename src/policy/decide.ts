@@ -79,9 +79,9 @@ export function decide (policy: CompiledPolicy, kind: PolicyKind, name: string, 
   return deny('default', named ? 'claims_not_matched' : 'no_matching_rule')
 }
 
-/** Most decisions remembered per (policy, principal) pair. */
+/** Most decisions remembered per (policy, principal, kind). */
 const MEMO_PER_PRINCIPAL = 2048
-const memo = new WeakMap<CompiledPolicy, WeakMap<Principal, Map<string, Decision>>>()
+const memo = new WeakMap<CompiledPolicy, WeakMap<Principal, Map<PolicyKind, Map<string, Decision>>>>()
 
 /**
  * `decide()`, remembered per compiled policy and principal object. A verified access token
@@ -91,13 +91,15 @@ const memo = new WeakMap<CompiledPolicy, WeakMap<Principal, Map<string, Decision
 export function decideRemembered (policy: CompiledPolicy, kind: PolicyKind, name: string, principal: Principal): Decision {
   let byPrincipal = memo.get(policy)
   if (byPrincipal === undefined) memo.set(policy, byPrincipal = new WeakMap())
-  let decisions = byPrincipal.get(principal)
-  if (decisions === undefined) byPrincipal.set(principal, decisions = new Map())
-  const key = `${kind}\n${name}`
-  let decision = decisions.get(key)
+  let byKind = byPrincipal.get(principal)
+  if (byKind === undefined) byPrincipal.set(principal, byKind = new Map())
+  // by kind, then by name: no key string to build and hash per call
+  let decisions = byKind.get(kind)
+  if (decisions === undefined) byKind.set(kind, decisions = new Map())
+  let decision = decisions.get(name)
   if (decision === undefined) {
     decision = decide(policy, kind, name, principal)
-    if (decisions.size < MEMO_PER_PRINCIPAL) decisions.set(key, decision)
+    if (decisions.size < MEMO_PER_PRINCIPAL) decisions.set(name, decision)
   }
   return decision
 }
