@@ -128,13 +128,23 @@ export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange:
 /**
  * A complete `application/json` upstream body: always parsed (an upstream that answers 200 with
  * broken JSON is a failed upstream, not something to hand a client), re-serialised only when a
- * stage rewrote a message; otherwise the bytes pass unchanged.
+ * stage rewrote a message; otherwise the upstream's text passes unchanged — as the string it was
+ * decoded to when it is valid UTF-8 (Node writes a string body together with the response head
+ * in one write; a Buffer takes a second one), else as the bytes received.
  * Returns undefined when the upstream sent something that is not JSON.
  */
-export function relayJson (body: Buffer, exchange: McpExchange): Buffer | undefined {
+export function relayJson (body: Buffer, exchange: McpExchange): string | Buffer | undefined {
+  let text: string
+  let unchanged: string | Buffer
+  try {
+    text = unchanged = utf8.decode(body)
+  } catch {
+    text = body.toString('utf8')
+    unchanged = body
+  }
   let parsed: unknown
   try {
-    parsed = JSON.parse(body.toString('utf8'))
+    parsed = JSON.parse(text)
   } catch {
     return undefined
   }
@@ -146,8 +156,11 @@ export function relayJson (body: Buffer, exchange: McpExchange): Buffer | undefi
       changed = true
       return next
     })
-    return changed ? Buffer.from(JSON.stringify(rewritten)) : body
+    return changed ? JSON.stringify(rewritten) : unchanged
   }
   const next = observeUpstreamMessage(exchange, parsed)
-  return next === undefined ? body : Buffer.from(JSON.stringify(next))
+  return next === undefined ? unchanged : JSON.stringify(next)
 }
+
+/** Strict: a body that is not UTF-8 is passed on as the bytes it was, not "repaired". */
+const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
