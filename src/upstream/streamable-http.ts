@@ -78,7 +78,9 @@ export class StreamableHttpUpstream implements Upstream {
     if (out === undefined) throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
     // Not awaited: a Reply is a thenable that settles when the response has finished, which
     // costs a listener and a promise per request and tells this handler nothing it needs.
-    reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).send(out)
+    // The text goes out as it is: Fastify would otherwise add `; charset=utf-8` to the
+    // upstream's JSON content type (re-parsing it on every request) before sending a string.
+    reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).serializer(asIs).send(out)
   }
 
   async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -206,6 +208,10 @@ const JSON_TYPE = /^application\/json/i
 
 function isEventStream (contentType: string): boolean {
   return EVENT_STREAM.test(contentType)
+}
+
+function asIs (payload: unknown): string {
+  return payload as string
 }
 
 function readBody (res: UpstreamResponse): Promise<Buffer> {
