@@ -1,4 +1,5 @@
 import type { JsonRpcId, JsonRpcMessage } from './types.ts'
+import { decodeUtf8Strict } from './utf8.ts'
 
 /**
  * What one JSON-RPC message asks for, in the terms the policy and telemetry use.
@@ -95,7 +96,6 @@ export function expectedMcpNameHeader (op: McpOperation): string | undefined {
 const SENTINEL_PREFIX = '=?base64?'
 const SENTINEL_SUFFIX = '?='
 const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
 
 /**
  * Decode an `Mcp-Name` / `Mcp-Method` / `Mcp-Param-*` header value (2026-07-28 "Value
@@ -113,11 +113,7 @@ export function decodeMcpHeaderValue (value: string | readonly string[] | undefi
   const bytes = Buffer.from(payload, 'base64')
   // non-zero bits in the last, partial group would decode too: refuse non-canonical forms
   if (bytes.toString('base64') !== payload) return undefined
-  try {
-    return utf8.decode(bytes)
-  } catch {
-    return undefined
-  }
+  return decodeUtf8Strict(bytes)
 }
 
 function isObject (v: unknown): v is Record<string, unknown> {

@@ -1,4 +1,5 @@
 import { findStrictJsonViolation } from './strict-json.ts'
+import { decodeUtf8Strict } from './utf8.ts'
 import { JsonRpcErrorCode, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcMessage } from './types.ts'
 
 /**
@@ -49,15 +50,9 @@ export function isBodyError (value: ParsedBody | BodyError | JsonRpcMessage): va
   return 'code' in value && (value.error === 'parse' || value.error === 'invalid')
 }
 
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })
-
 export function parseJsonRpcBody (body: Buffer, opts: ParseOptions): ParsedBody | BodyError {
-  let text: string
-  try {
-    text = utf8.decode(body)
-  } catch {
-    return parseError('the body is not valid UTF-8')
-  }
+  const text = decodeUtf8Strict(body)
+  if (text === undefined) return parseError('the body is not valid UTF-8')
   const violation = findStrictJsonViolation(text, opts.maxDepth ?? 64)
   if (violation !== undefined) return violation.code === -32700 ? parseError(violation.detail) : invalid(violation.detail)
   let value: unknown

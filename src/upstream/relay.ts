@@ -5,6 +5,7 @@ import { encodeSseEvent } from '../jsonrpc/sse.ts'
 import { jsonRpcError } from '../listener/reply-error.ts'
 import { GatewayError } from '../errors.ts'
 import type { UpstreamResponse } from './dispatch.ts'
+import { decodeUtf8Strict } from '../jsonrpc/utf8.ts'
 
 /**
  * The upstream → client half of every exchange: each JSON-RPC message the upstream sends
@@ -134,14 +135,9 @@ export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange:
  * Returns undefined when the upstream sent something that is not JSON.
  */
 export function relayJson (body: Buffer, exchange: McpExchange): string | Buffer | undefined {
-  let text: string
-  let unchanged: string | Buffer
-  try {
-    text = unchanged = utf8.decode(body)
-  } catch {
-    text = body.toString('utf8')
-    unchanged = body
-  }
+  const decoded = decodeUtf8Strict(body)
+  const text = decoded ?? body.toString('utf8')
+  const unchanged = decoded ?? body
   let parsed: unknown
   try {
     parsed = JSON.parse(text)
@@ -161,6 +157,3 @@ export function relayJson (body: Buffer, exchange: McpExchange): string | Buffer
   const next = observeUpstreamMessage(exchange, parsed)
   return next === undefined ? unchanged : JSON.stringify(next)
 }
-
-/** Strict: a body that is not UTF-8 is passed on as the bytes it was, not "repaired". */
-const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true })

@@ -78,8 +78,8 @@ export class StreamableHttpUpstream implements Upstream {
     if (out === undefined) throw this.#failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
     // Not awaited: a Reply is a thenable that settles when the response has finished, which
     // costs a listener and a promise per request and tells this handler nothing it needs.
-    // The text goes out as it is: Fastify would otherwise add `; charset=utf-8` to the
-    // upstream's JSON content type (re-parsing it on every request) before sending a string.
+    // The text goes out as it is: for a string payload Fastify would otherwise append
+    // `; charset=utf-8` to the upstream's JSON content type (the client must see the upstream's).
     reply.code(res.statusCode).headers(pickResponseHeaders(res.headers)).serializer(asIs).send(out)
   }
 
