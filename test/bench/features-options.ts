@@ -14,7 +14,7 @@ export interface FeaturesOptions {
   readonly sections: ReadonlySet<string>
   /** BENCH_FEATURES_PROFILE=1: the gateways run with --cpu-prof; each variant's first measured run is summarised */
   readonly profile: boolean
-  /** BENCH_FEATURES_TELEMETRY_SPLIT=1: also "audit line only" and "spans only" gateways */
+  /** BENCH_FEATURES_TELEMETRY_SPLIT=1: also "audit line only", "spans only at the shipped ratio" and "spans only, always_on" gateways */
   readonly telemetrySplit: boolean
   /**
    * BENCH_FEATURES_TELEMETRY_PROCESSES (3): gateway processes per telemetry variant, one of each
@@ -60,7 +60,7 @@ export function featuresEstimateS (o: FeaturesOptions): number {
   let s = 0
   if (o.sections.has('auth')) s += 15 + o.prewarm + 3 + 10 + o.rounds * 3 * run
   if (o.sections.has('tokens')) s += 8 + o.prewarm + o.rounds * (run + 2)
-  const tv = o.telemetrySplit ? 5 : 3
+  const tv = o.telemetrySplit ? 6 : 3
   if (o.sections.has('telemetry')) s += 16 + tv * o.telemetryProcesses * (o.prewarm + 3) + o.telemetryRounds * tv * run
   return s
 }

@@ -38,8 +38,8 @@
  *   BENCH_FEATURES_ROUNDS=3     rounds (default BENCH_ROUNDS) BENCH_FEATURES_PREWARM=5 unmeasured load per new gateway
  *   BENCH_FEATURES_CONNECTIONS=10
  *   BENCH_FEATURES_SECTIONS=auth,tokens,telemetry   which parts to run
- *   BENCH_FEATURES_TELEMETRY_SPLIT=1  also run "audit line only" and "spans only" gateways, to see
- *                               which half of "on" costs what
+ *   BENCH_FEATURES_TELEMETRY_SPLIT=1  also run "audit line only", "spans only at the shipped ratio"
+ *                               and "spans only, always_on" gateways, to see which part of "on" costs what
  *   BENCH_FEATURES_TELEMETRY_PROCESSES=3  gateway processes per telemetry variant
  *   BENCH_FEATURES_TELEMETRY_ROUNDS  telemetry rounds (default max(rounds, 2 × processes))
  *   BENCH_FEATURES_PROFILE=1    run the gateways with --cpu-prof and summarise, for each variant, the
@@ -542,7 +542,8 @@ servers:
     const always = { ...otlp, OTEL_TRACES_SAMPLER: 'parentbased_always_on' }
     const sampler = (env: Record<string, string>): string => `${env.OTEL_TRACES_SAMPLER}${env.OTEL_TRACES_SAMPLER_ARG === undefined ? '' : ` ${env.OTEL_TRACES_SAMPLER_ARG}`}`
     // off, on (as the prod overlay ships it) and always (every request traced); with
-    // BENCH_FEATURES_TELEMETRY_SPLIT=1 also each half of "always" alone
+    // BENCH_FEATURES_TELEMETRY_SPLIT=1 also each part alone: the audit line, the spans at the
+    // shipped ratio (so "on" = audit + sampled), and the spans of every request
     const variants: ReadonlyArray<{ target: string; level: string; otel: Record<string, string> | undefined; what: string }> = [
       { target: 'off', level: 'warn', otel: undefined, what: 'PORTCULLIS_LOG_LEVEL=warn, no OTEL_*' },
       { target: 'on', level: 'info', otel: sampled, what: `PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a pipe) + OTEL_* (spans to the sink, ${sampler(sampled)})` },
@@ -550,6 +551,7 @@ servers:
       ...(o.telemetrySplit
         ? [
             { target: 'audit', level: 'info', otel: undefined, what: 'PORTCULLIS_LOG_LEVEL=info (audit line per request, stdout → a pipe), no OTEL_*' },
+            { target: 'sampled', level: 'warn', otel: sampled, what: `PORTCULLIS_LOG_LEVEL=warn + OTEL_* (spans to the sink, ${sampler(sampled)}), no audit line` },
             { target: 'traces', level: 'warn', otel: always, what: `PORTCULLIS_LOG_LEVEL=warn + OTEL_* (spans to the sink, ${sampler(always)}), no audit line` },
           ]
         : []),
@@ -609,7 +611,7 @@ servers:
     } catch (err) {
       sinkStats = `(unavailable: ${(err as Error).message})`
     }
-    this.notes.push(`OTLP sink received (the "on", "always"${o.telemetrySplit ? ' and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? `\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the gateways made no spans (does \`portcullis start\` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)` : ''}`)
+    this.notes.push(`OTLP sink received (the "on", "always"${o.telemetrySplit ? ', "sampled" and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? `\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the gateways made no spans (does \`portcullis start\` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)` : ''}`)
     for (const g of gws) {
       if (g.level === 'info') {
         const requests = await this.#requestsServed(g.admin)
@@ -765,11 +767,12 @@ const TELEMETRY_LABEL: Record<string, string> = {
   on: 'on as shipped (info audit → pipe, OTLP http/protobuf, parentbased_traceidratio 0.1)',
   always: 'every request traced (info audit → pipe, OTLP http/protobuf, always_on)',
   audit: 'audit line only (info → pipe, no OTel)',
+  sampled: 'spans only, as shipped (warn, OTLP http/protobuf, parentbased_traceidratio 0.1)',
   traces: 'spans only (warn, OTLP http/protobuf, always_on)',
 }
 
 export function telemetryRows (records: readonly FeatureRecord[]): VariantRow[] {
-  return variantRows(records, ['off', 'on', 'always', 'audit', 'traces'].filter((t) => records.some((r) => r.target === t)), 'off')
+  return variantRows(records, ['off', 'on', 'always', 'audit', 'sampled', 'traces'].filter((t) => records.some((r) => r.target === t)), 'off')
 }
 
 function telemetryTable (records: readonly FeatureRecord[], o: FeaturesOptions): string {
@@ -849,8 +852,9 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
     const trs = telemetryRows(tel)
     const on = trs.find((r) => r.target === 'on')
     const always = trs.find((r) => r.target === 'always')
-    const half = trs.filter((r) => r.target === 'audit' || r.target === 'traces')
-      .map((r) => `; ${r.target === 'audit' ? 'audit line only' : 'spans only (always_on)'} ${f2(r.xBase, 3)} (${f2(r.addCpuUs, 0, true)} µs)`).join('')
+    const partLabel: Record<string, string> = { audit: 'audit line only', sampled: `spans only (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})`, traces: 'spans only (always_on)' }
+    const half = trs.filter((r) => partLabel[r.target] !== undefined)
+      .map((r) => `; ${partLabel[r.target]} ${f2(r.xBase, 3)} (${f2(r.addCpuUs, 0, true)} µs)`).join('')
     parts.push(`telemetry on (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})/off ${f2(on?.xBase, 3)}, ${f2(on?.addCpuUs, 0, true)} µs CPU/req, ${f2(on?.addP50, 3, true)} ms p50; ` +
       `every request traced (always_on)/off ${f2(always?.xBase, 3)}, ${f2(always?.addCpuUs, 0, true)} µs CPU/req${half}`)
     goal = `GOAL (issue 5) telemetry on (as the prod overlay ships it) / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
