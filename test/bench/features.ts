@@ -764,10 +764,10 @@ function authTable (records: readonly FeatureRecord[], o: FeaturesOptions): stri
 
 const TELEMETRY_LABEL: Record<string, string> = {
   off: 'off (warn, no OTel)',
-  on: 'on as shipped (info audit → pipe, OTLP http/protobuf, parentbased_traceidratio 0.1)',
+  on: `on as shipped (info audit → pipe, OTLP http/protobuf, ${PROD_SAMPLER.OTEL_TRACES_SAMPLER} ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})`,
   always: 'every request traced (info audit → pipe, OTLP http/protobuf, always_on)',
   audit: 'audit line only (info → pipe, no OTel)',
-  sampled: 'spans only, as shipped (warn, OTLP http/protobuf, parentbased_traceidratio 0.1)',
+  sampled: `spans only, as shipped (warn, OTLP http/protobuf, ${PROD_SAMPLER.OTEL_TRACES_SAMPLER} ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})`,
   traces: 'spans only (warn, OTLP http/protobuf, always_on)',
 }
 
@@ -853,10 +853,10 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
     const on = trs.find((r) => r.target === 'on')
     const always = trs.find((r) => r.target === 'always')
     const partLabel: Record<string, string> = { audit: 'audit line only', sampled: `spans only (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})`, traces: 'spans only (always_on)' }
-    const half = trs.filter((r) => partLabel[r.target] !== undefined)
+    const split = trs.filter((r) => partLabel[r.target] !== undefined)
       .map((r) => `; ${partLabel[r.target]} ${f2(r.xBase, 3)} (${f2(r.addCpuUs, 0, true)} µs)`).join('')
     parts.push(`telemetry on (prod sampler ${PROD_SAMPLER.OTEL_TRACES_SAMPLER_ARG})/off ${f2(on?.xBase, 3)}, ${f2(on?.addCpuUs, 0, true)} µs CPU/req, ${f2(on?.addP50, 3, true)} ms p50; ` +
-      `every request traced (always_on)/off ${f2(always?.xBase, 3)}, ${f2(always?.addCpuUs, 0, true)} µs CPU/req${half}`)
+      `every request traced (always_on)/off ${f2(always?.xBase, 3)}, ${f2(always?.addCpuUs, 0, true)} µs CPU/req${split}`)
     goal = `GOAL (issue 5) telemetry on (as the prod overlay ships it) / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
       ` | quiet rounds only: ${on === undefined || on.quietRounds === 0 ? 'none' : `(${on.quietRounds}/${o.telemetryRounds}) ${verdict(on.xBaseQuiet, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}`}` +
       (f.tracePosts === 0 ? ' | ⚠ NOT A VALID CHECK YET: the "on" gateway exported no spans (0 POSTs at the OTLP sink), so "on" = audit log + metrics only' : f.tracePosts === undefined ? '' : ` | spans exported: ${f.tracePosts} OTLP POSTs`)
