@@ -7,6 +7,7 @@ import { StateHolder, buildState } from './state.ts'
 import { ToolNames } from './observe/tool-names.ts'
 import { restartOnlyChanges } from './reload.ts'
 import { createPseudonymizer } from './observe/pseudonym.ts'
+import { auditLogger } from './observe/audit-logger.ts'
 import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
 import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
@@ -63,7 +64,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   const retiring = new Set<Upstream>()
   const pseudonyms = createPseudonymizer(deps.env ?? process.env)
   if (pseudonyms.ephemeral) app.log.warn('PORTCULLIS_AUDIT_PSEUDONYM_KEY is not set (or shorter than 32 characters): audit pseudonyms change at every restart and differ between replicas')
-  const sink = { metrics, toolNames: new ToolNames(), log: app.log, audit: app.log.child({ 'log.type': 'audit' }), pseudonym: pseudonyms.pseudonym }
+  const sink = { metrics, toolNames: new ToolNames(), log: app.log, audit: auditLogger(app.log), pseudonym: pseudonyms.pseudonym }
   metrics.sessionCounts = () => Object.keys(holder.current.config.servers)
     .map((name): [string, number] => [name, holder.current.upstreams.get(name)?.sessionCount() ?? 0])
   const auth = new AuthorizationContext(config, metrics, deps.idpKeys)
