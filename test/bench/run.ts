@@ -289,7 +289,7 @@ async function main (): Promise<number> {
   if (options.keep) log(`temp dir kept: ${tmp}`)
   else rmSync(tmp, { recursive: true, force: true })
 
-  // the JSON-RPC parse micro-benchmark (another engineer's file), pinned like the proxy
+  // the micro-benchmarks (JSON-RPC parse, audit line), pinned like the proxy
   if (exitCode === 0 && mainOn && !options.profile) await microBench()
 
   if (options.profile) log(`\nwall time ${elapsed(t0)}`)
@@ -474,23 +474,31 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
   }
 }
 
+/** The in-process micro-benchmarks, each pinned like the proxy: what one request's parse and audit line cost. */
+const MICRO = [
+  { file: 'parse.bench.ts', title: 'JSON-RPC parse' },
+  { file: 'audit.bench.ts', title: 'audit line' },
+]
+
 async function microBench (): Promise<void> {
-  const file = join(HERE, 'micro', 'parse.bench.ts')
-  if (!existsSync(file)) {
-    log('\n(micro-benchmark test/bench/micro/parse.bench.ts not present: skipped)')
-    return
-  }
-  log(`\n## JSON-RPC parse micro-benchmark (taskset -c ${PROXY_CPU} node test/bench/micro/parse.bench.ts)`)
-  await new Promise<void>((resolve) => {
-    const child = spawn('taskset', ['-c', PROXY_CPU, NODE, file], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
-    const timer = setTimeout(() => { log('⚠ micro-benchmark still running after 120 s: killed'); child.kill('SIGKILL') }, 120_000)
-    child.once('error', (err) => { clearTimeout(timer); log(`⚠ micro-benchmark could not start: ${err.message}`); resolve() })
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer)
-      if (code !== 0) log(`⚠ micro-benchmark exited with ${code ?? signal}`)
-      resolve()
+  for (const { file: name, title } of MICRO) {
+    const file = join(HERE, 'micro', name)
+    if (!existsSync(file)) {
+      log(`\n(micro-benchmark test/bench/micro/${name} not present: skipped)`)
+      continue
+    }
+    log(`\n## ${title} micro-benchmark (taskset -c ${PROXY_CPU} node test/bench/micro/${name})`)
+    await new Promise<void>((resolve) => {
+      const child = spawn('taskset', ['-c', PROXY_CPU, NODE, file], { cwd: ROOT, stdio: ['ignore', 'inherit', 'inherit'] })
+      const timer = setTimeout(() => { log('⚠ micro-benchmark still running after 120 s: killed'); child.kill('SIGKILL') }, 120_000)
+      child.once('error', (err) => { clearTimeout(timer); log(`⚠ micro-benchmark could not start: ${err.message}`); resolve() })
+      child.once('exit', (code, signal) => {
+        clearTimeout(timer)
+        if (code !== 0) log(`⚠ micro-benchmark exited with ${code ?? signal}`)
+        resolve()
+      })
     })
-  })
+  }
 }
 
 function summary (records: readonly RunRecord[], exitCode: number, t0: number): string {

@@ -5,6 +5,7 @@
 import { parseJsonRpcBody, serializeBody, isBodyError } from '../../../src/jsonrpc/parse.ts'
 import { classify } from '../../../src/jsonrpc/classify.ts'
 import { SseDecoder } from '../../../src/jsonrpc/sse.ts'
+import { bench } from './loop.ts'
 
 /** 104 bytes: the typical tools/call */
 const small = Buffer.from('{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{"city":"Paris"}}}')
@@ -17,20 +18,6 @@ const large = Buffer.from(JSON.stringify({
   method: 'tools/call',
   params: { name: 'bulk_insert', arguments: { table: 'events', rows }, _meta: { progressToken: 'p-1' } }
 }))
-
-function bench (label: string, fn: () => void): void {
-  for (let k = 0; k < 20_000; k++) fn() // warm up
-  let n = 0
-  const start = performance.now()
-  let elapsed = 0
-  while (elapsed < 1000) {
-    for (let k = 0; k < 1000; k++) fn()
-    n += 1000
-    elapsed = performance.now() - start
-  }
-  const ops = n / (elapsed / 1000)
-  console.log(`${label.padEnd(44)} ${Math.round(ops).toLocaleString('en').padStart(12)} ops/s  ${(1e6 / ops).toFixed(2).padStart(8)} µs/op`)
-}
 
 function roundTrip (body: Buffer): () => void {
   return () => {
