@@ -1,6 +1,5 @@
 import type { IncomingHttpHeaders } from 'node:http'
 import { propagation, trace, ROOT_CONTEXT, type ContextManager, SpanKind, SpanStatusCode, type Context, type Span, type TextMapGetter } from '@opentelemetry/api'
-import { NodeSDK } from '@opentelemetry/sdk-node'
 import type { SpanProcessor } from '@opentelemetry/sdk-trace'
 import { VERSION } from '../version.ts'
 
@@ -51,6 +50,10 @@ export async function startTracing (env: Record<string, string | undefined>, spa
   const configured = env.OTEL_TRACES_EXPORTER !== undefined || env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ||
     env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
   if (!configured && spanProcessors === undefined) return undefined
+  // Loaded only here: the SDK and every exporter it can configure (gRPC, Zipkin, Prometheus, logs,
+  // metrics) are memory and startup time a gateway without a collector should not pay (idle RSS
+  // 177 → 167 MB on this machine; ~40 MB on a bare Node).
+  const { NodeSDK } = await import('@opentelemetry/sdk-node')
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',
     instrumentations: [],
