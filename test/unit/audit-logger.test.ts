@@ -92,7 +92,10 @@ t.test('a lone surrogate is escaped where pino writes it raw: the parsed lines a
   ours.audit.info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
   pinos.audit.info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
   t.same(JSON.parse(timeless(ours.lines[0]!)), JSON.parse(timeless(pinos.lines[0]!)))
-  t.match(ours.lines[0], /a\\ud800b/, 'well-formed JSON: the surrogate as an escape')
+  t.match(ours.lines[0], /a\\ud800b/, 'well-formed JSON: the surrogate as an escape (so the line took the audit serializer)')
+  t.notMatch(pinos.lines[0], /a\\ud800b/, 'pino writes it raw')
+  ours.audit.child({ c: 1 }).info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
+  t.match(ours.lines[1], /"c":1,"gen_ai\.tool\.name":"a\\ud800b"/, 'a child without options of its own takes the audit serializer too')
 })
 
 t.test('the level of the audit logger still decides', async (t) => {
@@ -108,8 +111,27 @@ t.test('the level of the audit logger still decides', async (t) => {
   t.match(ours.lines[1], /"log\.type":"audit","extra":"binding","outcome":"success","msg":"from a child"\}\n$/, 'a child keeps both bindings')
 })
 
+t.test('children with serializers, formatters or redaction of their own are written by pino', async (t) => {
+  const childOptions: Array<[string, Parameters<FastifyBaseLogger['child']>[1]]> = [
+    ['its own serializer', { serializers: { outcome: (v: string) => `<${v}>` } }],
+    ['its own redaction', { redact: { paths: ['outcome'], censor: '[redacted]' } } as Parameters<FastifyBaseLogger['child']>[1]],
+    ['its own level formatter', { formatters: { level: (label: string) => ({ severity: label }) } }],
+    ['empty options', {}],
+  ]
+  for (const [what, options] of childOptions) {
+    const { ours, pinos } = both()
+    ours.audit.child({ c: 1 }, options).info({ outcome: 'success', 'portcullis.server': 'open' }, 'm')
+    pinos.audit.child({ c: 1 }, options).info({ outcome: 'success', 'portcullis.server': 'open' }, 'm')
+    t.equal(timeless(ours.lines[0]!), timeless(pinos.lines[0]!), what)
+  }
+  const { ours } = both()
+  ours.audit.child({}, { serializers: { outcome: (v: string) => `<${v}>` } }).info({ outcome: 'success' }, 'm')
+  t.match(ours.lines[0], /"outcome":"<success>"/, 'the child\'s serializer applied')
+})
+
 // Loggers that write lines in a way the serializer does not: it is not installed, pino writes.
 const configured: Array<[string, LoggerOptions]> = [
+  ['a serializer for the message', { serializers: { msg: (m: string) => m.toUpperCase() } }],
   ['formatters.log', { formatters: { log: (o: Record<string, unknown>) => ({ ...o, formatted: true }) } }],
   ['mixin', { mixin: () => ({ mixed: 'in' }) }],
   ['nestedKey', { nestedKey: 'payload' }],
