@@ -1,3 +1,4 @@
+import { tracingChannel } from 'node:diagnostics_channel'
 import pino from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 
@@ -5,6 +6,9 @@ import type { FastifyBaseLogger } from 'fastify'
 type AsJson = (this: Record<symbol, unknown>, obj: Record<string, unknown>, msg: unknown, num: number, time: string) => string
 
 const symbols = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: symbol }
+
+/** The diagnostics channel pino traces its serialization on (tools.js); subscribers get pino's path. */
+const asJsonChannel = tracingChannel('pino_asJson')
 
 /**
  * The audit lines' logger: Fastify's logger with `"log.type":"audit"` bound, so the lines keep its
@@ -20,7 +24,8 @@ const symbols = pino.symbols as typeof pino.symbols & { readonly msgPrefixSym: s
  * that is not a string or a number, or with a key the logger has a serializer or a redaction path
  * for, or logged through a child given serializers, formatters or redaction of its own; and a
  * logger with a `formatters.log`, a `mixin`, a `nestedKey`, a message prefix, a wildcard
- * redaction or a serializer or redaction for the message never gets it.
+ * redaction or a serializer or redaction for the message never gets it. While anything listens on
+ * pino's `pino_asJson` diagnostics channel, pino writes every line, so the listener sees them all.
  */
 export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   const audit = log.child({ 'log.type': 'audit' })
@@ -38,7 +43,7 @@ export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   const messageKey = JSON.stringify(messageKeyName)
   const asJson: AsJson = function (obj, msg, num, time) {
     // a child with serializers, formatters or redaction of its own has its own objects for them
-    if ((msg !== undefined && typeof msg !== 'string') || this[symbols.serializersSym] !== serializers ||
+    if ((msg !== undefined && typeof msg !== 'string') || asJsonChannel.hasSubscribers || this[symbols.serializersSym] !== serializers ||
       this[symbols.stringifiersSym] !== state[symbols.stringifiersSym] || this[symbols.formattersSym] !== formatters) return pinoAsJson.call(this, obj, msg, num, time)
     for (const key in obj) {
       const value = obj[key]

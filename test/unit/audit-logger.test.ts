@@ -1,4 +1,5 @@
 import t from 'tap'
+import { tracingChannel } from 'node:diagnostics_channel'
 import pino, { type LoggerOptions } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 import { auditLogger } from '../../src/observe/audit-logger.ts'
@@ -155,4 +156,17 @@ t.test('a logger that is not pino is used as it is', async (t) => {
   const audit = auditLogger(plain)
   audit.info({ outcome: 'success' }, 'm')
   t.same(calls, [[{ outcome: 'success' }, 'm']])
+})
+
+t.test('while something listens on pino\'s diagnostics channel, pino writes the audit lines', async (t) => {
+  const seen: unknown[] = []
+  const handlers = { start: (message: unknown) => { seen.push(message) }, end () {}, asyncStart () {}, asyncEnd () {}, error () {} }
+  const channel = tracingChannel('pino_asJson')
+  channel.subscribe(handlers)
+  t.teardown(() => { channel.unsubscribe(handlers) })
+  const { ours, pinos } = both()
+  ours.audit.info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
+  pinos.audit.info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
+  t.equal(seen.length, 2, 'the listener saw both lines')
+  t.equal(timeless(ours.lines[0]!), timeless(pinos.lines[0]!), 'pino\'s line, raw surrogate and all')
 })
