@@ -1,7 +1,7 @@
 import t from 'tap'
 import { tracingChannel } from 'node:diagnostics_channel'
 import pino, { type LoggerOptions } from 'pino'
-import type { FastifyBaseLogger } from 'fastify'
+import Fastify, { type FastifyBaseLogger } from 'fastify'
 import { auditLogger } from '../../src/observe/audit-logger.ts'
 import { loggerOptions } from '../../src/gateway.ts'
 
@@ -169,4 +169,12 @@ t.test('while something listens on pino\'s diagnostics channel, pino writes the 
   pinos.audit.info({ 'gen_ai.tool.name': 'a\ud800b' }, 'm')
   t.equal(seen.length, 2, 'the listener saw both lines')
   t.equal(timeless(ours.lines[0]!), timeless(pinos.lines[0]!), 'pino\'s line, raw surrogate and all')
+})
+
+t.test('the logger Fastify builds from the gateway\'s options gets the audit serializer', async (t) => {
+  const lines: string[] = []
+  const app = Fastify({ logger: { ...(loggerOptions('info') as object), stream: { write (line: string) { lines.push(line) } } } })
+  t.teardown(() => app.close())
+  auditLogger(app.log).info({ 'gen_ai.tool.name': 'a\ud800b', outcome: 'success' }, 'tool call')
+  t.match(lines.at(-1), /^\{"level":30,"time":\d+,"pid":\d+,"hostname":"[^"]+","log\.type":"audit","gen_ai\.tool\.name":"a\\ud800b","outcome":"success","msg":"tool call"\}\n$/)
 })
