@@ -34,7 +34,8 @@ export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   if (typeof pinos !== 'function') return audit // not pino: Fastify's abstract logger interface only
   const formatters = state[symbols.formattersSym] as { log?: unknown } | undefined
   const serializers = state[symbols.serializersSym]
-  const stringifiers = (state[symbols.stringifiersSym] ?? {}) as Record<string | symbol, unknown>
+  const ownStringifiers = state[symbols.stringifiersSym]
+  const stringifiers = (ownStringifiers ?? {}) as Record<string | symbol, unknown>
   const special = new Set([...Object.keys(serializers ?? {}), ...Object.keys(stringifiers), String(state[symbols.errorKeySym])])
   const messageKeyName = String(state[symbols.messageKeySym])
   if (formatters?.log !== undefined || state[symbols.mixinSym] !== undefined || state[symbols.nestedKeySym] ||
@@ -44,7 +45,7 @@ export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   const asJson: AsJson = function (obj, msg, num, time) {
     // a child with serializers, formatters or redaction of its own has its own objects for them
     if ((msg !== undefined && typeof msg !== 'string') || asJsonChannel.hasSubscribers || this[symbols.serializersSym] !== serializers ||
-      this[symbols.stringifiersSym] !== state[symbols.stringifiersSym] || this[symbols.formattersSym] !== formatters) return pinoAsJson.call(this, obj, msg, num, time)
+      this[symbols.stringifiersSym] !== ownStringifiers || this[symbols.formattersSym] !== formatters) return pinoAsJson.call(this, obj, msg, num, time)
     for (const key in obj) {
       const value = obj[key]
       if ((typeof value !== 'string' && typeof value !== 'number') || special.has(key)) return pinoAsJson.call(this, obj, msg, num, time)
