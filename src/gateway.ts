@@ -1,5 +1,5 @@
-import pino from 'pino'
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
+import { LogDestination } from './observe/log-destination.ts'
 import type { Config } from './config/types.ts'
 import type { UpstreamRegistry } from './upstream/registry.ts'
 import type { Upstream } from './upstream/upstream.ts'
@@ -125,10 +125,9 @@ export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info
     level,
     // Buffered writes: one write(2) per 4 KiB of lines instead of one per line, and at least
     // every 200 ms; flushed when the gateway stops. Synchronous: an asynchronous write waits for a
-    // libuv pool thread that competes with the event loop for the same core, and meanwhile every
-    // new line is appended to (and measured against) a growing buffer string — measured side by
+    // libuv pool thread that competes with the event loop for the same core — measured side by
     // side, the audit line cost ~8 % more throughput that way.
-    stream: pino.destination({ dest: 1, sync: true, minLength: 4096, periodicFlush: 200 } as Parameters<typeof pino.destination>[0]),
+    stream: new LogDestination({ fd: 1, minLength: 4096, periodicFlush: 200 }),
     serializers: {
       req (req: { method: string; url: string; hostname?: string; remoteAddress?: string }) {
         const q = req.url.indexOf('?')
