@@ -50,6 +50,11 @@ export async function startTracing (env: Record<string, string | undefined>, spa
   const configured = env.OTEL_TRACES_EXPORTER !== undefined || env.OTEL_EXPORTER_OTLP_ENDPOINT !== undefined ||
     env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT !== undefined
   if (!configured && spanProcessors === undefined) return undefined
+  // OTEL_TRACES_EXPORTER=none: the SDK registers no tracer provider, and spans made against the
+  // API's no-op tracer would be work for nothing. The SDK then starts only if it has metrics or
+  // logs to export.
+  const tracesOff = spanProcessors === undefined && tracesExporterIsNone(env.OTEL_TRACES_EXPORTER)
+  if (tracesOff && env.OTEL_METRICS_EXPORTER === undefined && env.OTEL_LOGS_EXPORTER === undefined) return undefined
   // Loaded only here: the SDK and every exporter it can configure (gRPC, Zipkin, Prometheus, logs,
   // metrics) are memory and startup time a gateway without a collector should not pay (idle RSS
   // 177 → 167 MB on this machine; ~40 MB on a bare Node).
@@ -69,12 +74,19 @@ export async function startTracing (env: Record<string, string | undefined>, spa
   })
   sdk.start()
   cachedTracer = undefined
-  active = true
+  active = !tracesOff
   return async () => {
     active = false
     cachedTracer = undefined
     await sdk.shutdown()
   }
+}
+
+/** `OTEL_TRACES_EXPORTER` names only `none` (the SDK's own reading: a comma-separated list). */
+function tracesExporterIsNone (value: string | undefined): boolean {
+  if (value === undefined) return false
+  const names = value.split(',').map((name) => name.trim()).filter((name) => name !== '')
+  return names.length > 0 && names.every((name) => name === 'none')
 }
 
 const headerGetter: TextMapGetter<IncomingHttpHeaders> = {
