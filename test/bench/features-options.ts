@@ -5,6 +5,33 @@
 /** The trace sampler deploy/kubernetes/overlays/prod ships (test/deploy/manifests.test.ts checks they agree). */
 export const PROD_SAMPLER = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' } as const
 
+/** The OTLP settings of every traced gateway of the telemetry benchmarks (features.ts, instructions.ts); the sampler is added per variant. */
+export function otlpEnv (sinkPort: number): Record<string, string> {
+  return { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_SERVICE_NAME: 'portcullis-bench' }
+}
+
+/** The environment a benchmarked gateway starts from: this process's, without telemetry settings (each variant adds its own). */
+export function gatewayBaseEnv (): NodeJS.ProcessEnv {
+  const env: NodeJS.ProcessEnv = {}
+  for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'PORTCULLIS_LOG_LEVEL') env[k] = v
+  return env
+}
+
+/** The telemetry benchmarks' gateway: one server `open` on the mock upstream, `auth: none`, every tool allowed. */
+export function telemetryGatewayYaml (port: number, admin: number, upstreamPort: number, writer: string): string {
+  return `# written by ${writer}
+publicUrl: http://127.0.0.1:${port}
+listen: { host: 127.0.0.1, port: ${port} }
+admin: { host: 127.0.0.1, port: ${admin} }
+servers:
+  open:
+    upstream: { url: http://127.0.0.1:${upstreamPort}/mcp }
+    auth: none
+    tools:
+      - allow: ["*"]
+`
+}
+
 export interface FeaturesOptions {
   readonly rounds: number
   readonly duration: number

@@ -54,7 +54,7 @@ import { runWrk, type WrkResult } from './wrk.ts'
 import { median, perRoundValues, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
 import { busiest, elapsed, freePorts, gatewayMemory, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
-import { PROD_SAMPLER, featuresEstimateS, type FeaturesOptions } from './features-options.ts'
+import { PROD_SAMPLER, featuresEstimateS, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml, type FeaturesOptions } from './features-options.ts'
 import { CLIENT, basic, claimDifferences, generateSigningKeys, mintAccessTokens, redeem, startBenchIdp, type BenchIdp } from './tokens.ts'
 
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{"city":"Paris"}}}'
@@ -199,12 +199,6 @@ class Features {
   }
 
   /** A clean environment for a gateway: no OTEL_* and no log level inherited from the caller. */
-  static baseEnv (): NodeJS.ProcessEnv {
-    const env: NodeJS.ProcessEnv = {}
-    for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'PORTCULLIS_LOG_LEVEL') env[k] = v
-    return env
-  }
-
   async #post1 (url: string, token: string | undefined): Promise<{ status: number; type: string; text: string }> {
     const res = await fetch(url, {
       method: 'POST',
@@ -344,7 +338,7 @@ servers:
     scopes: [tools.read]
     tools:
       - allow: ["*"]
-`, { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: 'warn', BENCH_CLIENT_SECRET: CLIENT.secret })
+`, { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: 'warn', BENCH_CLIENT_SECRET: CLIENT.secret })
       await waitFor('the auth gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gw.proc, ctx.group)
       const logStart = statSync(gw.logFile).size
       const rssFresh = rssBytes(gw.proc.pid)
@@ -533,11 +527,7 @@ servers:
     const o = this.#o
     const ctx = this.#ctx
     const [sinkPort] = await freePorts(1) as [number]
-    const otlp = {
-      OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`,
-      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
-      OTEL_SERVICE_NAME: 'portcullis-bench',
-    }
+    const otlp = otlpEnv(sinkPort)
     const sampled = { ...otlp, ...PROD_SAMPLER }
     const always = { ...otlp, OTEL_TRACES_SAMPLER: 'parentbased_always_on' }
     const sampler = (env: Record<string, string>): string => `${env.OTEL_TRACES_SAMPLER}${env.OTEL_TRACES_SAMPLER_ARG === undefined ? '' : ` ${env.OTEL_TRACES_SAMPLER_ARG}`}`
@@ -561,24 +551,14 @@ servers:
     const sink = this.#spawn('otlp-sink', [join(ctx.here, 'otlp-sink.ts'), String(sinkPort)], ctx.loadCpu, process.env, join(ctx.tmp, 'otlp-sink.log'))
     await waitFor('the OTLP sink', () => httpOk(`http://127.0.0.1:${sinkPort}/stats`), 15_000, sink, ctx.group)
     this.#log(`OTLP sink pid ${sink.pid} :${sinkPort} (CPU ${ctx.loadCpu}); the gateways with traces get ${Object.entries(otlp).map(([k, v]) => `${k}=${v}`).join(' ')} and their sampler`)
-    const yaml = (port: number, admin: number): string => `# written by test/bench/features.ts
-publicUrl: http://127.0.0.1:${port}
-listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${admin} }
-servers:
-  open:
-    upstream: { url: http://127.0.0.1:${ctx.upstreamPort}/mcp }
-    auth: none
-    tools:
-      - allow: ["*"]
-`
+    const yaml = (port: number, admin: number): string => telemetryGatewayYaml(port, admin, ctx.upstreamPort, 'test/bench/features.ts')
     // P processes of each variant; round r measures process ((r - 1) mod P) + 1 of every variant
     const ports = await freePorts(2 * variants.length * P)
     const gws = variants.flatMap((v, i) => Array.from({ length: P }, (_, k) => {
       const port = ports[2 * (i * P + k)]!
       const admin = ports[2 * (i * P + k) + 1]!
       const name = `telemetry-${v.target}${P === 1 ? '' : `-${k + 1}`}`
-      const g = this.#gateway(`gateway-${name}`, yaml(port, admin), { ...Features.baseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
+      const g = this.#gateway(`gateway-${name}`, yaml(port, admin), { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
       return { ...v, ...g, name, process: k + 1, port, admin, logStart: 0, fresh: undefined as number | undefined }
     }))
     for (const g of gws) {

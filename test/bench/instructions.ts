@@ -33,7 +33,7 @@ import { fileURLToPath } from 'node:url'
 import { ProcessGroup, waitFor } from './procs.ts'
 import { freePorts, httpOk } from './common.ts'
 import { runWrk } from './wrk.ts'
-import { PROD_SAMPLER } from './features-options.ts'
+import { PROD_SAMPLER, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml } from './features-options.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('./', import.meta.url))
@@ -62,25 +62,23 @@ const sink = group.spawn('otlp-sink', process.execPath, [join(HERE, 'otlp-sink.t
 await waitFor('the upstream', () => httpOk(`http://127.0.0.1:${upstreamPort}/stats`), 15_000, upstream, group)
 await waitFor('the OTLP sink', () => httpOk(`http://127.0.0.1:${sinkPort}/stats`), 15_000, sink, group)
 
-const otlp = { OTEL_EXPORTER_OTLP_ENDPOINT: `http://127.0.0.1:${sinkPort}`, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf', OTEL_SERVICE_NAME: 'portcullis-bench', ...PROD_SAMPLER }
+const otlp = { ...otlpEnv(sinkPort), ...PROD_SAMPLER }
 const envOf: Record<string, Record<string, string>> = {
   off: { PORTCULLIS_LOG_LEVEL: 'warn' },
   on: { PORTCULLIS_LOG_LEVEL: 'info', ...otlp },
   audit: { PORTCULLIS_LOG_LEVEL: 'info' },
   traces: { PORTCULLIS_LOG_LEVEL: 'warn', ...otlp },
 }
-const baseEnv: NodeJS.ProcessEnv = Object.fromEntries(Object.entries(process.env).filter(([k]) => !k.startsWith('OTEL_') && k !== 'PORTCULLIS_LOG_LEVEL' && k !== 'NODE_OPTIONS'))
 
 console.log(`# instructions per request (callgrind; gateway on CPU ${GATEWAY_CPU}, wrk -c10 + upstream + OTLP sink on CPU ${LOAD_CPU}; ${warmupS} s uncounted warm-up, ${durationS} s counted per variant)`)
 const results: Array<{ variant: string; requests: number; perRequest: number; functions: Map<string, number> }> = []
 for (const variant of variants) {
   const [port, admin] = await freePorts(2) as [number, number]
   const config = join(tmp, `${variant}.yaml`)
-  writeFileSync(config, `publicUrl: http://127.0.0.1:${port}\nlisten: { host: 127.0.0.1, port: ${port} }\nadmin: { host: 127.0.0.1, port: ${admin} }\n` +
-    `servers:\n  open:\n    upstream: { url: http://127.0.0.1:${upstreamPort}/mcp }\n    auth: none\n    tools:\n      - allow: ["*"]\n`)
+  writeFileSync(config, telemetryGatewayYaml(port, admin, upstreamPort, 'test/bench/instructions.ts'))
   const out = join(tmp, `callgrind-${variant}`)
   const gateway = group.spawn(`gateway-${variant}`, 'valgrind', ['--tool=callgrind', '--smc-check=all-non-file', '--instr-atstart=no', `--callgrind-out-file=${out}.%p`,
-    process.execPath, '--perf-basic-prof', join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], { cpu: GATEWAY_CPU, cwd: ROOT, env: { ...baseEnv, ...envOf[variant] }, logFile: join(tmp, `${variant}.log`), logCollectorCpu: LOAD_CPU })
+    process.execPath, '--perf-basic-prof', join(ROOT, 'bin/portcullis.js'), 'start', '--config', config], { cpu: GATEWAY_CPU, cwd: ROOT, env: { ...gatewayBaseEnv(), ...envOf[variant] }, logFile: join(tmp, `${variant}.log`), logCollectorCpu: LOAD_CPU })
   await waitFor(`the ${variant} gateway under valgrind (/readyz)`, () => httpOk(`http://127.0.0.1:${admin}/readyz`), 180_000, gateway, group)
   const load = (seconds: number): ReturnType<typeof runWrk> => runWrk({ wrk: 'wrk', url: `http://127.0.0.1:${port}/mcp/open`, connections: 10, durationS: seconds, script: join(HERE, 'post.lua'), cpu: LOAD_CPU })
   await load(warmupS)
