@@ -1,13 +1,15 @@
 /**
  * Micro-benchmark of the audit line of a tool call: pino's own serializer vs the audit logger's
  * (src/observe/audit-logger.ts), each through the gateway's logger options, once into a discarding
- * stream (serializing alone) and once into a buffered pino.destination on /dev/null (as stdout).
+ * stream (serializing alone) and once into the gateway's buffered log destination on /dev/null (as stdout).
  * Run: node_modules/.bin/node test/bench/micro/audit.bench.ts   (prints ops/s; asserts nothing)
  */
+import { openSync } from 'node:fs'
 import pino, { type DestinationStream, type LoggerOptions } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 import { loggerOptions } from '../../../src/gateway.ts'
 import { auditLogger } from '../../../src/observe/audit-logger.ts'
+import { LogDestination } from '../../../src/observe/log-destination.ts'
 import { bench } from './loop.ts'
 
 /** The fields records.ts writes for an authorized tool call of an EMA-authenticated user. */
@@ -38,8 +40,8 @@ function logger (stream: DestinationStream): FastifyBaseLogger {
   return pino(options, stream) as unknown as FastifyBaseLogger
 }
 const discard: DestinationStream = { write () {} }
-/** As loggerOptions' stdout destination, on /dev/null. */
-const devNull = (): DestinationStream => pino.destination({ dest: '/dev/null', sync: true, minLength: 4096 })
+/** As loggerOptions' stdout destination (src/observe/log-destination.ts), on /dev/null. */
+const devNull = (): DestinationStream => new LogDestination({ fd: openSync('/dev/null', 'w'), minLength: 4096, periodicFlush: 0 })
 
 console.log(`audit line of a tool call: ${Object.keys(line).length} fields`)
 const serialized = [
