@@ -1,9 +1,11 @@
 // The deployment files (deploy/): the kustomize base and every overlay build, and the built
 // objects have what running the gateway safely needs (probes on the admin port, a locked-down
 // securityContext, a drain that fits the grace period, PDB, HPA, Secret references but no Secret
-// values); every config under deploy/ loads with the real config loader, and every ${ENV} it
-// needs is provided by the Deployment; yamllint and docker-compose accept the YAML; the
-// Dockerfile keeps its promises.
+// values); several replicas share a Redis store (design.md §7: store URL and session key from a
+// Secret, the pod IP as advertiseUrl, replica-to-replica and Redis traffic allowed by the
+// NetworkPolicy; a Redis of their own in dev and compose); every config under deploy/ loads with
+// the real config loader, and every ${ENV} it needs is provided by the Deployment; yamllint and
+// docker-compose accept the YAML; the Dockerfile keeps its promises.
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { readFileSync, readdirSync } from 'node:fs'
@@ -54,8 +56,18 @@ function envReferences (text: string): string[] {
   return [...new Set(strings.flatMap((value) => [...value.replaceAll('$${', '').matchAll(/\$\{([A-Za-z_][A-Za-z0-9_]*)\}/g)].map((m) => m[1] ?? '')))]
 }
 
+/** Values of the right shape where the config checks the shape (a URL, an address). */
+const FAKE_VALUES: Record<string, string> = {
+  REDIS_URL: 'redis://portcullis:test-password@redis.test:6379',
+  POD_IP: '10.0.0.7',
+}
+
 /** A value for every ${NAME}: the test only checks the config, not the secrets. */
-const fakeEnv = (text: string): Record<string, string> => Object.fromEntries(envReferences(text).map((name) => [name, `test-value-for-${name.toLowerCase()}`]))
+const fakeEnv = (text: string): Record<string, string> =>
+  Object.fromEntries(envReferences(text).map((name) => [name, FAKE_VALUES[name] ?? `test-value-for-${name.toLowerCase()}`]))
+
+/** the container's env entry of that name */
+const envVar = (container: Obj | undefined, name: string): Obj | undefined => (container?.env ?? []).find((e: Obj) => e.name === name)
 
 function checkGatewayObjects (t: Test, objects: Obj[], where: string): { config: string; deployment: Obj } {
   const deployment = one(objects, 'Deployment')
@@ -167,8 +179,35 @@ for (const overlay of OVERLAYS) {
       t.ok(one(objects, 'NetworkPolicy'), 'prod has the NetworkPolicy component')
       t.same(one(objects, 'NetworkPolicy')?.spec?.policyTypes, ['Ingress', 'Egress'], 'NetworkPolicy restricts both directions')
       t.same(objects.filter((o) => o.kind === 'Secret'), [], 'prod holds no Secret values')
-      const store = parseConfig(config, { source: 'prod', env: fakeEnv(config) }).store
-      t.match(store?.url, /^rediss?:\/\//, 'prod config uses a Redis store')
+      const loaded = parseConfig(config, { source: 'prod', env: fakeEnv(config) })
+      t.match(loaded.store?.url, /^rediss?:\/\//, 'prod config uses a Redis store')
+      t.equal(loaded.store?.keyPrefix, 'portcullis:', 'prod store key prefix portcullis:')
+
+      // design.md §7: the store URL and the session key from the Secret, the pod's own address from the downward API
+      const rawConfig = parseYaml(config, 'prod') as Obj
+      t.equal(rawConfig.store?.url, '${REDIS_URL}', 'prod store.url is ${REDIS_URL}: credentials stay in the Secret')
+      t.equal(rawConfig.listen?.advertiseUrl, 'http://${POD_IP}:8080', 'prod listen.advertiseUrl is the pod IP on the client port')
+      t.equal(loaded.listen.advertiseUrl, `http://${FAKE_VALUES.POD_IP ?? ''}:8080`, 'advertiseUrl loads as http://<pod ip>:8080')
+      const container = (pod.containers ?? []).find((c: Obj) => c.name === 'portcullis')
+      for (const name of ['REDIS_URL', 'PORTCULLIS_SESSION_KEY']) {
+        const ref = envVar(container, name)?.valueFrom?.secretKeyRef
+        t.ok(ref?.name && ref?.key, `prod ${name} comes from a Secret (secretKeyRef)`)
+        t.notOk(ref?.optional, `prod ${name} is required, not optional`)
+        t.equal(envVar(container, name)?.value, undefined, `prod ${name} has no literal value`)
+      }
+      t.equal(envVar(container, 'POD_IP')?.valueFrom?.fieldRef?.fieldPath, 'status.podIP', 'prod POD_IP from the downward API (status.podIP)')
+      t.equal(envVar(container, 'REDIS_PASSWORD'), undefined, 'no separate REDIS_PASSWORD: the URL carries the credentials')
+      t.equal((container?.env ?? []).filter((e: Obj) => e.name === 'PORTCULLIS_SESSION_KEY').length, 1, 'PORTCULLIS_SESSION_KEY once (the patch merges into the base entry)')
+
+      // the NetworkPolicy lets replicas reach each other on the client port, and reach Redis
+      const policy = one(objects, 'NetworkPolicy')
+      const selectsGateway = (peer: Obj): boolean => peer.podSelector?.matchLabels?.['app.kubernetes.io/name'] === 'portcullis' && peer.namespaceSelector === undefined
+      const portsOf = (rule: Obj): unknown[] => (rule.ports ?? []).map((p: Obj) => p.port)
+      t.ok((policy?.spec?.ingress ?? []).some((r: Obj) => (r.from ?? []).some(selectsGateway) && portsOf(r).some((p) => p === 'http' || p === 8080)),
+        'NetworkPolicy: ingress from the other gateway pods on the http port (8080)')
+      t.ok((policy?.spec?.egress ?? []).some((r: Obj) => (r.to ?? []).some(selectsGateway) && portsOf(r).includes(8080)),
+        'NetworkPolicy: egress to the other gateway pods on 8080')
+      t.ok((policy?.spec?.egress ?? []).some((r: Obj) => portsOf(r).includes(6379)), 'NetworkPolicy: egress to Redis on 6379')
       t.notMatch(String(deployment.spec?.template?.spec?.containers?.[0]?.image), /:latest$|^portcullis$/, 'prod pins an image')
       const env = Object.fromEntries(((pod.containers?.[0]?.env ?? []) as Array<{ name: string; value?: string }>).map((e) => [e.name, e.value]))
       t.same({ OTEL_TRACES_SAMPLER: env.OTEL_TRACES_SAMPLER, OTEL_TRACES_SAMPLER_ARG: env.OTEL_TRACES_SAMPLER_ARG }, PROD_SAMPLER,
@@ -176,6 +215,33 @@ for (const overlay of OVERLAYS) {
     }
     if (overlay === 'dev') {
       t.equal(deployment.spec?.replicas, 1, 'dev runs one replica')
+      // a one-pod Redis as the shared store, locked down like the gateway
+      const redis = objects.find((o) => o.kind === 'Deployment' && o.metadata?.name === 'redis')
+      const redisService = objects.find((o) => o.kind === 'Service' && o.metadata?.name === 'redis')
+      t.ok(redis, 'dev: a Redis Deployment')
+      t.equal(redis?.spec?.replicas, 1, 'dev Redis: one replica')
+      t.same(redisService?.spec?.selector, redis?.spec?.selector?.matchLabels, 'dev Redis Service selects the Redis pod')
+      t.same((redisService?.spec?.ports ?? []).map((p: Obj) => p.port), [6379], 'dev Redis Service on 6379')
+      const redisPod = redis?.spec?.template?.spec ?? {}
+      const redisContainer = redisPod.containers?.[0] ?? {}
+      t.equal(redisPod.securityContext?.runAsNonRoot, true, 'dev Redis: runAsNonRoot')
+      t.equal(redisContainer.securityContext?.readOnlyRootFilesystem, true, 'dev Redis: readOnlyRootFilesystem')
+      t.equal(redisContainer.securityContext?.allowPrivilegeEscalation, false, 'dev Redis: no privilege escalation')
+      t.same(redisContainer.securityContext?.capabilities?.drop, ['ALL'], 'dev Redis: drop ALL capabilities')
+      t.ok(redisContainer.resources?.limits?.memory && redisContainer.resources?.limits?.cpu, 'dev Redis: resource limits')
+      t.notOk((redisPod.volumes ?? []).some((v: Obj) => v.persistentVolumeClaim), 'dev Redis: no persistent volume')
+      t.ok(redisContainer.readinessProbe, 'dev Redis: a readiness probe')
+      const store = parseConfig(config, { source: 'dev', env: fakeEnv(config) }).store
+      const url = new URL(store?.url ?? 'invalid:')
+      t.equal(url.protocol, 'redis:', 'dev store.url is a redis:// URL')
+      t.equal(url.hostname, redisService?.metadata?.name, 'dev store.url names the Redis Service')
+      t.equal(url.port === '' ? '6379' : url.port, '6379', 'dev store.url on 6379')
+      const gatewayContainer = (deployment.spec?.template?.spec?.containers ?? []).find((c: Obj) => c.name === 'portcullis')
+      const sessionKeyRef = envVar(gatewayContainer, 'PORTCULLIS_SESSION_KEY')?.valueFrom?.secretKeyRef
+      const devSecret = objects.find((o) => o.kind === 'Secret' && o.metadata?.name === sessionKeyRef?.name)
+      const devSessionKey = Buffer.from(String(devSecret?.data?.[sessionKeyRef?.key] ?? ''), 'base64').toString('utf8')
+      t.ok(devSessionKey.length >= 32, 'dev: PORTCULLIS_SESSION_KEY has >= 32 characters')
+      t.match(devSessionKey, /dev-only/, 'dev: the session key is marked dev-only')
     }
   })
 }
@@ -206,7 +272,24 @@ t.test('docker-compose config accepts the compose stack', { skip: skipUnless('do
   t.equal(result.status, 0, `${result.stdout}${result.stderr}`)
   const full = spawnSync('docker-compose', ['-f', file, 'config'], { cwd: root, encoding: 'utf8' })
   const services = Object.keys((parseAllDocuments(full.stdout)[0]?.toJS() as Obj | undefined)?.services ?? {}).sort()
-  t.same(services, ['everything', 'gateway', 'grafana', 'jaeger', 'prometheus'], 'gateway, upstream, Prometheus, Grafana, Jaeger')
+  t.same(services, ['everything', 'gateway', 'grafana', 'jaeger', 'prometheus', 'redis'], 'gateway, upstream, Redis, Prometheus, Grafana, Jaeger')
+})
+
+t.test('the compose stack: Redis as the gateway\'s shared store', async (t) => {
+  const compose = parseYaml(readFileSync(join(root, 'deploy/compose/docker-compose.yaml'), 'utf8'), 'compose') as Obj
+  const redis = compose.services?.redis ?? {}
+  const gateway = compose.services?.gateway ?? {}
+  t.match(redis.image, /^(redis:7[.\d]*-alpine|valkey\/valkey:[\d.]+(-alpine)?)$/, 'the official Redis (or Valkey) image')
+  t.same(redis.healthcheck?.test, ['CMD', 'redis-cli', 'ping'], 'healthcheck redis-cli ping')
+  t.notOk(redis.ports, 'Redis is not published on the host')
+  t.equal(gateway.depends_on?.redis?.condition, 'service_healthy', 'the gateway starts once Redis answers')
+  const sessionKey = String(gateway.environment?.PORTCULLIS_SESSION_KEY ?? '')
+  const sessionKeyDefault = /^\$\{PORTCULLIS_SESSION_KEY:-(.*)\}$/.exec(sessionKey)?.[1] ?? ''
+  t.ok(sessionKeyDefault.length >= 32, 'PORTCULLIS_SESSION_KEY has a default of >= 32 characters (overridable from the environment)')
+  t.match(sessionKeyDefault, /dev-only/, 'and the default is marked dev-only')
+  const text = readFileSync(join(root, 'deploy/compose/portcullis.yaml'), 'utf8')
+  const store = parseConfig(text, { source: 'compose', env: fakeEnv(text) }).store
+  t.equal(new URL(store?.url ?? 'invalid:').hostname, 'redis', 'compose portcullis.yaml store.url names the redis service')
 })
 
 t.test('the Dockerfile', async (t) => {
