@@ -53,12 +53,24 @@ t.test('promtool check config deploy/prometheus/prometheus.yml', { skip: noPromt
 t.test('the alerts the issue asks for are there', async (t) => {
   const names = alerts.map((a) => a.alert).sort()
   t.same(names, ['PortcullisDown', 'PortcullisEventLoopLagHigh', 'PortcullisInstanceDown', 'PortcullisJwksStale',
-    'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamLatencyHigh'])
+    'PortcullisStoreDown', 'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamLatencyHigh'])
   const expr = (name: string): string => alerts.find((a) => a.alert === name)?.expr ?? ''
   t.match(expr('PortcullisDown'), /absent\(up\{job="portcullis"\}\)/, 'down covers a missing target')
   t.match(expr('PortcullisDown'), /up\{job="portcullis"\}/, 'down covers up == 0')
   t.match(expr('PortcullisEventLoopLagHigh'), /nodejs_eventloop_lag_p99_seconds/)
   t.match(expr('PortcullisJwksStale'), /outcome!="success"[\s\S]*unless[\s\S]*outcome="success"/, 'JWKS stale: failures and no success')
+  const storeDown = alerts.find((a) => a.alert === 'PortcullisStoreDown')
+  t.match(storeDown?.expr, /^portcullis_store_up\{job="portcullis"\} == 0\s*$/, 'store down: the gauge at 0, per instance')
+  t.notMatch(storeDown?.expr, /absent/, 'store down: an absent series (no store.url) is not an outage')
+  t.equal(storeDown?.for, '1m', 'store down: after 1 minute')
+})
+
+t.test('rules.test.yaml shows PortcullisStoreDown quiet with the store up and with no store at all', async (t) => {
+  const own = unitTests.tests.filter((c) => (c.alert_rule_test ?? []).some((a) => a.alertname === 'PortcullisStoreDown'))
+  const series = (c: (typeof own)[number]): string[] => ((c as { input_series?: { series: string }[] }).input_series ?? []).map((s) => s.series)
+  const quiet = own.filter((c) => (c.alert_rule_test ?? []).every((a) => a.alertname !== 'PortcullisStoreDown' || a.exp_alerts.length === 0))
+  t.ok(quiet.some((c) => series(c).length > 0 && series(c).every((s) => !s.startsWith('portcullis_store_up'))), 'a case without any portcullis_store_up series')
+  t.ok(quiet.some((c) => series(c).some((s) => s.startsWith('portcullis_store_up'))), 'a case with the store reachable')
 })
 
 t.test('every alert has severity, summary, description and an existing runbook', async (t) => {
