@@ -38,6 +38,8 @@ interface PanelSpec {
   readonly max?: number
   /** stat/bargauge colour steps: [value, colour], the first is the base */
   readonly thresholds?: readonly (readonly [number | null, string])[]
+  /** value mappings: a number shown as text (and colour), e.g. 0 → down */
+  readonly mappings?: readonly { readonly value: number; readonly text: string; readonly color: string }[]
 }
 
 interface RowSpec {
@@ -161,7 +163,14 @@ export const DASHBOARDS: readonly DashboardSpec[] = [
         title: 'Fleet',
         panels: [
           { type: 'timeseries', title: 'Token requests by outcome', unit: 'reqps', stack: true, description: 'Token endpoint requests per second: issued vs rejected, by grant type.', queries: [{ expr: sumRate('grant_type, outcome', 'portcullis_token_requests_total', J), legend: '{{grant_type}} {{outcome}}' }] },
-          { type: 'table', title: 'Versions running', unit: 'short', description: 'How many gateway instances run each version (portcullis_build_info).', queries: [{ expr: `count by (version) (portcullis_build_info{${J}})`, legend: '{{version}}' }] },
+          { type: 'table', title: 'Versions running', unit: 'short', w: 6, description: 'How many gateway instances run each version (portcullis_build_info).', queries: [{ expr: `count by (version) (portcullis_build_info{${J}})`, legend: '{{version}}' }] },
+          {
+            type: 'stat', title: 'Shared store (Redis) reachable', unit: 'short', w: 6, h: 8, min: 0, max: 1,
+            description: 'Whether each instance reaches its shared store (store.url, Redis): 1 up, 0 down. Down means token requests, logins and registrations on that instance fail with 503 while MCP traffic with issued tokens keeps working, and /readyz stays 200 on purpose; PortcullisStoreDown fires after 1 minute. No data: no store.url (one instance, state in memory).',
+            queries: [{ expr: `portcullis_store_up{${J}}`, legend: '{{instance}}' }],
+            thresholds: [[null, 'red'], [1, 'green']],
+            mappings: [{ value: 0, text: 'down', color: 'red' }, { value: 1, text: 'up', color: 'green' }],
+          },
         ],
       },
     ],
@@ -471,6 +480,12 @@ function fieldConfig (panel: PanelSpec): Json {
   if (panel.thresholds !== undefined) {
     defaults.color = { mode: 'thresholds' }
     defaults.thresholds = { mode: 'absolute', steps: panel.thresholds.map(([value, color]) => ({ value, color })) }
+  }
+  if (panel.mappings !== undefined) {
+    defaults.mappings = [{
+      type: 'value',
+      options: Object.fromEntries(panel.mappings.map(({ value, text, color }, index) => [String(value), { text, color, index }])),
+    }]
   }
   return { defaults, overrides: [] }
 }

