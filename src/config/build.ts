@@ -18,7 +18,7 @@ export function buildConfig(raw: RawConfig, source: string): Config {
   const { authorization: auth } = raw
   return {
     publicUrl,
-    listen: { ...raw.listen, allowedOrigins: [...raw.listen.allowedOrigins] },
+    listen: { ...raw.listen, allowedOrigins: [...raw.listen.allowedOrigins], advertiseUrl: raw.listen.advertiseUrl?.replace(/\/+$/, '') },
     limits: { ...raw.limits },
     admin: { ...raw.admin },
     authorization: {
@@ -44,7 +44,7 @@ export function buildConfig(raw: RawConfig, source: string): Config {
       })),
       registration: { ...auth.registration, allowedRedirectHosts: [...auth.registration.allowedRedirectHosts] },
     },
-    store: raw.store === undefined ? undefined : { url: raw.store.url },
+    store: raw.store === undefined ? undefined : { url: raw.store.url, keyPrefix: raw.store.keyPrefix },
     servers: record(Object.entries(raw.servers).map(([name, server]) => [name, buildServer(name, server, publicUrl)])),
     source,
   }

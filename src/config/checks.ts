@@ -32,6 +32,7 @@ export const CHECKS: readonly Check[] = [
   checkClients,
   checkIdentityProviders,
   checkStore,
+  checkAdvertiseUrl,
   checkServerNames,
   checkUpstream,
   checkHeaders,
@@ -193,6 +194,17 @@ export function checkStore(config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['store']) || config.store === undefined) return
   const url = parseUrl(config.store.url)
   if (url?.protocol !== 'redis:' && url?.protocol !== 'rediss:') ctx.report(['store', 'url'], 'must be a redis:// or rediss:// URL')
+}
+
+/** listen.advertiseUrl: where the other replicas send a bridged session's requests — an http(s) origin, nothing more. */
+export function checkAdvertiseUrl(config: RawConfig, ctx: CheckContext): void {
+  const value = config.listen?.advertiseUrl
+  if (!ctx.valid(['listen', 'advertiseUrl']) || value === undefined) return
+  const url = parseUrl(value)
+  if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
+      url.search !== '' || url.hash !== '' || (url.pathname !== '/' && url.pathname !== '')) {
+    ctx.report(['listen', 'advertiseUrl'], 'must be an http(s) URL with a host and port only, such as http://10.0.0.7:8080')
+  }
 }
 
 export function checkServerNames(config: RawConfig, ctx: CheckContext): void {

@@ -57,7 +57,7 @@ export interface RawIdentityProvider {
 }
 export interface RawConfig {
   publicUrl: string
-  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number }
+  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number; advertiseUrl?: string }
   limits: { maxBodyBytes: number }
   admin: { host: string; port: number }
   authorization: {
@@ -69,6 +69,6 @@ export interface RawConfig {
     identityProviders: RawIdentityProvider[]
     registration: { dynamic: boolean; clientIdMetadataDocuments: boolean; allowedRedirectHosts: string[] }
   }
-  store?: { url: string }
+  store?: { url: string; keyPrefix: string }
   servers: Record<string, RawServer>
 }

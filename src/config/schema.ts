@@ -19,6 +19,7 @@ export const DEFAULTS = {
     legacySse: false,
     drainTimeoutMs: 10_000, // 10 s for open requests and streams after SIGTERM
   },
+  store: { keyPrefix: 'portcullis:' },
   limits: { maxBodyBytes: 4_194_304 }, // 4 MiB
   admin: { host: '0.0.0.0', port: 9464 },
   authorization: {
@@ -201,6 +202,7 @@ export const configSchema: Schema = closed(
         allowedOrigins: uniqueList(text, DEFAULTS.listen.allowedOrigins),
         legacySse: flag(DEFAULTS.listen.legacySse),
         drainTimeoutMs: ms(0, DEFAULTS.listen.drainTimeoutMs),
+        advertiseUrl: text,
       },
       { default: {} },
     ),
@@ -234,7 +236,10 @@ export const configSchema: Schema = closed(
       },
       { default: {} },
     ),
-    store: closed({ url: text }, { required: ['url'] }),
+    store: closed({
+      url: text,
+      keyPrefix: { type: 'string', pattern: '^[\\x21-\\x7e]{0,64}$', default: DEFAULTS.store.keyPrefix, errorText: 'must be at most 64 visible ASCII characters' },
+    }, { required: ['url'] }),
     servers: { type: 'object', additionalProperties: server, minProperties: 1 },
   },
   { required: ['publicUrl', 'servers'] },

@@ -27,6 +27,12 @@ export interface ListenConfig {
   readonly legacySse: boolean
   /** Extension: how long SIGTERM waits for open requests and streams before closing them. Default 10000. */
   readonly drainTimeoutMs: number
+  /**
+   * How other replicas reach this one (design §7): a bridged session lives where its process or
+   * stream lives, and the other replicas forward its requests here. Default: http://{host}:{port}
+   * as bound (an unspecified host becomes loopback); in Kubernetes http://$(POD_IP):8080.
+   */
+  readonly advertiseUrl: string | undefined
 }
 
 export interface LimitsConfig {
@@ -78,7 +84,10 @@ export interface AuthorizationConfig {
 }
 
 export interface StoreConfig {
+  /** redis:// or rediss://, credentials in the URL */
   readonly url: string
+  /** prepended to every key (default `portcullis:`) */
+  readonly keyPrefix: string
 }
 
 export type PolicyMode = 'enforce' | 'shadow'
