@@ -42,6 +42,7 @@ export const gatewayErrors = {
   PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { statusCode: 504, rpcCode: -32603, message: 'Gateway Timeout: the MCP server did not answer in time', expose: true },
   PORTCULLIS_ERR_UPSTREAM_CLOSED: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server closed the stream before answering', expose: true },
   PORTCULLIS_ERR_UPSTREAM_EXITED: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server process exited', expose: true },
+  PORTCULLIS_ERR_PEER_FORBIDDEN: { statusCode: 403, rpcCode: -32600, message: 'Forbidden: not a request from a replica of this gateway', expose: true },
   PORTCULLIS_ERR_CLIENT_CLOSED: { statusCode: 499, rpcCode: -32603, message: 'Client closed the request', expose: true },
   PORTCULLIS_ERR_INTERNAL: { statusCode: 500, rpcCode: -32603, message: 'Internal error', expose: false },
 } as const satisfies Record<string, GatewayErrorSpec>

@@ -15,6 +15,13 @@ import { Metrics } from './telemetry/metrics.ts'
 import type { KeySourceOptions } from './authorization-server/idp-trust.ts'
 import { serverOptions } from './listener/server-options.ts'
 import './mcp/fastify.ts'
+import type { AddressInfo } from 'node:net'
+import type { Store } from './store/store.ts'
+import { MemoryStore } from './store/memory-store.ts'
+import { RedisStore } from './store/redis-store.ts'
+import { Sessions } from './session/sessions.ts'
+import { sessionKeysFromEnv } from './session/session-keys.ts'
+import { peerRoutes } from './listener/peer-routes.ts'
 
 export interface GatewayDeps {
   /** pino options, or `false` for silence; the default logs JSON lines at info to stdout */
@@ -23,8 +30,10 @@ export interface GatewayDeps {
   readonly loggerInstance?: FastifyBaseLogger
   /** timings of trusted-IdP key fetches (defaults: 5 s timeout, 30 s refetch cooldown, 10 min max age) */
   readonly idpKeys?: Partial<KeySourceOptions>
-  /** the environment (PORTCULLIS_AUDIT_PSEUDONYM_KEY); default process.env */
+  /** the environment (PORTCULLIS_AUDIT_PSEUDONYM_KEY, PORTCULLIS_SESSION_KEY); default process.env */
   readonly env?: Record<string, string | undefined>
+  /** the shared store; default: Redis at store.url, else process memory */
+  readonly store?: Store
 }
 
 export interface Gateway {
@@ -35,6 +44,10 @@ export interface Gateway {
   readonly holder: StateHolder
   readonly metrics: Metrics
   readonly auth: AuthorizationContext
+  /** what replicas share (design §7): Redis with store.url, else process memory */
+  readonly store: Store
+  /** session ids, peer authentication and this replica's advertise URL */
+  readonly sessions: Sessions
   /**
    * Swap in a new, already validated config atomically (SIGHUP). Requests in flight finish under
    * the config they started with; unchanged upstreams and their open streams are kept. Returns
@@ -59,18 +72,30 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   app.decorateRequest('mcp', null)
   app.decorateRequest('upstream', null)
   const metrics = new Metrics()
-  const holder = new StateHolder(buildState(config, app.log, metrics))
+  const env = deps.env ?? process.env
+  const redis = deps.store === undefined && config.store !== undefined
+    ? new RedisStore({ url: config.store.url, keyPrefix: config.store.keyPrefix, log: app.log })
+    : undefined
+  const store = deps.store ?? redis ?? new MemoryStore()
+  if (config.store !== undefined) metrics.storeUp(() => store.up)
+  const sessions = new Sessions(sessionKeysFromEnv(env), config.listen.advertiseUrl)
+  if (sessions.ephemeralKey) {
+    app.log.warn('PORTCULLIS_SESSION_KEY is not set (or shorter than 32 characters): MCP session ids are sealed with a key only this process knows — ' +
+      'sessions end with a restart, and replicas cannot serve each other\'s sessions. Give every replica the same key.')
+  }
+  const holder = new StateHolder(buildState(config, app.log, metrics, sessions))
   /** upstreams replaced by a reload that may still hold open streams or bridged sessions */
   const retiring = new Set<Upstream>()
-  const pseudonyms = createPseudonymizer(deps.env ?? process.env)
+  const pseudonyms = createPseudonymizer(env)
   if (pseudonyms.ephemeral) app.log.warn('PORTCULLIS_AUDIT_PSEUDONYM_KEY is not set (or shorter than 32 characters): audit pseudonyms change at every restart and differ between replicas')
   const sink = { metrics, toolNames: new ToolNames(), log: app.log, audit: auditLogger(app.log), pseudonym: pseudonyms.pseudonym }
   metrics.sessionCounts = () => Object.keys(holder.current.config.servers)
     .map((name): [string, number] => [name, holder.current.upstreams.get(name)?.sessionCount() ?? 0])
-  const auth = new AuthorizationContext(config, metrics, deps.idpKeys)
+  const auth = new AuthorizationContext(config, metrics, deps.idpKeys, { store })
   // Plugins load in order before anything listens: keys first, then the routes that use them.
   void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
-  void app.register(mcpRoutes, { config, holder, auth, sink })
+  void app.register(mcpRoutes, { config, holder, auth, sink, sessions })
+  void app.register(peerRoutes, { holder, sessions, maxBodyBytes: config.limits.maxBodyBytes })
   void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
@@ -83,11 +108,13 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
     holder,
     metrics,
     auth,
+    store,
+    sessions,
     async reload (next) {
       const previous = holder.current
       const restartNeeded = restartOnlyChanges(previous.config, next)
       if (restartNeeded.length > 0) return { applied: false, restartNeeded }
-      holder.current = buildState(next, app.log, metrics, previous)
+      holder.current = buildState(next, app.log, metrics, sessions, previous)
       for (const retired of holder.current.upstreams.retiredFrom(previous.upstreams)) {
         retiring.add(retired)
         retired.retire().catch((err: unknown) => app.log.warn({ err }, 'retiring an upstream failed'))
@@ -95,7 +122,10 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       return { applied: true, restartNeeded }
     },
     async listen () {
+      // Connecting to Redis does not hold up the start: until it answers, grants fail closed (503).
+      redis?.start()
       const url = await app.listen({ host: config.listen.host, port: config.listen.port })
+      if (config.listen.advertiseUrl === undefined) sessions.self = boundUrl(config.listen.host, app.server.address() as AddressInfo)
       const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })
       readiness.ready = true
       return { url, adminUrl }
@@ -111,9 +141,16 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       } finally {
         clearTimeout(timer)
         await admin.close()
+        await store.close()
       }
     },
   }
+}
+
+/** The default advertise URL: the address bound, with an unspecified host (0.0.0.0, ::) as loopback. */
+function boundUrl (host: string, address: AddressInfo): string {
+  const ip = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${address.port}`
 }
 
 /**

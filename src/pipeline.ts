@@ -14,6 +14,7 @@ import { checkMcpHeaders } from './listener/mcp-headers.ts'
 import { enforcePolicy } from './policy/enforce.ts'
 import { forwardToUpstream } from './upstream/forward.ts'
 import type { Stage } from './listener/run-stages.ts'
+import type { Sessions } from './session/sessions.ts'
 
 
 export interface McpPipeline {
@@ -29,14 +30,14 @@ export interface McpPipeline {
  * Each stage is a named function in a file of its own; each phase runs as one Fastify hook
  * (listener/run-stages.ts).
  */
-export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink): McpPipeline {
+export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink, sessions: Sessions): McpPipeline {
   return {
     onRequest: [
       resolveServer(holder) as Stage,
       checkOrigin(allowedOrigins(config)),
       checkTransportHeaders,
       authenticate(auth.verifier, sink.metrics),
-      bindSession,
+      bindSession(sessions.sealer),
       observeExchange(sink),
     ],
     preHandler: [

@@ -3,6 +3,7 @@ import type { Config } from './config/types.ts'
 import { UpstreamRegistry } from './upstream/registry.ts'
 import { compilePolicy, type CompiledPolicy } from './policy/decide.ts'
 import type { Metrics } from './telemetry/metrics.ts'
+import type { Sessions } from './session/sessions.ts'
 
 /**
  * Everything a request is judged and forwarded by, built from one config. A request reads the
@@ -15,10 +16,10 @@ export interface GatewayState {
   readonly policies: ReadonlyMap<string, CompiledPolicy>
 }
 
-export function buildState (config: Config, log: FastifyBaseLogger, metrics: Metrics, previous?: GatewayState): GatewayState {
+export function buildState (config: Config, log: FastifyBaseLogger, metrics: Metrics, sessions: Sessions, previous?: GatewayState): GatewayState {
   return Object.freeze({
     config,
-    upstreams: new UpstreamRegistry(config, log, metrics, previous?.upstreams),
+    upstreams: new UpstreamRegistry(config, log, metrics, sessions, previous?.upstreams),
     policies: new Map(Object.values(config.servers).map((server) => [server.name, compilePolicy(server)])),
   })
 }

@@ -9,17 +9,19 @@ import { registerMcpBodyParser } from './body.ts'
 import { allowedOrigins, preflight } from './origin.ts'
 import { sendGatewayError } from './reply-error.ts'
 import { runStages } from './run-stages.ts'
+import type { Sessions } from '../session/sessions.ts'
 
 export interface McpRoutesOptions {
   readonly config: Config
   readonly holder: StateHolder
   readonly auth: AuthorizationContext
   readonly sink: RecordSink
+  readonly sessions: Sessions
 }
 
 /** The MCP endpoint `/mcp/{server}`: an encapsulated context with its own body parser and errors. */
-export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink }: McpRoutesOptions): Promise<void> {
-  const pipeline = mcpPipeline(config, holder, auth, sink)
+export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink, sessions }: McpRoutesOptions): Promise<void> {
+  const pipeline = mcpPipeline(config, holder, auth, sink, sessions)
   registerMcpBodyParser(app, config.limits.maxBodyBytes)
   app.setErrorHandler(mcpErrorHandler(sink))
   app.route({

@@ -24,6 +24,7 @@ export function resolveServer (holder: StateHolder) {
       principal: null,
       protocolVersion: DEFAULT_PROTOCOL_VERSION,
       sessionId: undefined,
+      session: undefined,
       messages: [],
       operations: [],
       batch: false,

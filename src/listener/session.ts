@@ -1,21 +1,23 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
-import { KNOWN_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
+import { KNOWN_PROTOCOL_VERSIONS } from '../mcp/exchange.ts'
+import { principalBinding, type SessionSealer } from '../session/sealed-session-id.ts'
 
 const KNOWN = new Set<string>(KNOWN_PROTOCOL_VERSIONS)
-/** "The session ID MUST only contain visible ASCII characters (ranging from 0x21 to 0x7E)." */
-const SESSION_ID = /^[\x21-\x7e]{1,256}$/
 
 /**
  * Stage: the protocol revision and the session this request belongs to.
  *
  * MCP-Protocol-Version, when sent, must name a revision the gateway understands (it has to
- * judge every message by that revision's rules): otherwise 400. A session id must have been
- * opened on this server by this same principal; anything else is answered exactly like a
- * session that does not exist (404), so ids can't be probed across principals.
- * 2026-07-28 has no sessions: the header is ignored there.
+ * judge every message by that revision's rules): otherwise 400. An Mcp-Session-Id, whatever the
+ * version header says, must be an id this gateway sealed, for this server, for this same
+ * principal; anything else is answered exactly like a session that does not exist (404), so ids
+ * can't be probed or borrowed across principals. The id carries the session's state (the
+ * upstream's own id, or the replica that owns a bridged session), so every replica judges it the
+ * same way without asking anyone; the client's id itself never goes upstream.
  */
-export function bindSession (request: FastifyRequest, _reply: FastifyReply): void {
+export function bindSession (sealer: SessionSealer) {
+  return function bindSession (request: FastifyRequest, _reply: FastifyReply): void {
     const exchange = request.mcp
     if (exchange === null || exchange.principal === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'bindSession before authenticate')
     const version = singleHeader(request, 'mcp-protocol-version')
@@ -24,12 +26,14 @@ export function bindSession (request: FastifyRequest, _reply: FastifyReply): voi
       exchange.protocolVersion = version
     }
     const sessionId = singleHeader(request, 'mcp-session-id')
-    if (sessionId === undefined || exchange.protocolVersion === MODERN_PROTOCOL_VERSION) return
-    const sessions = exchange.state.upstreams.sessions
-    if (!SESSION_ID.test(sessionId) || sessions.lookup(exchange.server.name, sessionId, exchange.principal.key) === undefined) {
+    if (sessionId === undefined) return
+    const session = sealer.open(sessionId, exchange.server.name)
+    if (session === undefined || session.principal !== principalBinding(exchange.principal)) {
       throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
     }
     exchange.sessionId = sessionId
+    exchange.session = session
+  }
 }
 
 /**

@@ -6,6 +6,7 @@ import type { GatewayState } from '../state.ts'
 import type { CompiledPolicy } from '../policy/decide.ts'
 import type { RequestRecord } from '../observe/records.ts'
 import type { Span } from '@opentelemetry/api'
+import type { SessionState } from '../session/sealed-session-id.ts'
 
 /** The MCP protocol revisions this gateway understands (protocol.md §5.1). */
 export const KNOWN_PROTOCOL_VERSIONS = ['2024-11-05', '2025-03-26', '2025-06-18', '2025-11-25', '2026-07-28'] as const
@@ -32,7 +33,10 @@ export interface McpExchange {
   principal: Principal | null
   /** MCP-Protocol-Version header, or the body's 2026-07-28 `_meta` version, or the default */
   protocolVersion: string
+  /** the Mcp-Session-Id as the client sent it (sealed), once judged to be this principal's */
   sessionId: string | undefined
+  /** what that id carries: the upstream's own session id, or the replica that owns a bridged session */
+  session: SessionState | undefined
   /** POST only: the parsed messages and what each asks for */
   messages: readonly JsonRpcMessage[]
   operations: readonly McpOperation[]

@@ -141,7 +141,7 @@ export class Metrics {
     const metrics = this
     this.sessions = new Gauge({
       name: 'portcullis_sessions',
-      help: 'MCP sessions the gateway knows (bridged upstreams: one process or connection each), by server',
+      help: 'MCP sessions opened through this replica and not closed (bridged upstreams: one process or connection each), by server',
       labelNames: ['server'] as const,
       registers: [this.registry],
       collect () {
@@ -151,6 +151,19 @@ export class Metrics {
     })
     collectDefaultMetrics({ register: this.registry })
     this.buildInfo.set({ version: VERSION }, 1)
+  }
+
+  /**
+   * portcullis_store_up: 1 while the shared store answers, 0 while it does not; registered only
+   * with `store.url` (absent otherwise, as design §6 says).
+   */
+  storeUp (up: () => boolean): void {
+    void new Gauge({
+      name: 'portcullis_store_up',
+      help: 'Whether the shared store (store.url) is reachable: 1 yes, 0 no',
+      registers: [this.registry],
+      collect () { this.set(up() ? 1 : 0) },
+    })
   }
 
   readonly buildInfo = new Gauge({

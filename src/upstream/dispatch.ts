@@ -35,6 +35,8 @@ export interface BodySink {
 }
 
 export interface DispatchOptions {
+  /** needed when the dispatcher is an Agent (many origins); a Pool has its own */
+  readonly origin?: string
   readonly path: string
   readonly method: 'POST' | 'GET' | 'DELETE'
   readonly headers: Record<string, string>
@@ -67,7 +69,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
       this.#resolveStart = resolve
       this.#rejectStart = reject
     })
-    dispatcher.dispatch({ path: options.path, method: options.method, headers: options.headers, body: options.body }, this)
+    dispatcher.dispatch({ origin: options.origin, path: options.path, method: options.method, headers: options.headers, body: options.body }, this)
   }
 
   /** Resolves when the response head arrives; rejects when the request fails before it. */

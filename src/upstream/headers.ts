@@ -9,7 +9,8 @@ import { GatewayError } from '../errors.ts'
  *   from the MCP client" — Authorization, Cookie, Proxy-Authorization and DPoP are consumed here;
  * - Origin/Referer: validated by the gateway; a browser origin would trip the upstream's own
  *   DNS-rebinding check;
- * - Accept-Encoding: responses are inspected, so they must arrive uncompressed.
+ * - Accept-Encoding: responses are inspected, so they must arrive uncompressed;
+ * - Mcp-Session-Id: the client holds a sealed id; the upstream gets its own id back from it.
  */
 const DROPPED_REQUEST_HEADERS = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
@@ -17,6 +18,8 @@ const DROPPED_REQUEST_HEADERS = new Set([
   'authorization', 'proxy-authorization', 'cookie', 'dpop',
   'origin', 'referer', 'accept-encoding',
   'forwarded', 'x-forwarded-for', 'x-forwarded-host', 'x-forwarded-proto', 'x-real-ip',
+  // the client's session id is the gateway's sealed one; the upstream is sent its own (if any)
+  'mcp-session-id',
 ])
 
 /** Response headers a client may see; everything else from the upstream stays behind. */

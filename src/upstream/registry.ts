@@ -1,4 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
+import { Agent } from 'undici'
+import type { Sessions } from '../session/sessions.ts'
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import type { Config, ServerConfig, SseUpstream, StdioUpstream } from '../config/types.ts'
@@ -20,19 +22,26 @@ interface Entry {
 }
 
 /**
- * One Upstream per configured server, sharing one session table. Built again on every config
- * reload from the previous registry: an upstream whose config did not change is kept as it is
- * (its pool, open streams and bridged sessions live on); the others are retired gracefully.
+ * One Upstream per configured server, sharing this replica's session bookkeeping and one HTTP
+ * agent towards the other replicas. Built again on every config reload from the previous
+ * registry: an upstream whose config did not change is kept as it is (its pool, open streams and
+ * bridged sessions live on); the others are retired gracefully.
  */
 export class UpstreamRegistry {
-  readonly sessions: SessionTable
+  /** sessions opened through this replica, for the portcullis_sessions gauge */
+  readonly localSessions: SessionTable
+  readonly sessions: Sessions
   readonly #entries = new Map<string, Entry>()
-
+  /** towards the replicas that own bridged sessions (one pool per replica) */
+  readonly #peerAgent: Agent
   readonly #metrics: Metrics
 
-  constructor (config: Config, log: FastifyBaseLogger, metrics: Metrics, previous?: UpstreamRegistry) {
+  constructor (config: Config, log: FastifyBaseLogger, metrics: Metrics, sessions: Sessions, previous?: UpstreamRegistry) {
     this.#metrics = metrics
-    this.sessions = previous?.sessions ?? new SessionTable()
+    this.sessions = sessions
+    this.localSessions = previous?.localSessions ?? new SessionTable()
+    // Each forwarded stream holds a connection; a replica that does not answer is gone.
+    this.#peerAgent = previous === undefined ? new Agent({ connections: 1_024, pipelining: 1, connect: { timeout: 2_000 }, headersTimeout: 30_000, bodyTimeout: 0, keepAliveTimeout: 4_000 }) : previous.#peerAgent
     for (const server of Object.values(config.servers)) {
       const key = JSON.stringify(server.upstream)
       const kept = previous === undefined ? undefined : previous.#entries.get(server.name)
@@ -53,13 +62,14 @@ export class UpstreamRegistry {
 
   async close (): Promise<void> {
     await Promise.allSettled([...this.#entries.values()].map((e) => e.upstream.close()))
+    await this.#peerAgent.destroy()
   }
 
   #create (server: ServerConfig, log: FastifyBaseLogger): Upstream {
     const upstream = server.upstream
     switch (upstream.transport) {
       case 'streamable-http':
-        return new StreamableHttpUpstream(server, upstream, this.sessions, log, this.#metrics)
+        return new StreamableHttpUpstream(server, upstream, this.localSessions, this.sessions.sealer, log, this.#metrics)
       case 'stdio':
         return new BridgeUpstream(server, {
           transport: 'stdio',
@@ -68,14 +78,14 @@ export class UpstreamRegistry {
           requestTimeoutMs: upstream.requestTimeoutMs,
           startTimeoutMs: 10_000,
           connect: () => spawnStdio(upstream, log),
-        }, this.sessions, log, this.#metrics)
+        }, this.sessions, this.#peerAgent, log, this.#metrics)
       case 'sse':
         return new BridgeUpstream(server, {
           transport: 'sse',
           ...SSE_BRIDGE,
           startTimeoutMs: upstream.connectTimeoutMs + upstream.headersTimeoutMs,
           connect: (principal) => connectSse(upstream, principal),
-        }, this.sessions, log, this.#metrics)
+        }, this.sessions, this.#peerAgent, log, this.#metrics)
     }
   }
 }

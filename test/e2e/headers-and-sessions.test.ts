@@ -1,8 +1,8 @@
 // The header table of protocol.md §5.5 and the session rules of §5.2, through the real gateway
 // to real upstreams that record what they receive: the client's credentials and hop-by-hop
 // headers never cross; configured upstream headers are added and win; MCP headers and trace
-// context are forwarded; an upstream's cookies and challenges never reach the client but its
-// session id does; sessions are bound to the server that opened them and end with DELETE; SSE
+// context are forwarded; an upstream's cookies and challenges never reach the client, and its
+// session id reaches it only sealed (the upstream is sent its own id back); sessions are bound to the server that opened them and end with DELETE; SSE
 // answers carry the no-buffering headers; a client that goes away cancels the upstream request.
 import t from 'tap'
 import { fileURLToPath } from 'node:url'
@@ -160,8 +160,18 @@ t.test('configured upstream headers (${ENV} substituted) are added and win over 
   t.equal(lastUpstreamRequest(t, before2).headers.authorization, undefined, 'no Authorization at all when none is configured')
 })
 
-t.test('MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID and trace context are forwarded', async (t) => {
+/** the session id the upstream itself minted for the session opened last (its notifications/initialized carried it) */
+function upstreamSessionId (): string {
+  const id = recorder.requests.at(-1)?.headers['mcp-session-id']
+  if (typeof id !== 'string') throw new Error('the upstream saw no session id')
+  return id
+}
+
+t.test('MCP-Protocol-Version, the upstream\'s own Mcp-Session-Id, Last-Event-ID and trace context are forwarded', async (t) => {
   const sessionId = await openSession('rec')
+  const upstreamId = upstreamSessionId()
+  t.not(sessionId, upstreamId, 'the client holds a sealed id, not the upstream\'s')
+  t.notOk(sessionId.includes(upstreamId), 'the sealed id does not show the upstream\'s')
   const traceparent = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01'
   const before = recorder.requests.length
   const res = await send(gw.mcpUrl('rec'), {
@@ -171,7 +181,7 @@ t.test('MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID and trace context ar
   t.equal(res.status, 200)
   const got = lastUpstreamRequest(t, before)
   t.equal(got.headers['mcp-protocol-version'], '2025-03-26')
-  t.equal(got.headers['mcp-session-id'], sessionId)
+  t.equal(got.headers['mcp-session-id'], upstreamId, 'the upstream gets its own session id')
   t.equal(got.headers.traceparent, traceparent, 'traceparent (the same trace)')
   t.equal(got.headers.tracestate, 'vendor=opaque')
   t.equal(got.headers.baggage, 'tenant=acme')
@@ -190,7 +200,7 @@ t.test('MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID and trace context ar
   const get = lastUpstreamRequest(t, beforeGet)
   t.equal(get.method, 'GET')
   t.equal(get.headers['last-event-id'], 'stream-1.42', 'Last-Event-ID forwarded')
-  t.equal(get.headers['mcp-session-id'], sessionId)
+  t.equal(get.headers['mcp-session-id'], upstreamId)
   t.equal(get.headers['mcp-protocol-version'], '2025-03-26')
   abort.abort()
   await stream.catch(() => {})
@@ -199,17 +209,22 @@ t.test('MCP-Protocol-Version, Mcp-Session-Id, Last-Event-ID and trace context ar
 // ---------------------------------------------------------------------------------------------
 // upstream → client
 
-t.test('the upstream\'s Set-Cookie, WWW-Authenticate and other headers stay behind; its Mcp-Session-Id crosses', async (t) => {
+t.test('the upstream\'s Set-Cookie, WWW-Authenticate and other headers stay behind; its Mcp-Session-Id crosses sealed', async (t) => {
   const res = await send(gw.mcpUrl('leaky'), { body: initialize(1) })
   t.equal(res.status, 200)
-  t.equal(res.headers['mcp-session-id'], LEAKY_SESSION, 'Mcp-Session-Id reaches the client')
+  const sealed = res.headers['mcp-session-id']
+  t.type(sealed, 'string', 'a session id reaches the client')
+  t.not(sealed, LEAKY_SESSION, 'sealed: not the upstream\'s own id')
+  t.match(sealed, /^[A-Za-z0-9_-]{40,}$/, 'visible ASCII (base64url)')
   for (const name of ['set-cookie', 'www-authenticate', 'x-upstream-internal', 'x-powered-by', 'server', 'access-control-allow-origin',
     'strict-transport-security']) {
     t.equal(res.headers[name], undefined, `no ${name}`)
   }
   t.equal(res.headers['content-type'], 'application/json', 'Content-Type crosses exactly as the upstream sent it')
-  const call = await send(gw.mcpUrl('leaky'), { headers: inSession(LEAKY_SESSION), body: toolsCall(2, 'echo', { message: 'x' }) })
+  const call = await send(gw.mcpUrl('leaky'), { headers: inSession(String(sealed)), body: toolsCall(2, 'echo', { message: 'x' }) })
   t.equal(call.status, 200, 'the session works')
+  const raw = await send(gw.mcpUrl('leaky'), { headers: inSession(LEAKY_SESSION), body: toolsCall(3, 'echo', { message: 'x' }) })
+  t.equal(raw.status, 404, 'the upstream\'s own id, sent by a client, is no session of the gateway\'s')
   t.equal(call.headers['set-cookie'], undefined)
   t.equal(call.headers['www-authenticate'], undefined)
 })
@@ -234,13 +249,15 @@ t.test('a session opened on one server is 404 on another (even one with the same
 
 t.test('DELETE ends the session: the next request with it is 404', async (t) => {
   const sessionId = await openSession('rec')
+  const upstreamId = upstreamSessionId()
   const del = await send(gw.mcpUrl('rec'), { method: 'DELETE', headers: { 'mcp-session-id': sessionId, 'mcp-protocol-version': '2025-03-26' } })
   t.equal(del.status, 200, 'DELETE is answered by the upstream')
-  const before = recorder.requests.length
+  t.equal(recorder.requests.at(-1)?.headers['mcp-session-id'], upstreamId, 'the upstream was asked to end its own session')
   const res = await send(gw.mcpUrl('rec'), { headers: inSession(sessionId), body: toolsCall(2, 'echo', { message: 'x' }) })
   t.equal(res.status, 404)
   t.equal(rpcError(res)?.error.code, -32001)
-  t.equal(recorder.requests.length, before, 'answered by the gateway: the session is forgotten')
+  // The id itself is stateless (any replica could have served it): the upstream says it is gone.
+  t.equal(recorder.requests.at(-1)?.headers['mcp-session-id'], upstreamId)
 })
 
 t.test('DELETE ends a bridged (stdio) session too', async (t) => {

@@ -1,12 +1,15 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { ServerConfig } from '../../config/types.ts'
 import type { McpExchange } from '../../mcp/exchange.ts'
-import type { Principal } from '../../authn/principal.ts'
+import { ANONYMOUS, type Principal } from '../../authn/principal.ts'
 import { GatewayError } from '../../errors.ts'
-import type { SessionTable } from '../session-table.ts'
+import { principalBinding } from '../../session/sealed-session-id.ts'
+import type { Sessions } from '../../session/sessions.ts'
 import type { Upstream } from '../upstream.ts'
 import { BridgedSession } from './bridged-session.ts'
+import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
 
@@ -24,13 +27,16 @@ export interface BridgeOptions {
 /**
  * An upstream reached through a per-session message channel (stdio child or legacy HTTP+SSE),
  * presented to clients as Streamable HTTP. `initialize` without a session opens a session and
- * its channel; every later request must carry that session's Mcp-Session-Id.
+ * its channel on this replica; every later request must carry that session's Mcp-Session-Id,
+ * a sealed id naming this replica as the owner. A request for a session another replica owns is
+ * forwarded there (peer-forwarder.ts); the owner serves its peers' requests through `servePeer`.
  */
 export class BridgeUpstream implements Upstream {
   readonly transport: 'stdio' | 'sse'
   readonly #server: ServerConfig
   readonly #opts: BridgeOptions
-  readonly #table: SessionTable
+  readonly #sessions: Sessions
+  readonly #peers: PeerForwarder
   readonly #log: FastifyBaseLogger
   readonly #metrics: Metrics
   readonly #live = new Map<string, BridgedSession>()
@@ -38,12 +44,13 @@ export class BridgeUpstream implements Upstream {
   readonly #all = new Set<BridgedSession>()
   #closing = false
 
-  constructor (server: ServerConfig, opts: BridgeOptions, table: SessionTable, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, opts: BridgeOptions, sessions: Sessions, peerAgent: Dispatcher, log: FastifyBaseLogger, metrics: Metrics) {
     this.#metrics = metrics
     this.transport = opts.transport
     this.#server = server
     this.#opts = opts
-    this.#table = table
+    this.#sessions = sessions
+    this.#peers = new PeerForwarder(server, peerAgent, sessions.peerAuth, log, metrics)
     this.#log = log
   }
 
@@ -55,7 +62,9 @@ export class BridgeUpstream implements Upstream {
       }
       session = await this.#open(exchange.principal)
     } else {
-      session = this.#find(exchange.sessionId)
+      const local = this.#live.get(exchange.sessionId)
+      if (local === undefined) return await this.#forward(exchange, request, reply)
+      session = local
     }
     session.accept(exchange, 'POST')
     // The call injects the trace context into the messages' _meta: the only carrier a stdio or
@@ -70,16 +79,36 @@ export class BridgeUpstream implements Upstream {
 
   async get (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
-    const session = this.#find(exchange.sessionId)
+    const session = this.#live.get(exchange.sessionId)
+    if (session === undefined) return await this.#forward(exchange, request, reply)
     session.accept(exchange, 'GET')
     await this.#hand(session, request, reply, undefined, 'get')
   }
 
   async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
-    const session = this.#find(exchange.sessionId)
+    const session = this.#live.get(exchange.sessionId)
+    if (session === undefined) return await this.#forward(exchange, request, reply)
     await this.#hand(session, request, reply, undefined, undefined)
     await session.close()
+  }
+
+  /**
+   * A peer's request for a session of this replica, already authenticated and judged by the
+   * peer (listener/peer-routes.ts checked the peer's signature). Answered by the session's own
+   * transport; the peer relays the answer to its client. A session this replica no longer has → 404.
+   */
+  async servePeer (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const session = exchange.sessionId === undefined ? undefined : this.#live.get(exchange.sessionId)
+    if (session === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
+    if (request.method === 'DELETE') {
+      await this.#hand(session, request, reply, undefined, undefined)
+      await session.close()
+      return
+    }
+    session.accept(exchange, request.method === 'GET' ? 'GET' : 'POST')
+    const body = request.method !== 'POST' ? undefined : exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw
+    await this.#hand(session, request, reply, body, undefined)
   }
 
   sessionCount (): number {
@@ -96,10 +125,11 @@ export class BridgeUpstream implements Upstream {
     this.#closing = true
   }
 
-  #find (sessionId: string): BridgedSession {
-    const session = this.#live.get(sessionId)
-    if (session === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
-    return session
+  /** Not a session of this replica: another replica owns it, or it is gone. */
+  async #forward (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const owner = exchange.session?.owner
+    if (owner === undefined || owner === this.#sessions.self) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
+    await this.#peers.forward(exchange, request, reply)
   }
 
   async #open (principal: Principal | null): Promise<BridgedSession> {
@@ -107,23 +137,19 @@ export class BridgeUpstream implements Upstream {
       throw new GatewayError('PORTCULLIS_ERR_TOO_MANY_SESSIONS', undefined, { headers: { 'retry-after': '5' } })
     }
     const server = this.#server.name
+    const owner = this.#sessions.self
     const session: BridgedSession = new BridgedSession(this.#opts.connect(principal), {
       server,
+      sessionId: () => this.#sessions.sealer.seal({ server, principal: principalBinding(principal ?? ANONYMOUS), upstream: undefined, owner }),
       requestTimeoutMs: this.#opts.requestTimeoutMs,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       log: this.#log,
       onAnswered: (method, seconds) => this.#metrics.upstreamSeries.get(server, method).observe(seconds),
       onFailure: (reason) => this.#metrics.upstreamErrors.inc({ server, reason }),
-      onOpen: (sessionId) => {
-        this.#live.set(sessionId, session)
-        this.#table.open(sessionId, { server, principalKey: principal?.key ?? 'anonymous', protocolVersion: undefined })
-      },
+      onOpen: (sessionId) => { this.#live.set(sessionId, session) },
       onClose: (sessionId) => {
         this.#all.delete(session)
-        if (sessionId !== undefined) {
-          this.#live.delete(sessionId)
-          this.#table.close(server, sessionId)
-        }
+        if (sessionId !== undefined) this.#live.delete(sessionId)
       },
     })
     this.#all.add(session)

@@ -1,4 +1,3 @@
-import { randomUUID } from 'node:crypto'
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
@@ -20,6 +19,8 @@ interface InFlight {
 
 export interface BridgedSessionOptions {
   readonly server: string
+  /** the (sealed) session id, made when the upstream's initialize is accepted */
+  readonly sessionId: () => string
   readonly requestTimeoutMs: number
   readonly idleTimeoutMs: number
   readonly log: FastifyBaseLogger
@@ -53,7 +54,7 @@ export class BridgedSession {
     this.#upstream = upstream
     this.#opts = opts
     this.downstream = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
+      sessionIdGenerator: opts.sessionId,
       eventStore: new BoundedEventStore(),
       onsessioninitialized: (sessionId) => opts.onOpen(sessionId),
     })

@@ -1,0 +1,195 @@
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
+import type { Dispatcher } from 'undici'
+import type { IncomingHttpHeaders } from 'node:http'
+import type { ServerConfig } from '../config/types.ts'
+import type { McpExchange } from '../mcp/exchange.ts'
+import { GatewayError } from '../errors.ts'
+import { headerValue, pickResponseHeaders } from './headers.ts'
+import { relayJson, relaySse } from './relay.ts'
+import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
+import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
+
+/** Where an exchange goes: a path on the dispatcher's one origin (a Pool), or an origin and path (an Agent). */
+export interface ForwardTarget {
+  readonly origin?: string
+  readonly path: string
+}
+
+/** Largest complete JSON response read from an upstream (SSE responses are streamed, not capped). */
+const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
+
+/**
+ * An exchange forwarded as one HTTP request to a Streamable HTTP endpoint — the upstream itself
+ * (streamable-http.ts), or the replica that owns a bridged session (bridge/peer-forwarder.ts) —
+ * its body the re-serialised parsed messages, its response streamed back through the relay, so
+ * every answer is observed (and lists filtered) in flight whoever produced it. Subclasses say
+ * which headers go out and come back, and what an unreachable target means.
+ */
+export abstract class HttpForwarder {
+  protected readonly server: ServerConfig
+  protected readonly log: FastifyBaseLogger
+  protected readonly metrics: Metrics
+  readonly #dispatcher: Dispatcher
+  readonly #target: (exchange: McpExchange) => ForwardTarget
+
+  constructor (server: ServerConfig, dispatcher: Dispatcher, target: (exchange: McpExchange) => ForwardTarget, log: FastifyBaseLogger, metrics: Metrics) {
+    this.server = server
+    this.#dispatcher = dispatcher
+    this.#target = target
+    this.log = log
+    this.metrics = metrics
+  }
+
+  /** The request headers for the target. */
+  protected abstract requestHeaders (exchange: McpExchange, request: FastifyRequest, call: UpstreamCall, method: string, body: string | undefined): Record<string, string>
+  /** A failure to reach the target or read its answer, as the client's answer. */
+  protected abstract unreachable (err: unknown, call: UpstreamCall): GatewayError
+  /** The response headers a client may see. */
+  protected responseHeaders (_exchange: McpExchange, headers: IncomingHttpHeaders): Record<string, string> {
+    return pickResponseHeaders(headers)
+  }
+
+  /** The target's response head arrived. */
+  protected answered (_exchange: McpExchange, _res: UpstreamResponse, _call: UpstreamCall): void {}
+  /** The target answered 404 to a request in a session: the session is gone. */
+  protected sessionGone (_exchange: McpExchange): void {}
+
+  async forwardPost (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    // The call injects the trace context into the messages, so it comes before serialising them.
+    const call = new UpstreamCall(exchange, request, this.metrics)
+    const body = JSON.stringify(exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw)
+    const res = await this.#request('POST', exchange, request, reply, body, call)
+    if (res === undefined) return
+    const contentType = headerValue(res.headers, 'content-type') ?? ''
+    if (res.statusCode === 202 || res.statusCode === 204) {
+      await res.dump()
+      reply.code(res.statusCode).headers(this.responseHeaders(exchange, res.headers)).send()
+      return
+    }
+    if (isEventStream(contentType)) {
+      await this.#sendSse(exchange, reply, res, call, 'post')
+      return
+    }
+    if (!JSON_TYPE.test(contentType)) {
+      await res.dump()
+      throw this.failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', `unexpected content type ${JSON.stringify(contentType.slice(0, 64))}`))
+    }
+    const bytes = await readBody(res).catch((err: unknown) => { throw this.failure(call, 'bad_response', upstreamFailure(err)) })
+    const out = relayJson(bytes, exchange)
+    if (out === undefined) throw this.failure(call, 'bad_response', new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response is not JSON'))
+    // Not awaited: a Reply is a thenable that settles when the response has finished, which
+    // costs a listener and a promise per request and tells this handler nothing it needs.
+    // The text goes out as it is: for a string payload Fastify would otherwise append
+    // `; charset=utf-8` to the upstream's JSON content type (the client must see the upstream's).
+    reply.code(res.statusCode).headers(this.responseHeaders(exchange, res.headers)).serializer(asIs).send(out)
+  }
+
+  async forwardGet (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const call = new UpstreamCall(exchange, request, this.metrics)
+    const res = await this.#request('GET', exchange, request, reply, undefined, call)
+    if (res === undefined) return
+    if (isEventStream(headerValue(res.headers, 'content-type') ?? '')) {
+      await this.#sendSse(exchange, reply, res, call, 'get')
+      return
+    }
+    await this.#passThrough(exchange, reply, res)
+  }
+
+  /** Resolves with the target's status once the answer is passed on. */
+  async forwardDelete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<number> {
+    const res = await this.#request('DELETE', exchange, request, reply, undefined, new UpstreamCall(exchange, request, this.metrics))
+    if (res === undefined) return 404
+    await this.#passThrough(exchange, reply, res)
+    return res.statusCode
+  }
+
+  protected failure (call: UpstreamCall, reason: UpstreamErrorReason, failure: GatewayError): GatewayError {
+    call.failed(reason)
+    return failure
+  }
+
+  /**
+   * Send the request. Statuses the client must not see are turned into gateway errors here; 4xx
+   * statuses (400 bodies carry era detection, 404 a dead session, 405 no GET stream) are answered
+   * unchanged and `undefined` is returned.
+   */
+  async #request (method: 'POST' | 'GET' | 'DELETE', exchange: McpExchange, request: FastifyRequest, reply: FastifyReply,
+    body: string | undefined, call: UpstreamCall): Promise<UpstreamResponse | undefined> {
+    const headers = this.requestHeaders(exchange, request, call, method, body)
+    if (body !== undefined) headers['content-type'] = 'application/json'
+    const upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body })
+    // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
+    // cancellation; before it, plain resource hygiene).
+    exchange.onClose.push(() => {
+      call.end()
+      if (!reply.raw.writableFinished) upstream.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+    })
+
+    let res: UpstreamResponse
+    try {
+      res = await upstream.response()
+    } catch (err) {
+      // The client went away and its close aborted the upstream request: nobody failed upstream.
+      if (upstream.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
+      throw this.unreachable(err, call)
+    }
+    this.answered(exchange, res, call)
+    const { statusCode } = res
+    if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
+      await res.dump()
+      this.log.warn({ server: this.server.name, statusCode }, 'upstream answered with an error status')
+      throw this.failure(call, statusCode >= 500 ? (statusCode === 503 ? 'overloaded' : 'status_5xx') : 'status_401',
+        upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after')))
+    }
+    if (statusCode >= 400) {
+      if (statusCode === 404 && exchange.sessionId !== undefined) this.sessionGone(exchange)
+      await this.#passThrough(exchange, reply, res)
+      return undefined
+    }
+    return res
+  }
+
+  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
+    const raw = reply.raw
+    const streams = this.metrics.openStreams.labels({ server: this.server.name, kind })
+    streams.inc()
+    raw.once('close', () => streams.dec())
+    // The relay writes the response itself, event by event (relay.ts); Fastify steps aside.
+    reply.hijack()
+    raw.writeHead(res.statusCode, {
+      ...this.responseHeaders(exchange, res.headers),
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache, no-transform',
+      'x-accel-buffering': 'no',
+    })
+    // Node holds the response head until the first body byte; an SSE stream that is quiet at
+    // first (a GET stream, a slow tool) must not leave the client waiting for its headers.
+    raw.flushHeaders()
+    await relaySse(raw, res, exchange, (reason) => res.abort(reason), (failure) => {
+      call.failed('stream_closed')
+      this.log.warn({ server: this.server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
+    })
+  }
+
+  async #passThrough (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse): Promise<void> {
+    const bytes = await readBody(res)
+    reply.code(res.statusCode).headers(this.responseHeaders(exchange, res.headers)).send(bytes)
+  }
+}
+
+const EVENT_STREAM = /^text\/event-stream/i
+const JSON_TYPE = /^application\/json/i
+
+function isEventStream (contentType: string): boolean {
+  return EVENT_STREAM.test(contentType)
+}
+
+function asIs (payload: unknown): string {
+  return payload as string
+}
+
+function readBody (res: UpstreamResponse): Promise<Buffer> {
+  return res.bytes(MAX_JSON_RESPONSE_BYTES, () => new GatewayError('PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE', 'response too large'))
+}
