@@ -5,7 +5,8 @@ import { createWriteStream } from 'node:fs'
 import { readdir, readFile } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { everythingEntry, freePort } from '../helpers/everything.ts'
+import { everythingEntry } from '../helpers/everything.ts'
+import { boundPort, REPORT_BOUND_PORT } from '../helpers/ports.ts'
 
 const require = createRequire(import.meta.url)
 const conformancePkg = require.resolve('@modelcontextprotocol/conformance/package.json')
@@ -41,11 +42,13 @@ export async function within<T> (ms: number, what: string, promise: Promise<T>):
 
 export interface Everything { readonly url: string; close (): Promise<void> }
 
-/** The official server-everything in streamableHttp mode on a free port; stderr goes to `logFile`. */
+/**
+ * The official server-everything in streamableHttp mode on a port the OS picks (it reads PORT, 0,
+ * and prints only that: REPORT_BOUND_PORT tells the bound one); stderr goes to `logFile`.
+ */
 export async function startEverything (logFile: string, timeoutMs = 20_000): Promise<Everything> {
-  const port = await freePort()
-  const child = track(spawn(process.execPath, [everythingEntry, 'streamableHttp'], {
-    env: { ...process.env, PORT: String(port) },
+  const child = track(spawn(process.execPath, ['--import', REPORT_BOUND_PORT, everythingEntry, 'streamableHttp'], {
+    env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   }))
   const log = createWriteStream(logFile)
@@ -53,9 +56,10 @@ export async function startEverything (logFile: string, timeoutMs = 20_000): Pro
   child.stderr?.pipe(log, { end: false })
   let seen = ''
   child.stderr?.on('data', (c: Buffer) => { seen = (seen + c.toString()).slice(-4096) })
-  await within(timeoutMs, 'server-everything start', new Promise<void>((resolve, reject) => {
+  const port = await within(timeoutMs, 'server-everything start', new Promise<number>((resolve, reject) => {
     const timer = setInterval(() => {
-      if (/listening on port/i.test(seen)) { clearInterval(timer); resolve() }
+      const port = boundPort(seen)
+      if (port !== undefined) { clearInterval(timer); resolve(port) }
     }, 25)
     child.once('exit', (code) => { clearInterval(timer); reject(new Error(`server-everything exited ${code}: ${seen}`)) })
   })).catch((err: unknown) => { child.kill('SIGKILL'); throw err })

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway, type Gateway } from '../../src/gateway.ts'
-import { freePort } from '../helpers/everything.ts'
+import { withFreePorts } from '../helpers/ports.ts'
 import {
   killAll, listServerScenarios, runScenario, startEverything, within,
   type Check, type Everything, type ScenarioResult,
@@ -28,9 +28,15 @@ const watchdog = setTimeout(() => {
   process.exit(2)
 }, OVERALL_TIMEOUT_MS)
 
-/** The gateway in this process, on a free port, with publicUrl = the URL the suite is pointed at. */
+/**
+ * The gateway in this process, on a free port, with publicUrl = the URL the suite is pointed at
+ * (so the port is chosen first: on one taken meanwhile, it is started again).
+ */
 async function startGateway (upstreamUrl: string, logFile: string): Promise<{ gateway: Gateway, url: string }> {
-  const port = await freePort()
+  return await withFreePorts(1, async (port) => await startGatewayOn(upstreamUrl, logFile, port))
+}
+
+async function startGatewayOn (upstreamUrl: string, logFile: string, port: number): Promise<{ gateway: Gateway, url: string }> {
   const origin = `http://127.0.0.1:${port}`
   const config = parseConfig(`
 publicUrl: ${origin}
@@ -43,7 +49,10 @@ servers:
     tools: [{ allow: ["*"] }]
 `, { source: '<conformance>', env: {} })
   const gateway = buildGateway(config, { logger: { level: 'info', stream: createWriteStream(logFile) } })
-  await within(20_000, 'gateway listen', gateway.listen())
+  await within(20_000, 'gateway listen', gateway.listen()).catch(async (err: unknown) => {
+    await gateway.close().catch(() => {})
+    throw err
+  })
   return { gateway, url: `${origin}/mcp/everything` }
 }
 

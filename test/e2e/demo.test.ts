@@ -2,39 +2,73 @@
 // waits for Ctrl-C — an authorized tool call made on the spot (alice's EMA flow, then tools/call
 // echo) and a call without a token that is refused. Started as a user starts it, on free ports.
 import t from 'tap'
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
-import { freePort } from '../helpers/everything.ts'
+import { addressInUse, withFreePorts } from '../helpers/ports.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
-t.test('portcullis demo shows an authorized tool call and a refused one, then stops on SIGTERM', async (t) => {
-  const [gateway, admin, idp, upstream] = [await freePort(), await freePort(), await freePort(), await freePort()]
+interface Demo {
+  readonly child: ChildProcess
+  readonly exited: Promise<number | null>
+  readonly gateway: number
+  /** what it printed so far, stdout and stderr */
+  output (): string
+  /** SIGKILL to its process group: the demo and the server-everything it started */
+  killGroup (): void
+}
+
+/**
+ * `portcullis demo` until it is up (or has failed). Its gateway and IdP name their own ports in
+ * their config, and server-everything takes its port from the environment: all chosen before it
+ * starts, so a demo that lost one to another process (EADDRINUSE) is killed and started again.
+ */
+async function startDemo (gateway: number, idp: number, upstream: number): Promise<Demo> {
   // `env` execs node without the NODE_OPTIONS the test runner injects (its hooks would catch SIGTERM).
+  // A process group of its own: a demo that failed half-way must not leave its server-everything behind.
   const child = spawn('/usr/bin/env', ['-u', 'NODE_OPTIONS', process.execPath, join(root, 'bin/portcullis.js'), 'demo'], {
     cwd: root,
     env: {
       ...process.env,
       PORTCULLIS_DEMO_PORT: String(gateway),
-      PORTCULLIS_DEMO_ADMIN_PORT: String(admin),
+      PORTCULLIS_DEMO_ADMIN_PORT: '0',
       PORTCULLIS_DEMO_IDP_PORT: String(idp),
       PORTCULLIS_DEMO_UPSTREAM_PORT: String(upstream),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  t.teardown(async () => {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
-    await exited
-  })
+  const closed = new Promise((resolve) => child.once('close', resolve))
+  const killGroup = (): void => {
+    try { if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL') } catch { /* all gone */ }
+  }
   let out = ''
   child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString() })
   child.stderr.on('data', (chunk: Buffer) => { out += chunk.toString() })
   const deadline = Date.now() + 60_000
-  while (!out.includes('Ctrl-C stops everything.') && Date.now() < deadline && child.exitCode === null) {
+  while (!out.includes('Ctrl-C stops everything.') && !addressInUse(out) && Date.now() < deadline && child.exitCode === null) {
     await new Promise((resolve) => setTimeout(resolve, 100))
   }
+  // all of its output, if it ended
+  if (child.exitCode !== null) await closed
+  if (!out.includes('Ctrl-C stops everything.') && addressInUse(out)) {
+    killGroup()
+    await exited
+    throw new Error(`portcullis demo could not listen:\n${out}`)
+  }
+  return { child, exited, gateway, output: () => out, killGroup }
+}
+
+t.test('portcullis demo shows an authorized tool call and a refused one, then stops on SIGTERM', async (t) => {
+  const { child, exited, gateway, output, killGroup } = await withFreePorts(3, startDemo)
+  t.teardown(async () => {
+    if (child.exitCode === null && child.signalCode === null) killGroup()
+    await exited
+    killGroup()
+  })
+  const out = output()
   t.match(out, 'Ctrl-C stops everything.', 'the demo came up')
   const mcpUrl = `http://127.0.0.1:${gateway}/mcp/everything`
   t.match(out, `gateway                    ${mcpUrl}`)

@@ -13,8 +13,8 @@ import { createRequire } from 'node:module'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { Browser, signIn } from '../helpers/browser.ts'
-import { freePort } from '../helpers/everything.ts'
 import { startFederatedStack } from '../helpers/federated.ts'
+import { addressInUse, withFreePorts } from '../helpers/ports.ts'
 
 const require = createRequire(import.meta.url)
 const SCENARIO = 'authorization-server-metadata-endpoint'
@@ -74,8 +74,7 @@ if (cli === undefined) {
     t.same(checks.map((c) => [c.id, c.status]), [['authorization-server-metadata', 'SUCCESS'], ['authorization-server-metadata-cimd', 'SUCCESS']])
   })
 
-  t.test('authorization-code-grant passes, with this test as the browser', async (t) => {
-    const port = await freePort()
+  const authorizationCodeGrant = async (port: number): Promise<{ result: Run, out: string }> => {
     const registered = await fetch(`${stack.issuer}/oauth/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -91,7 +90,15 @@ if (cli === undefined) {
         await (await fetch(back)).arrayBuffer() // the suite's callback server receives the code
       })()
     })
-    await browsing
+    const browsed = await browsing?.then(() => undefined, (err: unknown) => err)
+    if (result.code !== 0 && addressInUse(result.output)) throw new Error(`the callback server could not listen on ${port}:\n${result.output.slice(-2000)}`)
+    if (browsed !== undefined) throw browsed
+    return { result, out }
+  }
+
+  t.test('authorization-code-grant passes, with this test as the browser', async (t) => {
+    // The CLI's callback server listens on the port we registered: on one taken meanwhile, register and run again.
+    const { result, out } = await withFreePorts(1, async (port) => await authorizationCodeGrant(port))
     if (result.code !== 0) t.comment(result.output.slice(-2000))
     t.equal(result.code, 0, 'the CLI exits 0')
     t.same((await checksOf(out, 'authorization-code-grant')).map((c) => [c.id, c.status]), [['authorization-code-grant', 'SUCCESS']])

@@ -8,8 +8,8 @@ import { Browser, signIn } from '../helpers/browser.ts'
 import { PUBLIC_APP, WEB_APP, startFederatedStack, webAppAuth, type FederatedStack } from '../helpers/federated.ts'
 import { FEDERATED_CASES, ID_TOKEN_CASES } from '../helpers/federated-hostile-cases.ts'
 import { startFakeOidc } from '../helpers/fake-oidc.ts'
-import { freePort } from '../helpers/everything.ts'
 import { startGateway } from '../helpers/gateway.ts'
+import { withFreePorts } from '../helpers/ports.ts'
 
 const stack = await startFederatedStack()
 t.teardown(() => stack.close())
@@ -153,8 +153,8 @@ t.test('client ID metadata documents at private addresses are never fetched', as
 
 t.test('ID tokens: only from the trusted issuer, for us, for this login, signed, fresh', async (t) => {
   const fake = await startFakeOidc('fake-login')
-  const port = await freePort()
-  const gw = await startGateway(`
+  // publicUrl names the gateway's own port
+  const gw = await withFreePorts(1, async (port) => await startGateway(`
 publicUrl: http://127.0.0.1:${port}
 authorization:
   clients: [{ clientId: ${PUBLIC_APP.id}, auth: none, redirectUris: ["${PUBLIC_APP.redirectUri}"] }]
@@ -162,7 +162,7 @@ authorization:
     - { issuer: "${fake.issuer}", algorithms: [ES256], claims: { groups: groups }, login: { clientId: fake-login } }
 servers:
   tools: { upstream: { url: "http://127.0.0.1:9/mcp" }, scopes: [tools.read], tools: [{ allow: ["*"] }] }
-`, {}, { port })
+`, {}, { port }))
   t.teardown(async () => {
     const closing = gw.close()
     gw.gateway.app.server.closeAllConnections()

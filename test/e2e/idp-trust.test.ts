@@ -9,7 +9,7 @@ import { request } from 'undici'
 import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { startGateway } from '../helpers/gateway.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
-import { freePort } from '../helpers/everything.ts'
+import { withFreePorts } from '../helpers/ports.ts'
 import { basic } from '../helpers/ema.ts'
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
@@ -51,12 +51,11 @@ const neverUp = await keyServer()
 neverUp.down = true
 wrongIssuer.discoveryIssuer = 'https://someone-else.example'
 const upstream = await startRecordingUpstream()
-const port = await freePort()
-const issuer = `http://127.0.0.1:${port}`
 const clientKey = await generateKeyPair('ES256')
 const clientJwk = { ...await exportJWK(clientKey.publicKey), kid: 'client-key-1', alg: 'ES256' }
-const gw = await startGateway(`
-publicUrl: ${issuer}
+// publicUrl names the gateway's own port
+const gw = await withFreePorts(1, async (port) => await startGateway(`
+publicUrl: http://127.0.0.1:${port}
 authorization:
   clients:
     - { clientId: c, auth: client_secret_basic, secret: "\${SECRET}" }
@@ -74,7 +73,8 @@ servers:
     upstream: { url: ${upstream.url} }
     scopes: [read, write]
     tools: [{ allow: ["*"] }]
-`, { SECRET: 'client-secret-0123456789' }, { port, deps: { idpKeys: { cooldownMs: 400 } } })
+`, { SECRET: 'client-secret-0123456789' }, { port, deps: { idpKeys: { cooldownMs: 400 } } }))
+const issuer = gw.url
 t.teardown(async () => {
   await gw.close()
   for (const s of [direct, discovered, wrongIssuer, neverUp]) await s.close()

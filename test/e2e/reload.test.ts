@@ -18,7 +18,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { parseConfig } from '../../src/config/load.ts'
 import { startGateway, type StartedGateway } from '../helpers/gateway.ts'
 import { startRecordingUpstream, type RecordingUpstream } from '../helpers/recording-upstream.ts'
-import { freePort } from '../helpers/everything.ts'
+import { withFreePorts } from '../helpers/ports.ts'
 import { POST_HEADERS, dropClientConnections, send, toolsCall } from '../helpers/mcp-http.ts'
 import { rawInitialize, sseEvents, type RpcMessage } from '../helpers/raw-mcp.ts'
 import { metricSum, scrape } from '../helpers/policy-metrics.ts'
@@ -272,13 +272,17 @@ interface Portcullis {
   callTool (name: string): Promise<RpcMessage>
 }
 
+/** publicUrl names the gateway's own port: on one taken meanwhile the process exits, and is started again. */
 async function startPortcullis (t: Test, nodePath: string, upstream: RecordingUpstream): Promise<Portcullis> {
+  return await withFreePorts(1, async (port) => await startPortcullisOn(t, nodePath, upstream, port))
+}
+
+async function startPortcullisOn (t: Test, nodePath: string, upstream: RecordingUpstream, port: number): Promise<Portcullis> {
   const dir = mkdtempSync(join(tmpdir(), 'portcullis-reload-'))
-  const [port, adminPort] = [await freePort(), await freePort()]
   const file = join(dir, 'portcullis.yaml')
   const write = (tools: string, extra = ''): void => writeFileSync(file, `publicUrl: http://127.0.0.1:${port}
 listen: { host: 127.0.0.1, port: ${port} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
+admin: { host: 127.0.0.1, port: 0 }
 ${extra}
 servers:
   demo:
@@ -295,6 +299,7 @@ servers:
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  const closed = new Promise((resolve) => child.once('close', resolve))
   const lines: Array<Record<string, unknown>> = []
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
@@ -326,7 +331,13 @@ servers:
   const url = `http://127.0.0.1:${port}/mcp/demo`
   const callTool = async (name: string): Promise<RpcMessage> =>
     rpcOf(await send(url, { body: toolsCall(1, name, name === 'add' ? { a: 1, b: 2 } : { message: 'm' }) }))
-  await logged('portcullis listening')
+  try {
+    await logged('portcullis listening')
+  } catch (err) {
+    // with all of its stderr: the caller retries on EADDRINUSE
+    if (child.exitCode !== null) await closed
+    throw new Error(`${(err as Error).message}\n${stderr}`)
+  }
   return { child, lines, exited, port, write, logged, callTool }
 }
 

@@ -19,7 +19,7 @@ import { OTLPTraceExporter as JsonExporter } from '@opentelemetry/exporter-trace
 import { OTLPTraceExporter as ProtoExporter } from '@opentelemetry/exporter-trace-otlp-proto'
 import { OTLP_KIND, OTLP_STATUS, startOtlpReceiver, type ReceivedSpan } from '../helpers/otlp-receiver.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
-import { freePort } from '../helpers/everything.ts'
+import { CLOSED_PORT } from '../helpers/ports.ts'
 import { POST_HEADERS, rawInitialize, readMessages, type RawSession } from '../helpers/raw-mcp.ts'
 import { dropClientConnections } from '../helpers/mcp-http.ts'
 
@@ -268,7 +268,7 @@ t.test('a collector that is down never slows or fails a request', async (t) => {
     for (const s of held) s.destroy()
     await new Promise<void>((resolve) => blackhole.close(() => resolve()))
   })
-  const closedUrl = `http://127.0.0.1:${await freePort()}`
+  const closedUrl = `http://127.0.0.1:${CLOSED_PORT}`
   const down = (endpoint: string, protocol: Protocol): Record<string, string> => ({
     OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_BSP_SCHEDULE_DELAY: '200',
     OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_LOGS_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none',

@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { McpError } from '@modelcontextprotocol/sdk/types.js'
 import { startGateway, type StartedGateway } from '../helpers/gateway.ts'
-import { freePort } from '../helpers/everything.ts'
+import { CLOSED_PORT } from '../helpers/ports.ts'
 import {
   BODY_400, BODY_404, SESSION_404, UPSTREAM_STACK, startFaultyUpstream, type Fault,
 } from '../helpers/faulty-upstream.ts'
@@ -25,7 +25,7 @@ const crashScript = fileURLToPath(new URL('../fixtures/crash-on-call.mjs', impor
 const GARBAGE_SCRIPT = "require('node:readline').createInterface({ input: process.stdin }).on('line', () => process.stdout.write('this is not json\\n'))"
 
 const faulty = await startFaultyUpstream()
-const deadPort = await freePort() // nothing listens here
+const deadPort = CLOSED_PORT // nothing listens here
 
 const httpFaults: Fault[] = [
   'reset-before-headers', 'reset-mid-sse', 'end-mid-sse', 'hang', 'status-500-html', 'status-502', 'status-503',

@@ -2,8 +2,8 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import type { JWTPayload } from 'jose'
 import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
-import { freePort } from './everything.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
+import { withFreePorts } from './ports.ts'
 import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
 
 export const CLIENT = { id: 'mcp-client', secret: 'mcp-client-secret-0123456789' }
@@ -31,12 +31,23 @@ export interface EmaStack {
   close (): Promise<void>
 }
 
-/** The dev IdP, a recording upstream and the gateway as its resource AS, on fixed free ports. */
+/**
+ * The dev IdP, a recording upstream and the gateway as its resource AS. Each names the other's
+ * port in its config, so both ports are picked first: on one taken meanwhile, both start again.
+ */
 export async function startEmaStack (extraServers = ''): Promise<EmaStack> {
-  const [gwPort, idpPort] = [await freePort(), await freePort()]
+  const upstream = await startRecordingUpstream()
+  try {
+    return await withFreePorts(2, async (gwPort, idpPort) => await startEmaStackOn(upstream, gwPort, idpPort, extraServers))
+  } catch (err) {
+    await upstream.close()
+    throw err
+  }
+}
+
+async function startEmaStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, extraServers: string): Promise<EmaStack> {
   const issuer = `http://127.0.0.1:${gwPort}`
   const idpIssuer = `http://127.0.0.1:${idpPort}`
-  const upstream = await startRecordingUpstream()
   const idp = await buildDevIdp(parseDevIdpConfig(`
 issuer: ${idpIssuer}
 listen: { host: 127.0.0.1, port: ${idpPort} }
@@ -50,8 +61,10 @@ policy:
   - { audience: ${issuer}, resources: [${issuer}/mcp/tools], groups: [sales], scopes: [tools.read] }
   - { audience: ${issuer}, resources: [${issuer}/mcp/other], scopes: [other.read] }
 `, { source: '<test idp>', env: {} }), { logger: false })
-  await idp.listen()
-  const gw = await startGateway(`
+  let gw: StartedGateway
+  try {
+    await idp.listen()
+    gw = await startGateway(`
 publicUrl: ${issuer}
 authorization:
   accessTokenTtlSeconds: 300
@@ -72,6 +85,10 @@ servers:
     scopes: [other.read]
     tools: [{ allow: ["*"] }]
 ${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort })
+  } catch (err) {
+    await idp.close()
+    throw err
+  }
 
   const idToken = async (user: 'alice' | 'bob'): Promise<string> => {
     const res = await request(`${idpIssuer}/token`, {

@@ -1,19 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createRequire } from 'node:module'
-import { createServer } from 'node:net'
 import { startGateway, type StartedGateway } from './gateway.ts'
+import { boundPort, REPORT_BOUND_PORT } from './ports.ts'
 
 const require = createRequire(import.meta.url)
 export const everythingEntry: string = require.resolve('@modelcontextprotocol/server-everything/dist/index.js')
-
-export async function freePort (): Promise<number> {
-  const server = createServer()
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  const address = server.address()
-  await new Promise<void>((resolve) => server.close(() => resolve()))
-  if (address === null || typeof address === 'string') throw new Error('no port')
-  return address.port
-}
 
 export interface RunningEverything {
   readonly url: string
@@ -21,20 +12,23 @@ export interface RunningEverything {
   close (): Promise<void>
 }
 
-/** The official server-everything in `sse` or `streamableHttp` mode, on a free port. */
+/**
+ * The official server-everything in `sse` or `streamableHttp` mode, on a port the OS picks: it
+ * reads PORT (0) and prints only that, so REPORT_BOUND_PORT tells the bound one.
+ */
 export async function startEverything (mode: 'sse' | 'streamableHttp'): Promise<RunningEverything> {
-  const port = await freePort()
-  const child = spawn(process.execPath, [everythingEntry, mode], {
-    env: { ...process.env, PORT: String(port) },
+  const child = spawn(process.execPath, ['--import', REPORT_BOUND_PORT, everythingEntry, mode], {
+    env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   let stderr = ''
   child.stderr?.on('data', (c: Buffer) => { stderr += c.toString() })
-  await new Promise<void>((resolve, reject) => {
+  const port = await new Promise<number>((resolve, reject) => {
     const timer = setInterval(() => {
-      if (/listening on port|running on port/i.test(stderr)) { clearInterval(timer); resolve() }
+      const port = boundPort(stderr)
+      if (port !== undefined) { clearInterval(timer); resolve(port) }
     }, 25)
-    child.once('exit', (code) => { clearInterval(timer); reject(new Error(`server-everything ${mode} exited ${code}: ${stderr}`)) })
+    child.once('close', (code) => { clearInterval(timer); reject(new Error(`server-everything ${mode} exited ${code}: ${stderr}`)) })
   })
   return {
     url: mode === 'sse' ? `http://127.0.0.1:${port}/sse` : `http://127.0.0.1:${port}/mcp`,

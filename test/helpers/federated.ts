@@ -2,8 +2,8 @@ import { createHash, randomBytes } from 'node:crypto'
 import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
 import { Browser, signIn } from './browser.ts'
 import { basic } from './ema.ts'
-import { freePort } from './everything.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
+import { withFreePorts } from './ports.ts'
 import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
 
 /** The gateway's OIDC client at the dev IdP. */
@@ -50,12 +50,24 @@ export function pkcePair (): { verifier: string, challenge: string } {
   return { verifier, challenge: createHash('sha256').update(verifier).digest('base64url') }
 }
 
-/** The dev IdP (with a client for the gateway's login), a recording upstream and the gateway with the federated login on. */
+/**
+ * The dev IdP (with a client for the gateway's login), a recording upstream and the gateway with
+ * the federated login on. Each names the other's port in its config, so both ports are picked
+ * first: on one taken meanwhile, both start again.
+ */
 export async function startFederatedStack (registration = '{ dynamic: true, clientIdMetadataDocuments: true }'): Promise<FederatedStack> {
-  const [gwPort, idpPort] = [await freePort(), await freePort()]
+  const upstream = await startRecordingUpstream()
+  try {
+    return await withFreePorts(2, async (gwPort, idpPort) => await startFederatedStackOn(upstream, gwPort, idpPort, registration))
+  } catch (err) {
+    await upstream.close()
+    throw err
+  }
+}
+
+async function startFederatedStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, registration: string): Promise<FederatedStack> {
   const issuer = `http://127.0.0.1:${gwPort}`
   const idpIssuer = `http://127.0.0.1:${idpPort}`
-  const upstream = await startRecordingUpstream()
   const idp = await buildDevIdp(parseDevIdpConfig(`
 issuer: ${idpIssuer}
 listen: { host: 127.0.0.1, port: ${idpPort} }
@@ -65,8 +77,10 @@ users:
 clients:
   - { clientId: ${LOGIN_CLIENT.id}, secret: ${LOGIN_CLIENT.secret}, redirectUris: [${issuer}/oauth/callback] }
 `, { source: '<test idp>', env: {} }), { logger: false })
-  await idp.listen()
-  const gw = await startGateway(`
+  let gw: StartedGateway
+  try {
+    await idp.listen()
+    gw = await startGateway(`
 publicUrl: ${issuer}
 authorization:
   accessTokenTtlSeconds: 300
@@ -92,6 +106,10 @@ servers:
     scopes: [other.read]
     tools: [{ allow: ["*"] }]
 `, { WEB_SECRET: WEB_APP.secret, LOGIN_SECRET: LOGIN_CLIENT.secret }, { port: gwPort })
+  } catch (err) {
+    await idp.close()
+    throw err
+  }
 
   const authorizeUrl = (client: { id: string, redirectUri: string }, opts: AuthorizeOptions = {}): string => {
     const params: Record<string, string | undefined> = {

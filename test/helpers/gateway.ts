@@ -17,7 +17,7 @@ export interface StartedGateway {
 /**
  * Build and start the real gateway from YAML, on free ports, logging to memory.
  * The YAML's `listen`/`admin` are set to 127.0.0.1 and a free port (or `opts.port`, for tests whose
- * publicUrl must name the real port).
+ * publicUrl must name the real port: wrap the start in withFreePorts, ports.ts).
  */
 export async function startGateway (yaml: string, env: Record<string, string> = {}, opts: { port?: number, deps?: GatewayDeps } = {}): Promise<StartedGateway> {
   const config = parseConfig(`${yaml}
@@ -26,7 +26,11 @@ admin: { host: 127.0.0.1, port: 0 }
 `, { source: '<test>', env })
   const { stream, logs, rawLogs } = captureLogs()
   const gateway = buildGateway(config, { ...opts.deps, logger: { level: 'debug', stream } })
-  const { url, adminUrl } = await gateway.listen()
+  const { url, adminUrl } = await gateway.listen().catch(async (err: unknown) => {
+    // e.g. opts.port taken meanwhile: release what did start, so the caller can retry (ports.ts)
+    await gateway.close().catch(() => {})
+    throw err
+  })
   return {
     gateway,
     url,

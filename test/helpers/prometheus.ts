@@ -4,7 +4,7 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { request } from 'undici'
-import { freePort } from './everything.ts'
+import { addressInUse, withFreePorts } from './ports.ts'
 
 /** Debian's prometheus package (2.42 on bookworm); CI installs it (.ci/run). */
 export const PROMETHEUS_BIN = process.env.PORTCULLIS_TEST_PROMETHEUS ?? '/usr/bin/prometheus'
@@ -37,10 +37,14 @@ export interface RunningPrometheus {
 /**
  * A real Prometheus of our own: temp config and TSDB directory, a free loopback port, exemplar
  * storage on. Never the system service: the caller must `close()` it (in a teardown).
+ * Its port is given on the command line: on one taken meanwhile it exits, and is started again.
  */
 export async function startPrometheus (opts: PrometheusOptions): Promise<RunningPrometheus> {
+  return await withFreePorts(1, async (port) => await startPrometheusOn(opts, port))
+}
+
+async function startPrometheusOn (opts: PrometheusOptions, port: number): Promise<RunningPrometheus> {
   const dir = await mkdtemp(join(tmpdir(), 'portcullis-prometheus-'))
-  const port = await freePort()
   const interval = opts.scrapeInterval ?? '1s'
   // Prometheus 2.42 has no `scrape_protocols` (added in 2.49); it asks for OpenMetrics first on
   // its own (Accept: application/openmetrics-text;version=1.0.0,…), which is what carries exemplars.
@@ -65,7 +69,8 @@ scrape_configs:
   let output = ''
   child.stdout?.on('data', (c: Buffer) => { output += c.toString() })
   child.stderr?.on('data', (c: Buffer) => { output += c.toString() })
-  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  // 'close': after the exit, once all of its output is read
+  const exited = new Promise<void>((resolve) => child.once('close', () => resolve()))
   let closed = false
   const url = `http://127.0.0.1:${port}`
 
@@ -112,7 +117,8 @@ scrape_configs:
     }, 30_000)
   } catch (err) {
     await close()
-    throw err
+    // the caller retries on a port taken meanwhile
+    throw addressInUse(output) ? new Error(`prometheus could not listen on port ${port}:\n${output}`) : err
   }
   return { url, child, output: () => output, api, until, close }
 }
