@@ -198,8 +198,9 @@ export function checkStore(config: RawConfig, ctx: CheckContext): void {
 
 /** listen.advertiseUrl: where the other replicas send a bridged session's requests — an http(s) origin, nothing more. */
 export function checkAdvertiseUrl(config: RawConfig, ctx: CheckContext): void {
-  const value = config.listen?.advertiseUrl
-  if (!ctx.valid(['listen', 'advertiseUrl']) || value === undefined) return
+  if (!ctx.valid(['listen', 'advertiseUrl'])) return
+  const value = config.listen.advertiseUrl
+  if (value === undefined) return
   const url = parseUrl(value)
   if (url === undefined || (url.protocol !== 'http:' && url.protocol !== 'https:') || url.username !== '' || url.password !== '' ||
       url.search !== '' || url.hash !== '' || (url.pathname !== '/' && url.pathname !== '')) {

@@ -67,10 +67,10 @@ function problemsOf(text: string, env: Record<string, string> = {}): { path: str
 t.test('the design.md example loads with its values, defaults and derived fields', async (t) => {
   const config = parseConfig(FULL, { source: '<full>', env: SECRETS })
   t.equal(config.source, '<full>')
-  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], legacySse: false, drainTimeoutMs: 10000 })
+  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], legacySse: false, drainTimeoutMs: 10000, advertiseUrl: undefined })
   t.equal(config.authorization.clients[0]?.secret, 's3cr3t-claude')
   t.equal(config.authorization.identityProviders[0]?.login?.clientSecret, 's3cr3t-okta')
-  t.same(config.store, { url: 'redis://127.0.0.1:6379' })
+  t.same(config.store, { url: 'redis://127.0.0.1:6379', keyPrefix: 'portcullis:' })
   const github = config.servers['github']
   t.equal(github?.resource, 'https://mcp.example.com/mcp/github')
   t.same(github?.upstream, {
@@ -184,6 +184,14 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['duplicate IdP issuer', { 'authorization.identityProviders.1': { issuer: 'https://idp.example.com' } }, 'authorization.identityProviders[1].issuer', 'duplicates'],
   ['IdP maps a reserved claim', { 'authorization.identityProviders.0.claims': { sub: 'email' } }, 'authorization.identityProviders[0].claims.sub', 'cannot be mapped'],
   ['store not redis', { store: { url: 'http://127.0.0.1:6379' } }, 'store.url', 'redis://'],
+  ['store keyPrefix with a space', { store: { url: 'redis://127.0.0.1:6379', keyPrefix: 'a b' } }, 'store.keyPrefix', 'visible ASCII'],
+  ['store keyPrefix too long', { store: { url: 'redis://127.0.0.1:6379', keyPrefix: 'p'.repeat(65) } }, 'store.keyPrefix', 'at most 64'],
+  ['store with an unknown key', { store: { url: 'redis://127.0.0.1:6379', password: 'x' } }, 'store.password', 'unknown key'],
+  ['advertiseUrl not http', { 'listen.advertiseUrl': 'redis://10.0.0.7:8080' }, 'listen.advertiseUrl', 'http(s) URL with a host and port only'],
+  ['advertiseUrl with a path', { 'listen.advertiseUrl': 'http://10.0.0.7:8080/mcp' }, 'listen.advertiseUrl', 'host and port only'],
+  ['advertiseUrl with credentials', { 'listen.advertiseUrl': 'http://u:p@10.0.0.7:8080' }, 'listen.advertiseUrl', 'host and port only'],
+  ['advertiseUrl with a query', { 'listen.advertiseUrl': 'http://10.0.0.7:8080?x=1' }, 'listen.advertiseUrl', 'host and port only'],
+  ['advertiseUrl relative', { 'listen.advertiseUrl': '10.0.0.7:8080' }, 'listen.advertiseUrl', 'http(s) URL'],
   ['no servers', { servers: {} }, 'servers', 'must not be empty'],
   ['bad server name', { 'servers.bad name': { upstream: { url: 'http://127.0.0.1:1/mcp' } } }, 'servers["bad name"]', 'server name must match'],
   ['both url and command', { 'servers.s.upstream.command': 'node' }, 'servers.s.upstream', 'has both url and command'],
@@ -382,4 +390,11 @@ t.test('portcullis check', async (t) => {
     t.match(usage.err, 'usage: portcullis check')
   }
   t.equal((await run(['--help'])).code, 0)
+  // store.url that does not answer: the config is valid, the check says the store is not there
+  const deadStore = join(dir, 'dead-store.yaml')
+  await writeFile(deadStore, 'publicUrl: https://gw.example.com\nstore: { url: "redis://:s3cret-pass@127.0.0.1:1" }\nservers:\n  s: { upstream: { url: "http://127.0.0.1:1/mcp" }, tools: [{ allow: ["*"] }] }\n')
+  const dead = await run(['--config', deadStore])
+  t.equal(dead.code, 0, 'valid, so exit 0')
+  t.match(dead.out, 'warning: store.url does not answer')
+  t.notMatch(dead.out + dead.err, 's3cret-pass', 'the store password is never printed')
 })
