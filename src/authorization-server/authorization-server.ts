@@ -4,7 +4,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import type { AccessTokenVerifier } from '../authn/verify-access-token.ts'
 import { ephemeralKeySet, loadSigningKeys, type SigningKeySet } from './keys.ts'
 import { DEFAULT_KEY_SOURCE, IdpKeySource, type KeySourceOptions } from './idp-trust.ts'
-import { MemoryReplayStore, type ReplayStore } from './replay-cache.ts'
+import { StoreReplayStore, type ReplayStore } from './replay-cache.ts'
 import type { TrustedIssuer } from './grants/jwt-bearer-id-jag.ts'
 import { discoveryRoutes } from './metadata.ts'
 import { jwksRoute } from './jwks.ts'
@@ -14,23 +14,27 @@ import { registrationRoute } from './registration.ts'
 import { callbackRoute } from './login/callback.ts'
 import { createLoginContext, type LoginContext } from './login/context.ts'
 import type { CimdFetchOptions } from './login/client-metadata-document.ts'
-import { MemoryRevocationList, RevocationCheckingVerifier, type RevocationList } from './login/revocation.ts'
+import { RevocationCheckingVerifier, SharedRevocationList, type RevocationList } from './login/revocation.ts'
+import type { Store } from '../store/store.ts'
 
 export interface AuthorizationContextOptions {
-  readonly replay?: ReplayStore
-  /** revoked access-token jti's, consulted by the resource-server check (default: in memory) */
-  readonly revocations?: RevocationList
+  /**
+   * Where replay records, codes, pending logins, dynamic clients, cached client metadata documents
+   * and revocations live (design.md §7): process memory for one instance, Redis for replicas.
+   */
+  readonly store: Store
   /** the client-metadata-document fetch (tests inject DNS and the address guard) */
   readonly cimd?: CimdFetchOptions
 }
 
 /**
  * The state the authorization server and the resource-server check share: our signing keys,
- * the trusted IdPs and their keys, the registered clients, the replay store, and the federated
- * login's clients, codes and revocation list.
+ * the trusted IdPs and their keys, the configured clients, and — through the shared store — the
+ * replay ledger and the federated login's clients, codes and revocation list.
  */
 export class AuthorizationContext {
   readonly config: Config
+  readonly store: Store
   readonly verifier: AccessTokenVerifier
   readonly replay: ReplayStore
   readonly revocations: RevocationList
@@ -40,15 +44,16 @@ export class AuthorizationContext {
   readonly login: LoginContext
   #keys: SigningKeySet | undefined
 
-  constructor (config: Config, metrics: Metrics, keySource: Partial<KeySourceOptions> = {}, opts: AuthorizationContextOptions = {}) {
+  constructor (config: Config, metrics: Metrics, keySource: Partial<KeySourceOptions> | undefined, opts: AuthorizationContextOptions) {
     this.config = config
-    this.replay = opts.replay ?? new MemoryReplayStore()
-    this.revocations = opts.revocations ?? new MemoryRevocationList()
+    this.store = opts.store
+    this.replay = new StoreReplayStore(this.store)
+    this.revocations = new SharedRevocationList(this.store)
     const timing = { ...DEFAULT_KEY_SOURCE, ...keySource }
     this.trusted = new Map(config.authorization.identityProviders.map((idp) => [idp.issuer, { config: idp, keys: new IdpKeySource(idp, metrics, timing) }]))
     this.clients = new Map(config.authorization.clients.map((c) => [c.clientId, c]))
     this.verifier = new RevocationCheckingVerifier(config.authorization.issuer, () => this.keys, this.revocations)
-    this.login = createLoginContext(config, this.trusted, this.clients, this.revocations, opts.cimd)
+    this.login = createLoginContext(config, this.trusted, this.clients, this.revocations, this.store, opts.cimd)
   }
 
   get keys (): SigningKeySet {
@@ -81,7 +86,8 @@ export interface AuthorizationServerOptions {
 export async function authorizationServer (app: FastifyInstance, { auth, metrics }: AuthorizationServerOptions): Promise<void> {
   const { config, login } = auth
   const clientAuth = {
-    clients: auth.clients,
+    // only the configured clients may use the jwt-bearer grant
+    clients: async (clientId: string) => auth.clients.get(clientId),
     audiences: [`${config.publicUrl}/oauth/token`, config.authorization.issuer],
     replay: auth.replay,
   }

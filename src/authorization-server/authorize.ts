@@ -1,13 +1,13 @@
 import type { FastifyInstance } from 'fastify'
 import type { ClientConfig, ServerConfig } from '../config/types.ts'
-import { OAuthError, invalidRequest } from './errors.ts'
+import { OAuthError, asOAuthError, invalidRequest } from './errors.ts'
 import { sameIdentifier } from './grants/jwt-bearer-id-jag.ts'
 import { grantScopes } from './resource-and-scope.ts'
 import { unknownClient } from './login/clients.ts'
 import type { LoginContext } from './login/context.ts'
 import { idpAuthorizationUrl } from './login/idp-login.ts'
 import { isS256Challenge } from './login/pkce.ts'
-import { asOAuthError, redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
+import { redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
 import { readOAuthQuery } from './query.ts'
 
 const MAX_STATE = 1024
@@ -18,7 +18,8 @@ const MAX_STATE = 1024
  * client and its exact redirect URI are checked first; until both are, every error is a page
  * here and never a redirect (§4.1.2.1: no open redirector). After that, errors go back to the
  * client's redirect URI with its `state` and our `iss` (RFC 9207). On success the browser goes to
- * the IdP as our OIDC login (our own PKCE, `state` and `nonce`), bound to it by a cookie.
+ * the IdP as our OIDC login (our own PKCE, `state` and `nonce`), bound to it by a cookie. When
+ * the shared store cannot answer, the answer is temporarily_unavailable (a 503 page, or a redirect).
  */
 export async function authorizeRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
   app.get('/oauth/authorize', async function authorize (request, reply) {
@@ -34,7 +35,7 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
       const scopes = grantScopes(params.get('scope'), undefined, server)
       checkClientMayUseIdp(client, idp.trusted.config.allowedClients)
       const endpoints = await idp.discovery.endpoints()
-      const started = login.pending.begin({
+      const started = await login.pending.begin({
         clientId: client.clientId, redirectUri: target.redirectUri, clientState: target.state, codeChallenge, resource: server.resource, scopes,
       })
       request.log.info({ 'event.name': 'oauth.authorize', outcome: 'login_started', 'portcullis.auth.client_id': client.clientId, 'portcullis.server': server.name },

@@ -1,7 +1,9 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { ClientConfig } from '../config/types.ts'
-import { OAuthError, invalidRequest } from './errors.ts'
+import { isStoreUnavailable } from '../store/store.ts'
+import { OAuthError, invalidRequest, storeUnavailable } from './errors.ts'
+import type { ClientLookup, KnownClient } from './login/clients.ts'
 import type { ReplayStore } from './replay-cache.ts'
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'
@@ -13,7 +15,8 @@ export interface AuthenticatedClient {
 }
 
 export interface ClientAuthContext {
-  readonly clients: ReadonlyMap<string, ClientConfig>
+  /** the clients that may authenticate here (configured ones in memory, dynamic ones from the store) */
+  readonly clients: ClientLookup
   /** what a private_key_jwt client assertion's `aud` may be: our token endpoint or our issuer */
   readonly audiences: readonly string[]
   readonly replay: ReplayStore
@@ -32,7 +35,7 @@ export async function authenticateClient (params: ReadonlyMap<string, string>, a
   if (authorization !== undefined && !basic) throw invalidRequest('Only HTTP Basic is accepted in the Authorization header', 'bad_client_auth')
   if ([basic, post, jwt].filter(Boolean).length > 1) throw invalidRequest('More than one client authentication method was used', 'multiple_client_auth')
   if (basic) return await authenticateBasic(authorization, params, ctx)
-  if (post) return authenticateSecret(params.get('client_id'), params.get('client_secret'), 'client_secret_post', ctx, false)
+  if (post) return await authenticateSecret(params.get('client_id'), params.get('client_secret'), 'client_secret_post', ctx, false)
   if (jwt) return await authenticateClientAssertion(params, ctx)
   throw new OAuthError('invalid_client', 'Client authentication is required', 'no_client_auth')
 }
@@ -51,15 +54,13 @@ async function authenticateBasic (authorization: string, params: ReadonlyMap<str
   }
   const bodyClientId = params.get('client_id')
   if (bodyClientId !== undefined && bodyClientId !== clientId) throw invalidRequest('client_id does not match the authenticated client', 'client_mismatch')
-  return authenticateSecret(clientId, secret, 'client_secret_basic', ctx, true)
+  return await authenticateSecret(clientId, secret, 'client_secret_basic', ctx, true)
 }
 
-function authenticateSecret (clientId: string | undefined, secret: string | undefined, method: 'client_secret_basic' | 'client_secret_post',
-  ctx: ClientAuthContext, basic: boolean): AuthenticatedClient {
-  const client = clientId === undefined ? undefined : ctx.clients.get(clientId)
-  // Compare even for unknown clients, so timing does not tell which client ids exist.
-  const expected = client?.secret ?? '\0unknown-client'
-  const ok = secret !== undefined && constantTimeEqual(secret, expected)
+async function authenticateSecret (clientId: string | undefined, secret: string | undefined, method: 'client_secret_basic' | 'client_secret_post',
+  ctx: ClientAuthContext, basic: boolean): Promise<AuthenticatedClient> {
+  const client = clientId === undefined ? undefined : await lookUp(clientId, ctx)
+  const ok = secret !== undefined && secretMatches(secret, client)
   if (client === undefined || !ok || client.auth !== method) throw invalidClient('Client authentication failed', 'bad_client_credentials', basic)
   return { clientId: client.clientId, method }
 }
@@ -71,12 +72,13 @@ async function authenticateClientAssertion (params: ReadonlyMap<string, string>,
   // RFC 7523 §3: iss and sub are the client_id; which client is decided by that claim, and then
   // proven by the signature with that client's registered keys.
   const unverified = peekIssuer(assertion)
-  const client = unverified === undefined ? undefined : ctx.clients.get(unverified)
+  const client = unverified === undefined ? undefined : await lookUp(unverified, ctx)
   if (client === undefined || client.auth !== 'private_key_jwt') throw invalidClient('Client authentication failed', 'bad_client_assertion', false)
   const bodyClientId = params.get('client_id')
   if (bodyClientId !== undefined && bodyClientId !== client.clientId) throw invalidRequest('client_id does not match the authenticated client', 'client_mismatch')
+  let payload
   try {
-    const { payload } = await jwtVerify(assertion, clientKeys(client), {
+    ({ payload } = await jwtVerify(assertion, clientKeys(client), {
       issuer: client.clientId,
       subject: client.clientId,
       audience: [...ctx.audiences],
@@ -84,15 +86,46 @@ async function authenticateClientAssertion (params: ReadonlyMap<string, string>,
       requiredClaims: ['exp', 'jti'],
       maxTokenAge: '10m',
       clockTolerance: 30,
-    })
-    if (typeof payload.jti !== 'string' || payload.exp === undefined || !await ctx.replay.claim(`client:${client.clientId}`, payload.jti, payload.exp + 30)) {
-      throw new Error('client assertion replayed')
-    }
+    }))
   } catch (err) {
     throw new OAuthError('invalid_client', 'Client authentication failed', 'bad_client_assertion', { cause: err })
   }
+  if (typeof payload.jti !== 'string' || payload.exp === undefined) throw invalidClient('Client authentication failed', 'bad_client_assertion', false)
+  let first: boolean
+  try {
+    first = await ctx.replay.claim(`client:${client.clientId}`, payload.jti, payload.exp + 30)
+  } catch (err) {
+    // Fail closed: without the replay check no assertion authenticates.
+    throw storeUnavailable(err)
+  }
+  if (!first) throw new OAuthError('invalid_client', 'Client authentication failed', 'bad_client_assertion', { cause: new Error('client assertion replayed') })
   return { clientId: client.clientId, method: 'private_key_jwt' }
 }
+
+/** The client, or undefined; a store that cannot answer is a 503, never an authentication failure. */
+async function lookUp (clientId: string, ctx: ClientAuthContext): Promise<KnownClient | undefined> {
+  try {
+    return await ctx.clients(clientId)
+  } catch (err) {
+    throw isStoreUnavailable(err) ? storeUnavailable(err) : err
+  }
+}
+
+/**
+ * The secret against the client's: its stored SHA-256 (dynamic clients) or its configured secret,
+ * compared as digests in constant time. Unknown clients and clients without a secret are compared
+ * too (against zeros, and then refused), so timing does not tell which client ids exist.
+ */
+function secretMatches (secret: string, client: KnownClient | undefined): boolean {
+  const expected = client?.secretDigest !== undefined
+    ? Buffer.from(client.secretDigest, 'base64url')
+    : client?.secret !== undefined ? sha256(client.secret) : undefined
+  const given = sha256(secret)
+  const comparable = expected !== undefined && expected.length === given.length
+  return timingSafeEqual(given, comparable ? expected : NO_SECRET) && comparable
+}
+
+const NO_SECRET = Buffer.alloc(32)
 
 const keyCache = new WeakMap<ClientConfig, JWTVerifyGetKey>()
 
@@ -124,5 +157,9 @@ function invalidClient (description: string, reason: string, basic: boolean): OA
 }
 
 export function constantTimeEqual (a: string, b: string): boolean {
-  return timingSafeEqual(createHash('sha256').update(a).digest(), createHash('sha256').update(b).digest())
+  return timingSafeEqual(sha256(a), sha256(b))
+}
+
+function sha256 (value: string): Buffer {
+  return createHash('sha256').update(value, 'utf8').digest()
 }

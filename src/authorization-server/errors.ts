@@ -1,3 +1,5 @@
+import { isStoreUnavailable } from '../store/store.ts'
+
 /**
  * RFC 6749 §5.2 (and RFC 8707, RFC 6750) errors of the token endpoint, one class per `error`
  * code, as oidc-provider shapes them. `description` is what the client reads — precise, and free
@@ -48,3 +50,14 @@ export class OAuthError extends Error {
 
 export const invalidRequest = (description: string, reason = 'invalid_request'): OAuthError => new OAuthError('invalid_request', description, reason)
 export const invalidGrant = (description: string, reason: string, cause?: unknown): OAuthError => new OAuthError('invalid_grant', description, reason, { cause })
+
+/** The shared store did not answer (design.md §7): fail closed — no token, no code, no registration — and say to retry. */
+export const storeUnavailable = (cause: unknown): OAuthError =>
+  new OAuthError('temporarily_unavailable', 'The authorization server cannot reach its shared state; try again later', 'store_unavailable', { cause })
+
+/** Any failure as the OAuth error it is: an unreachable store is 503 temporarily_unavailable, anything unexpected 500 server_error. */
+export function asOAuthError (err: unknown): OAuthError {
+  if (err instanceof OAuthError) return err
+  if (isStoreUnavailable(err)) return storeUnavailable(err)
+  return new OAuthError('server_error', 'The request could not be processed', 'internal', { cause: err })
+}

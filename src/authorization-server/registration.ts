@@ -2,11 +2,10 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { ClientAuthMethod } from '../config/types.ts'
 import { findStrictJsonViolation } from '../jsonrpc/strict-json.ts'
-import { OAuthError } from './errors.ts'
+import { OAuthError, asOAuthError } from './errors.ts'
 import type { LoginContext } from './login/context.ts'
 import { isObject } from './login/http.ts'
 import { redirectUriProblem } from './login/redirect-uri.ts'
-import { asOAuthError } from './login/responses.ts'
 
 const MAX_REGISTRATION_BYTES = 16 * 1024
 const REGISTRABLE_AUTH: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
@@ -25,7 +24,8 @@ interface Registration {
  * that log in through the browser. The server assigns the client_id (a client can neither pick
  * one nor collide with a configured client), redirect URIs must name an allowed host, and what
  * the client may ask for is narrowed to what this AS does: the authorization-code grant,
- * response type `code`, authentication `none` or a generated secret.
+ * response type `code`, authentication `none` or a generated secret — returned once, and kept in
+ * the shared store only as its SHA-256. When the store cannot answer: 503 temporarily_unavailable.
  */
 export async function registrationRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
   app.removeAllContentTypeParsers()
@@ -44,7 +44,7 @@ export async function registrationRoute (app: FastifyInstance, { login }: { logi
       const metadata = readMetadata(request.headers['content-type'], request.body)
       const registration = checkMetadata(metadata, login.registration.allowedRedirectHosts)
       const secret = registration.auth === 'none' ? undefined : randomBytes(32).toString('base64url')
-      const client = login.clients.register({ auth: registration.auth, secret, jwksUri: undefined, jwks: undefined, redirectUris: registration.redirectUris })
+      const client = await login.clients.register({ auth: registration.auth, secret, jwksUri: undefined, jwks: undefined, redirectUris: registration.redirectUris })
       request.log.info({ 'event.name': 'oauth.register', outcome: 'registered', 'portcullis.auth.client_id': client.clientId, 'portcullis.auth.method': client.auth }, 'client registered')
       return await cors(reply).code(201).header('cache-control', 'no-store').header('pragma', 'no-cache').send({
         client_id: client.clientId,

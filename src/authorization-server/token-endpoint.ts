@@ -1,7 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { Config } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
-import { OAuthError, invalidGrant, invalidRequest } from './errors.ts'
+import { OAuthError, asOAuthError, invalidGrant, invalidRequest } from './errors.ts'
 import { authenticateClient, type ClientAuthContext } from './client-auth.ts'
 import { JWT_BEARER, verifyIdJagAssertion, type IdJag, type IdJagContext } from './grants/jwt-bearer-id-jag.ts'
 import { AUTHORIZATION_CODE, authorizationCodeGrant, type AuthorizationCodeContext, type GrantOutcome } from './grants/authorization-code.ts'
@@ -63,8 +63,7 @@ export async function tokenEndpoint (app: FastifyInstance, opts: TokenEndpointOp
       }, 'access token issued')
       return await noStore(reply).send({ access_token: outcome.issued.token, token_type: 'Bearer', expires_in: outcome.issued.expiresIn, scope: outcome.scopes.join(' ') })
     } catch (err) {
-      const failure = err instanceof OAuthError ? err : new OAuthError('server_error', 'The request could not be processed', 'internal', { cause: err })
-      return await rejectTokenRequest(request, reply, failure, grantType, opts.metrics, started)
+      return await rejectTokenRequest(request, reply, asOAuthError(err), grantType, opts.metrics, started)
     }
   })
   app.get('/oauth/token', async function tokenNeedsPost (_request, reply) {

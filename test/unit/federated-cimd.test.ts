@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { OAuthError } from '../../src/authorization-server/errors.ts'
 import { ClientRegistry } from '../../src/authorization-server/login/clients.ts'
+import { MemoryStore } from '../../src/store/memory-store.ts'
 import { clientFromDocument, clientIdMetadataUrl, fetchClientMetadataDocument, type CimdFetchOptions } from '../../src/authorization-server/login/client-metadata-document.ts'
 
 let cert: string
@@ -94,20 +95,20 @@ t.test('client_id URL shape', async (t) => {
 })
 
 t.test('the registry fetches a document once and caches it', async (t) => {
-  const registry = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: true, allowedRedirectHosts: ['127.0.0.1'] }, opts)
+  const registry = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: true, allowedRedirectHosts: ['127.0.0.1'] }, new MemoryStore(), opts)
   const before = hits
   const id = `https://cimd.test:${port}/client.json`
   const [a, b] = await Promise.all([registry.find(id), registry.find(id)])
   t.equal(a?.clientId, id)
-  t.equal(b, a)
-  t.equal(await registry.find(id), a)
+  t.equal(b, a, 'concurrent lookups share one fetch')
+  t.same(await registry.find(id), a)
   t.equal(hits - before, 1, 'one fetch for three lookups')
   t.equal(await registry.find('unknown'), undefined)
-  const off = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: [] }, opts)
+  const off = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: [] }, new MemoryStore(), opts)
   t.equal(await off.find(id), undefined, 'with documents off, a URL is just an unknown client id')
-  const registered = off.register({ auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined, redirectUris: ['http://127.0.0.1/cb'] })
+  const registered = await off.register({ auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined, redirectUris: ['http://127.0.0.1/cb'] })
   t.match(registered.clientId, /^dyn-[A-Za-z0-9_-]{22}$/)
-  t.equal(await off.find(registered.clientId), registered)
-  t.equal(off.confidential.get(registered.clientId), registered)
-  t.same([...off.confidential.keys()], [registered.clientId])
+  t.same(await off.find(registered.clientId), registered)
+  t.same(await off.confidential(registered.clientId), registered)
+  t.equal(await off.confidential('dyn-unknown'), undefined)
 })

@@ -1,10 +1,11 @@
 import t from 'tap'
+import { MemoryStore } from '../../src/store/memory-store.ts'
 import { isPublicAddress } from '../../src/authorization-server/login/address-guard.ts'
 import { AuthorizationCodes, type CodeGrant } from '../../src/authorization-server/login/codes.ts'
 import { PendingLogins } from '../../src/authorization-server/login/pending-logins.ts'
 import { isCodeVerifier, pkceMatches, s256 } from '../../src/authorization-server/login/pkce.ts'
 import { redirectUriProblem, withParams } from '../../src/authorization-server/login/redirect-uri.ts'
-import { MemoryRevocationList } from '../../src/authorization-server/login/revocation.ts'
+import { SharedRevocationList } from '../../src/authorization-server/login/revocation.ts'
 import { mapIdentityClaims } from '../../src/authorization-server/login/identity-claims.ts'
 
 t.test('the SSRF guard admits only public unicast addresses', async (t) => {
@@ -46,42 +47,42 @@ t.test('PKCE S256', async (t) => {
 const grant: CodeGrant = { clientId: 'c', redirectUri: 'http://127.0.0.1/cb', codeChallenge: 'x'.repeat(43), resource: 'https://gw/mcp/s', scopes: [], subject: 'u', idpIssuer: 'https://idp', claims: {} }
 
 t.test('authorization codes: single use, replay remembered, tokens collected', async (t) => {
-  const codes = new AuthorizationCodes({ codeTtlMs: 60_000, rememberRedeemedMs: 60_000 })
-  const code = codes.issue(grant)
+  const codes = new AuthorizationCodes(new MemoryStore(), { codeTtlMs: 60_000, rememberRedeemedMs: 60_000 })
+  const code = await codes.issue(grant)
   t.match(code, /^[A-Za-z0-9_-]{43}$/)
-  t.same(codes.find(code), { grant, redeemed: false })
-  t.equal(codes.find('other'), undefined)
-  t.ok(codes.redeem(code))
-  t.notOk(codes.redeem(code), 'once')
-  t.ok(codes.recordToken(code, 'jti-1', 1))
-  t.same(codes.replayed(code), [{ jti: 'jti-1', expiresAt: 1 }])
-  t.notOk(codes.recordToken(code, 'jti-2', 2), 'a token recorded after a replay is to be revoked at once')
-  const expiring = new AuthorizationCodes({ codeTtlMs: 1, rememberRedeemedMs: 1 })
-  const old = expiring.issue(grant)
+  t.same(await codes.find(code), { grant, redeemed: false })
+  t.equal(await codes.find('other'), undefined)
+  t.ok(await codes.redeem(code))
+  t.notOk(await codes.redeem(code), 'once')
+  t.ok(await codes.recordToken(code, 'jti-1', 1))
+  t.same(await codes.replayed(code), [{ jti: 'jti-1', expiresAt: 1 }])
+  t.notOk(await codes.recordToken(code, 'jti-2', 2), 'a token recorded after a replay is to be revoked at once')
+  const expiring = new AuthorizationCodes(new MemoryStore(), { codeTtlMs: 1, rememberRedeemedMs: 1 })
+  const old = await expiring.issue(grant)
   await new Promise((resolve) => setTimeout(resolve, 5))
-  t.equal(expiring.find(old), undefined, 'expired')
+  t.equal(await expiring.find(old), undefined, 'expired')
 })
 
 t.test('pending logins: once, and bound to the browser by a cookie', async (t) => {
-  const pending = new PendingLogins(true)
-  const started = pending.begin({ clientId: 'c', redirectUri: 'http://127.0.0.1/cb', clientState: undefined, codeChallenge: 'x', resource: 'r', scopes: [] })
+  const pending = new PendingLogins(new MemoryStore(), true)
+  const started = await pending.begin({ clientId: 'c', redirectUri: 'http://127.0.0.1/cb', clientState: undefined, codeChallenge: 'x', resource: 'r', scopes: [] })
   t.match(started.cookie, /^portcullis_login_[A-Za-z0-9_-]{16}=[A-Za-z0-9_-]{43}; Path=\/oauth\/callback; Max-Age=600; HttpOnly; SameSite=Lax; Secure$/)
   const pair = started.cookie.split(';')[0] ?? ''
   t.ok(pending.boundToBrowser(started.state, started.pending, `a=b; ${pair}`))
   t.notOk(pending.boundToBrowser(started.state, started.pending, undefined))
   t.notOk(pending.boundToBrowser(started.state, started.pending, pair.replace(/=.*/, '=forged')))
-  t.same(pending.take(started.state), started.pending)
-  t.equal(pending.take(started.state), undefined, 'a callback is answered once')
+  t.same(await pending.take(started.state), started.pending)
+  t.equal(await pending.take(started.state), undefined, 'a callback is answered once')
   t.match(pending.clearCookie(started.state), /Max-Age=0/)
 })
 
 t.test('revocation list and identity claims', async (t) => {
-  const list = new MemoryRevocationList()
+  const list = new SharedRevocationList(new MemoryStore())
   t.notOk(list.active)
   await list.revoke('j', Math.floor(Date.now() / 1000) + 60)
   t.ok(list.active)
-  t.ok(await list.isRevoked('j'))
-  t.notOk(await list.isRevoked('k'))
+  t.ok(list.isRevoked('j'))
+  t.notOk(list.isRevoked('k'))
   t.same(mapIdentityClaims({ groups: ['a', 'b'], mail: 'x@y', n: 1, obj: { a: 1 }, mixed: ['a', 1] }, { groups: 'groups', email: 'mail', num: 'n', o: 'obj', m: 'mixed', absent: 'nope' }),
     { groups: ['a', 'b'], email: 'x@y', num: 1 })
 })

@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../../config/types.ts'
 import { authenticateClient, type AuthenticatedClient, type ClientAuthContext } from '../client-auth.ts'
-import { OAuthError, invalidGrant, invalidRequest } from '../errors.ts'
+import { isStoreUnavailable } from '../../store/store.ts'
+import { OAuthError, invalidGrant, invalidRequest, storeUnavailable } from '../errors.ts'
 import { issueAccessToken, type IssuedAccessToken } from '../issue-access-token.ts'
 import type { SigningKeySet } from '../keys.ts'
 import type { CodeGrant } from '../login/codes.ts'
@@ -31,7 +32,8 @@ export interface AuthorizationCodeContext {
  * known and fresh — a redeemed one is a replay, refused, and what it issued is revoked — and was
  * issued to this client, for this redirect URI, with this PKCE verifier, for this resource. It
  * is redeemed only once every check passed, so a request failing for another reason does not burn
- * it. The access token is the one the ID-JAG path issues, for the code's one resource.
+ * it. The access token is the one the ID-JAG path issues, for the code's one resource. Codes and
+ * revocations live in the shared store: when it cannot answer, no token is issued (503).
  */
 export async function authorizationCodeGrant (params: ReadonlyMap<string, string>, authorization: string | undefined,
   ctx: AuthorizationCodeContext): Promise<GrantOutcome> {
@@ -42,7 +44,7 @@ export async function authorizationCodeGrant (params: ReadonlyMap<string, string
   checkRedirectUri(grant, params.get('redirect_uri'))
   checkPkceVerifier(grant, params.get('code_verifier'))
   checkResource(grant, params.get('resource'), ctx.login.servers)
-  if (!ctx.login.codes.redeem(code)) return await refuseReplay(code, ctx)
+  if (!await ctx.login.codes.redeem(code)) return await refuseReplay(code, ctx)
   const issued = await issueAccessToken({
     subject: grant.subject,
     clientId: grant.clientId,
@@ -70,6 +72,7 @@ async function authenticateCodeClient (params: ReadonlyMap<string, string>, auth
   try {
     client = await ctx.login.clients.find(clientId)
   } catch (err) {
+    if (isStoreUnavailable(err)) throw storeUnavailable(err)
     throw new OAuthError('invalid_client', 'Client authentication failed', 'bad_client_credentials', { cause: err })
   }
   // A confidential client must prove itself; naming it is not enough.
@@ -84,7 +87,7 @@ function requiredParam (params: ReadonlyMap<string, string>, name: string): stri
 }
 
 async function findFreshCode (code: string, ctx: AuthorizationCodeContext): Promise<CodeGrant> {
-  const found = ctx.login.codes.find(code)
+  const found = await ctx.login.codes.find(code)
   if (found === undefined) throw invalidGrant('The authorization code is invalid or expired', 'unknown_code')
   if (found.redeemed) return await refuseReplay(code, ctx)
   return found.grant
@@ -92,7 +95,7 @@ async function findFreshCode (code: string, ctx: AuthorizationCodeContext): Prom
 
 /** RFC 6749 §4.1.2: a code used twice is refused, and the tokens issued from it are revoked. */
 async function refuseReplay (code: string, ctx: AuthorizationCodeContext): Promise<never> {
-  for (const token of ctx.login.codes.replayed(code)) await ctx.login.revocations.revoke(token.jti, token.expiresAt)
+  for (const token of await ctx.login.codes.replayed(code)) await ctx.login.revocations.revoke(token.jti, token.expiresAt)
   throw invalidGrant('The authorization code has already been used; the tokens issued from it are revoked', 'replayed_code')
 }
 
@@ -122,7 +125,7 @@ function checkResource (grant: CodeGrant, resource: string | undefined, servers:
 async function recordIssuedToken (code: string, issued: IssuedAccessToken, ctx: AuthorizationCodeContext): Promise<void> {
   const expiresAt = Math.floor(Date.now() / 1000) + issued.expiresIn
   // A replay between redeeming and here finds the token only now: revoke it at once.
-  if (!ctx.login.codes.recordToken(code, issued.jti, expiresAt)) await ctx.login.revocations.revoke(issued.jti, expiresAt)
+  if (!await ctx.login.codes.recordToken(code, issued.jti, expiresAt)) await ctx.login.revocations.revoke(issued.jti, expiresAt)
 }
 
 function serverName (grant: CodeGrant, servers: readonly ServerConfig[]): string | undefined {

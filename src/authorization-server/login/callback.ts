@@ -1,12 +1,12 @@
 import type { FastifyInstance } from 'fastify'
-import { invalidRequest } from '../errors.ts'
+import { asOAuthError, invalidRequest } from '../errors.ts'
 import type { LoginContext } from './context.ts'
 import { verifyIdToken } from './id-token.ts'
 import { mapIdentityClaims } from './identity-claims.ts'
 import { denied, exchangeIdpCode, type IdpEndpoints } from './idp-login.ts'
 import type { PendingLogin } from './pending-logins.ts'
 import { CALLBACK_PATH } from './pending-logins.ts'
-import { asOAuthError, redirectErrorToClient, redirectToClient, sendErrorPage, type ValidatedTarget } from './responses.ts'
+import { redirectErrorToClient, redirectToClient, sendErrorPage, type ValidatedTarget } from './responses.ts'
 import { readOAuthQuery } from '../query.ts'
 
 /**
@@ -14,7 +14,8 @@ import { readOAuthQuery } from '../query.ts'
  * (once: a replayed callback finds nothing) — without it there is no validated client redirect
  * URI, so the error is a page. From there on every failure — a callback from another browser,
  * an IdP error, a refused code exchange, an ID token that fails any check — sends the browser
- * back to the client with `error=access_denied`. On success the client gets a single-use code
+ * back to the client with `error=access_denied` (or `temporarily_unavailable` when the shared
+ * store cannot answer: a 503 page before that point). On success the client gets a single-use code
  * bound to it, its redirect URI, its PKCE challenge and the resource.
  */
 export async function callbackRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
@@ -25,7 +26,7 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       const params = readOAuthQuery(request)
       const idp = login.idp
       state = params.get('state')
-      const pending = state === undefined || idp === undefined ? undefined : login.pending.take(state)
+      const pending = state === undefined || idp === undefined ? undefined : await login.pending.take(state)
       if (pending === undefined || state === undefined || idp === undefined) throw invalidRequest('This sign-in is unknown, expired or already finished; start again from the application', 'unknown_state')
       target = { redirectUri: pending.redirectUri, state: pending.clientState }
       reply.header('set-cookie', login.pending.clearCookie(state))
@@ -34,7 +35,7 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       const idpCode = checkIdpResponse(params, idp.trusted.config.issuer, endpoints)
       const idToken = await exchangeIdpCode(endpoints, idp, login.callbackUrl, idpCode, pending.verifier)
       const claims = await verifyIdToken(idToken, idp, pending.nonce, login.clockSkewSeconds)
-      const code = login.codes.issue({
+      const code = await login.codes.issue({
         clientId: pending.clientId,
         redirectUri: pending.redirectUri,
         codeChallenge: pending.codeChallenge,
@@ -49,13 +50,15 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       return await redirectToClient(reply, target, login.issuer, { code })
     } catch (err) {
       const failure = asOAuthError(err)
+      // design.md §5: a bad IdP response at the callback is access_denied, whatever went wrong —
+      // except our own store being unreachable, which the client may retry (RFC 6749 §4.1.2.1).
+      const answer = target === undefined || failure.error === 'access_denied' || failure.error === 'temporarily_unavailable' ? failure : denied(failure.message, failure.reason)
       request.log[failure.statusCode >= 500 ? 'error' : 'info']({
-        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': target === undefined ? failure.error : 'access_denied', 'portcullis.auth.reason': failure.reason,
+        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': answer.error, 'portcullis.auth.reason': failure.reason,
         ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
       }, `login callback rejected: ${failure.reason}`)
       if (target === undefined) return await sendErrorPage(request, reply, failure)
-      // design.md §5: a bad IdP response at the callback is access_denied, whatever went wrong.
-      return await redirectErrorToClient(reply, target, login.issuer, failure.error === 'access_denied' ? failure : denied(failure.message, failure.reason))
+      return await redirectErrorToClient(reply, target, login.issuer, answer)
     }
   })
 }

@@ -1,109 +1,137 @@
-import { LRUCache } from 'lru-cache'
 import { randomBytes } from 'node:crypto'
 import type { AuthorizationConfig, ClientConfig } from '../../config/types.ts'
+import { StoreUnavailable, type Store } from '../../store/store.ts'
 import { OAuthError } from '../errors.ts'
+import { failingClosed, parseStored } from '../shared-state.ts'
 import { clientIdMetadataUrl, DEFAULT_CIMD_FETCH, fetchClientMetadataDocument, type CimdFetchOptions } from './client-metadata-document.ts'
+import { digest } from './pkce.ts'
 
 /** Prefix of generated client ids (a configured id that happens to match one is never overwritten: see register). */
 export const DYNAMIC_CLIENT_PREFIX = 'dyn-'
+/** Exactly what `register` generates: only ids of this shape are looked up in the store. */
+const DYNAMIC_CLIENT_ID = /^dyn-[A-Za-z0-9_-]{22}$/
 const CIMD_TTL_MS = 5 * 60_000
+/** how long a registration may stay half-written (created, not yet made permanent) */
+const REGISTERING_TTL_MS = 60_000
 
 /**
- * Every client the authorization-code login knows: the configured ones (`authorization.clients`),
- * those registered dynamically (RFC 7591, ids generated here, never chosen by the client), and —
- * when enabled — those identified by a client ID metadata document URL, fetched on first use
- * and cached for five minutes. Configured clients win every lookup.
- * TODO(scale-out): dynamic registrations live in this process; share them through the store.
+ * A client as client authentication reads it. A dynamically registered client has no `secret`:
+ * the store keeps only its SHA-256 (base64url), so a dump of the store authenticates nobody.
+ */
+export interface KnownClient extends ClientConfig {
+  readonly secretDigest?: string
+}
+
+/** Client authentication's lookup: the client with this id, or undefined; rejects when the store cannot answer. */
+export type ClientLookup = (clientId: string) => Promise<KnownClient | undefined>
+
+/**
+ * Every client the authorization-code login knows: the configured ones (`authorization.clients`,
+ * in memory), those registered dynamically (RFC 7591, ids generated here, never chosen by the
+ * client; kept in the shared store without expiry, so every replica and every restart knows
+ * them), and — when enabled — those identified by a client ID metadata document URL, fetched on
+ * first use and cached in the store for five minutes (one fetch serves every replica; concurrent
+ * lookups in one process share a fetch). Configured clients win every lookup.
  */
 export class ClientRegistry {
   readonly #configured: ReadonlyMap<string, ClientConfig>
-  readonly #dynamic = new LRUCache<string, ClientConfig>({ max: 10_000 })
-  readonly #documents = new LRUCache<string, ClientConfig>({ max: 1_000, ttl: CIMD_TTL_MS })
-  readonly #inFlight = new Map<string, Promise<ClientConfig>>()
+  readonly #store: Store
+  readonly #inFlight = new Map<string, Promise<KnownClient>>()
   readonly #registration: AuthorizationConfig['registration']
   readonly #fetch: CimdFetchOptions
-  /** configured and dynamic clients, as the token endpoint's client authentication reads them */
-  readonly confidential: ReadonlyMap<string, ClientConfig>
 
-  constructor (configured: ReadonlyMap<string, ClientConfig>, registration: AuthorizationConfig['registration'], fetch: CimdFetchOptions = DEFAULT_CIMD_FETCH) {
+  constructor (configured: ReadonlyMap<string, ClientConfig>, registration: AuthorizationConfig['registration'], store: Store,
+    fetch: CimdFetchOptions = DEFAULT_CIMD_FETCH) {
     this.#configured = configured
     this.#registration = registration
+    this.#store = failingClosed(store)
     this.#fetch = fetch
-    this.confidential = new ClientView(configured, this.#dynamic)
   }
 
   /** The client, or undefined when nobody registered it; a metadata document that cannot be used is an OAuthError. */
-  async find (clientId: string): Promise<ClientConfig | undefined> {
-    const known = this.#configured.get(clientId) ?? this.#dynamic.get(clientId)
+  async find (clientId: string): Promise<KnownClient | undefined> {
+    const known = await this.confidential(clientId)
     if (known !== undefined || !this.#registration.clientIdMetadataDocuments) return known
     const url = clientIdMetadataUrl(clientId)
     if (url === undefined) return undefined
-    const cached = this.#documents.get(clientId)
-    if (cached !== undefined) return cached
     let pending = this.#inFlight.get(clientId)
     if (pending === undefined) {
-      pending = fetchClientMetadataDocument(clientId, url, this.#registration.allowedRedirectHosts, this.#fetch)
-        .finally(() => this.#inFlight.delete(clientId))
+      pending = this.#document(clientId, url).finally(() => this.#inFlight.delete(clientId))
       this.#inFlight.set(clientId, pending)
     }
-    const client = await pending
-    this.#documents.set(clientId, client)
-    return client
+    return await pending
   }
 
-  /** Register a client under a fresh id (RFC 7591 §3.2.1: the server assigns it). */
-  register (client: Omit<ClientConfig, 'clientId'>): ClientConfig {
-    let clientId: string
-    do clientId = `${DYNAMIC_CLIENT_PREFIX}${randomBytes(16).toString('base64url')}`
-    while (this.#configured.has(clientId) || this.#dynamic.has(clientId))
-    const registered: ClientConfig = { ...client, clientId }
-    this.#dynamic.set(clientId, registered)
-    return registered
+  /** Configured and dynamic clients, as the token endpoint's client authentication looks them up. */
+  readonly confidential: ClientLookup = async (clientId) => {
+    const configured = this.#configured.get(clientId)
+    if (configured !== undefined || !DYNAMIC_CLIENT_ID.test(clientId)) return configured
+    const value = await this.#store.get(clientKey(clientId))
+    const stored = value === undefined ? undefined : parseStored(value, isStoredClient)
+    return stored?.clientId === clientId ? fromStored(stored) : undefined
+  }
+
+  /**
+   * Register a client under a fresh id (RFC 7591 §3.2.1: the server assigns it). SET NX claims the
+   * id, so two replicas never hand out the same one; the record is then made permanent.
+   */
+  async register (client: Omit<ClientConfig, 'clientId'>): Promise<KnownClient> {
+    const { secret, ...rest } = client
+    for (let attempt = 0; attempt < 5; attempt++) {
+      const clientId = `${DYNAMIC_CLIENT_PREFIX}${randomBytes(16).toString('base64url')}`
+      if (this.#configured.has(clientId)) continue
+      const stored: StoredClient = { ...rest, clientId, ...(secret === undefined ? {} : { secretDigest: digest(secret) }) }
+      const value = JSON.stringify(stored)
+      if (!await this.#store.setIfAbsent(clientKey(clientId), value, REGISTERING_TTL_MS)) continue
+      // No expiry from here on; if this fails the half-written record lapses and the client got a 503.
+      if (!await this.#store.compareAndSet(clientKey(clientId), value, value, undefined)) throw new Error('a new registration changed before it was kept')
+      return fromStored(stored)
+    }
+    // 128 random bits do not collide five times: the store is answering wrongly.
+    throw new StoreUnavailable('the shared store refused every new client id')
+  }
+
+  async #document (clientId: string, url: URL): Promise<KnownClient> {
+    const key = `cimd:${digest(clientId)}`
+    const cached = await this.#store.get(key)
+    if (cached !== undefined) return fromStored(parseStored(cached, isStoredClient))
+    const client = await fetchClientMetadataDocument(clientId, url, this.#registration.allowedRedirectHosts, this.#fetch)
+    await this.#store.set(key, JSON.stringify(toStored(client)), CIMD_TTL_MS)
+    return client
   }
 }
 
-/** Configured over dynamic, read-only, without copying either. */
-class ClientView implements ReadonlyMap<string, ClientConfig> {
-  readonly #configured: ReadonlyMap<string, ClientConfig>
-  readonly #dynamic: LRUCache<string, ClientConfig>
+/** A client as JSON in the store: never a secret. */
+type StoredClient = Omit<KnownClient, 'secret'>
 
-  constructor (configured: ReadonlyMap<string, ClientConfig>, dynamic: LRUCache<string, ClientConfig>) {
-    this.#configured = configured
-    this.#dynamic = dynamic
-  }
+function clientKey (clientId: string): string {
+  return `client:${clientId}`
+}
 
-  get (clientId: string): ClientConfig | undefined {
-    return this.#configured.get(clientId) ?? this.#dynamic.get(clientId)
-  }
+function toStored (client: ClientConfig): StoredClient {
+  const { secret, ...rest } = client
+  if (secret !== undefined) throw new Error('a client with a secret is not cached')
+  return rest
+}
 
-  has (clientId: string): boolean {
-    return this.get(clientId) !== undefined
+function fromStored (stored: StoredClient): KnownClient {
+  return {
+    clientId: stored.clientId,
+    auth: stored.auth,
+    secret: undefined,
+    jwksUri: stored.jwksUri,
+    jwks: stored.jwks,
+    redirectUris: stored.redirectUris,
+    ...(stored.secretDigest === undefined ? {} : { secretDigest: stored.secretDigest }),
   }
+}
 
-  get size (): number {
-    return this.#configured.size + this.#dynamic.size
-  }
-
-  * entries (): MapIterator<[string, ClientConfig]> {
-    yield * this.#configured.entries()
-    for (const [id, client] of this.#dynamic.entries()) if (!this.#configured.has(id)) yield [id, client]
-  }
-
-  * keys (): MapIterator<string> {
-    for (const [id] of this.entries()) yield id
-  }
-
-  * values (): MapIterator<ClientConfig> {
-    for (const [, client] of this.entries()) yield client
-  }
-
-  [Symbol.iterator] (): MapIterator<[string, ClientConfig]> {
-    return this.entries()
-  }
-
-  forEach (fn: (client: ClientConfig, clientId: string, map: ReadonlyMap<string, ClientConfig>) => void): void {
-    for (const [id, client] of this.entries()) fn(client, id, this)
-  }
+function isStoredClient (value: unknown): value is StoredClient {
+  if (typeof value !== 'object' || value === null) return false
+  const client = value as Partial<Record<keyof KnownClient, unknown>>
+  return typeof client.clientId === 'string' && typeof client.auth === 'string' && client.secret === undefined &&
+    Array.isArray(client.redirectUris) && client.redirectUris.every((u) => typeof u === 'string') &&
+    (client.secretDigest === undefined || typeof client.secretDigest === 'string')
 }
 
 export function unknownClient (): OAuthError {

@@ -1,4 +1,5 @@
 import type { ClientConfig, Config, ServerConfig } from '../../config/types.ts'
+import type { Store } from '../../store/store.ts'
 import type { TrustedIssuer } from '../grants/jwt-bearer-id-jag.ts'
 import { ClientRegistry } from './clients.ts'
 import type { CimdFetchOptions } from './client-metadata-document.ts'
@@ -27,8 +28,9 @@ export interface LoginContext {
   readonly revocations: RevocationList
 }
 
+/** The login's state lives in `store` (shared by the replicas); only the configured clients are kept here. */
 export function createLoginContext (config: Config, trusted: ReadonlyMap<string, TrustedIssuer>, configuredClients: ReadonlyMap<string, ClientConfig>,
-  revocations: RevocationList, cimd?: CimdFetchOptions): LoginContext {
+  revocations: RevocationList, store: Store, cimd?: CimdFetchOptions): LoginContext {
   const auth = config.authorization
   const withLogin = auth.identityProviders.find((idp) => idp.login !== undefined)
   const idpTrust = withLogin === undefined ? undefined : trusted.get(withLogin.issuer)
@@ -41,9 +43,9 @@ export function createLoginContext (config: Config, trusted: ReadonlyMap<string,
     servers: Object.values(config.servers).filter((s) => s.auth === 'required'),
     clockSkewSeconds: auth.assertion.clockSkewSeconds,
     registration: auth.registration,
-    clients: new ClientRegistry(configuredClients, auth.registration, cimd),
-    pending: new PendingLogins(config.publicUrl.startsWith('https:')),
-    codes: new AuthorizationCodes({ codeTtlMs: CODE_TTL_MS, rememberRedeemedMs: (auth.accessTokenTtlSeconds + 60) * 1000 }),
+    clients: new ClientRegistry(configuredClients, auth.registration, store, cimd),
+    pending: new PendingLogins(store, config.publicUrl.startsWith('https:')),
+    codes: new AuthorizationCodes(store, { codeTtlMs: CODE_TTL_MS, rememberRedeemedMs: (auth.accessTokenTtlSeconds + 60) * 1000 }),
     revocations,
   }
 }

@@ -1,5 +1,6 @@
-import { LRUCache } from 'lru-cache'
 import { timingSafeEqual } from 'node:crypto'
+import type { Store } from '../../store/store.ts'
+import { failingClosed, parseStored } from '../shared-state.ts'
 import { digest, randomToken } from './pkce.ts'
 
 /** A login in progress at the IdP: what the client asked for, and the secrets of our own OIDC request. */
@@ -28,32 +29,36 @@ export const CALLBACK_PATH = '/oauth/callback'
 const LOGIN_TTL_MS = 10 * 60_000
 
 /**
- * Logins between `/oauth/authorize` and `/oauth/callback`, keyed by our `state`, each usable once
- * and for ten minutes. A cookie scoped to the callback path binds each to the browser that
- * started it: a callback replayed or forged from elsewhere lacks it.
- * TODO(scale-out): share through the store, or keep the login sticky to one replica.
+ * Logins between `/oauth/authorize` and `/oauth/callback`, in the shared store under the SHA-256
+ * of our `state` (the IdP may send the browser back to any replica), each usable once — taken
+ * with GETDEL, so only one replica answers a callback — and for ten minutes. A cookie scoped to
+ * the callback path binds each to the browser that started it: a callback replayed or forged
+ * from elsewhere lacks it (the store keeps only the cookie's digest).
  */
 export class PendingLogins {
-  readonly #logins = new LRUCache<string, PendingLogin>({ max: 10_000, ttl: LOGIN_TTL_MS })
+  readonly #store: Store
   readonly #secureCookies: boolean
 
-  constructor (secureCookies: boolean) {
+  constructor (store: Store, secureCookies: boolean) {
+    this.#store = failingClosed(store)
     this.#secureCookies = secureCookies
   }
 
-  begin (login: Omit<PendingLogin, 'nonce' | 'verifier' | 'browserBinding'>): StartedLogin & { readonly pending: PendingLogin } {
+  async begin (login: Omit<PendingLogin, 'nonce' | 'verifier' | 'browserBinding'>): Promise<StartedLogin & { readonly pending: PendingLogin }> {
     const state = randomToken()
     const binding = randomToken()
     const pending: PendingLogin = { ...login, nonce: randomToken(), verifier: randomToken(), browserBinding: digest(binding) }
-    this.#logins.set(state, pending)
+    if (!await this.#store.setIfAbsent(loginKey(state), JSON.stringify(pending), LOGIN_TTL_MS)) throw new Error('a fresh login state collided')
     return { state, pending, cookie: this.#cookie(state, binding, LOGIN_TTL_MS / 1000) }
   }
 
-  /** The pending login for `state`, removed: a callback is answered once. */
-  take (state: string): PendingLogin | undefined {
-    const login = this.#logins.get(state)
-    if (login !== undefined) this.#logins.delete(state)
-    return login
+  /** The pending login for `state`, removed in the same step: a callback is answered once, by one replica. */
+  async take (state: string): Promise<PendingLogin | undefined> {
+    const value = await this.#store.take(loginKey(state))
+    if (value === undefined) return undefined
+    const login = parseStored(value, isPendingLogin)
+    // JSON drops an absent client state; give it back its own member.
+    return { ...login, clientState: login.clientState }
   }
 
   /** Whether the request's cookies carry the binding of the login started under `state`. */
@@ -71,6 +76,17 @@ export class PendingLogins {
   #cookie (state: string, value: string, maxAgeSeconds: number): string {
     return `${cookieName(state)}=${value}; Path=${CALLBACK_PATH}; Max-Age=${maxAgeSeconds}; HttpOnly; SameSite=Lax${this.#secureCookies ? '; Secure' : ''}`
   }
+}
+
+function loginKey (state: string): string {
+  return `login:${digest(state)}`
+}
+
+function isPendingLogin (value: unknown): value is PendingLogin {
+  if (typeof value !== 'object' || value === null) return false
+  const login = value as Partial<Record<keyof PendingLogin, unknown>>
+  return ['clientId', 'redirectUri', 'codeChallenge', 'resource', 'nonce', 'verifier', 'browserBinding'].every((name) => typeof login[name as keyof PendingLogin] === 'string') &&
+    (login.clientState === undefined || typeof login.clientState === 'string') && Array.isArray(login.scopes)
 }
 
 /** One cookie per login, so two logins in one browser do not overwrite each other. */

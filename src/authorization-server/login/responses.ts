@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { OAuthError } from '../errors.ts'
+import type { OAuthError } from '../errors.ts'
 import { withParams } from './redirect-uri.ts'
 
 /** Where an authorization-endpoint error may be sent: a redirect URI already matched against the client's registration. */
@@ -7,10 +7,6 @@ export interface ValidatedTarget {
   readonly redirectUri: string
   /** the client's `state`, echoed in every answer (RFC 6749 §4.1.2) */
   readonly state: string | undefined
-}
-
-export function asOAuthError (err: unknown): OAuthError {
-  return err instanceof OAuthError ? err : new OAuthError('server_error', 'The request could not be processed', 'internal', { cause: err })
 }
 
 /**
