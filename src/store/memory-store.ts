@@ -25,7 +25,7 @@ export class MemoryStore implements Store {
     this.#max = opts.max ?? 1_000_000
   }
 
-  async setIfAbsent (key: string, value: string, ttlMs: number): Promise<boolean> {
+  async setIfAbsent (key: string, value: string, ttlMs: number | undefined): Promise<boolean> {
     if (this.#live(key) !== undefined) return false
     this.#write(key, value, ttlMs)
     return true

@@ -112,8 +112,8 @@ export class RedisStore implements Store {
     this.#stateListeners.push(listener)
   }
 
-  async setIfAbsent (key: string, value: string, ttlMs: number): Promise<boolean> {
-    return await this.#call(['SET', this.#key(key), value, 'NX', 'PX', px(ttlMs)]) !== null
+  async setIfAbsent (key: string, value: string, ttlMs: number | undefined): Promise<boolean> {
+    return await this.#call(['SET', this.#key(key), value, 'NX', ...(ttlMs === undefined ? [] : ['PX', px(ttlMs)])]) !== null
   }
 
   async set (key: string, value: string, ttlMs: number | undefined): Promise<void> {

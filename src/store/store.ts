@@ -13,8 +13,8 @@
  */
 export interface Store {
   readonly kind: 'memory' | 'redis'
-  /** SET NX PX: true when the key was absent and now holds `value` for `ttlMs`; false when it exists */
-  setIfAbsent (key: string, value: string, ttlMs: number): Promise<boolean>
+  /** SET NX [PX]: true when the key was absent and now holds `value` (for `ttlMs`, or until deleted); false when it exists */
+  setIfAbsent (key: string, value: string, ttlMs: number | undefined): Promise<boolean>
   /** SET [PX]: `ttlMs` undefined keeps the value until it is deleted */
   set (key: string, value: string, ttlMs: number | undefined): Promise<void>
   get (key: string): Promise<string | undefined>

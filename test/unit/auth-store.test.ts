@@ -106,7 +106,7 @@ function delegate (store: Store, overrides: Partial<Store>): Store {
 function recording (store: Store): { store: Store, writes: string[] } {
   const writes: string[] = []
   const recorded = delegate(store, {
-    setIfAbsent: async (key: string, value: string, ttl: number) => { writes.push(key, value); return await store.setIfAbsent(key, value, ttl) },
+    setIfAbsent: async (key: string, value: string, ttl: number | undefined) => { writes.push(key, value); return await store.setIfAbsent(key, value, ttl) },
     set: async (key: string, value: string, ttl: number | undefined) => { writes.push(key, value); await store.set(key, value, ttl) },
     compareAndSet: async (key: string, expected: string, next: string, ttl: number | undefined) => { writes.push(key, next); return await store.compareAndSet(key, expected, next, ttl) },
     broadcast: async (name: string, member: string, until: number) => { writes.push(name, member); await store.broadcast(name, member, until) },
@@ -326,7 +326,7 @@ function downStore (raw = false): Store {
 function codesDown (): Store {
   const memory = new MemoryStore()
   return delegate(memory, {
-    setIfAbsent: async (key: string, value: string, ttl: number) => {
+    setIfAbsent: async (key: string, value: string, ttl: number | undefined) => {
       if (key.startsWith('code:')) throw new StoreUnavailable('down for the test')
       return await memory.setIfAbsent(key, value, ttl)
     },

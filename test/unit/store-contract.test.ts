@@ -72,6 +72,9 @@ const contract: Array<[string, (t: Test, subject: Subject) => Promise<void>]> = 
     t.equal(await store.setIfAbsent('k', 'v1', 60_000), true)
     t.equal(await store.setIfAbsent('k', 'v2', 60_000), false)
     t.equal(await store.get('k'), 'v1', 'the first value stays')
+    t.equal(await store.setIfAbsent('forever', 'v', undefined), true, 'without a TTL')
+    t.equal(await store.setIfAbsent('forever', 'w', undefined), false)
+    t.equal(await store.expire('forever', 60_000), true, 'it exists (and had no expiry to keep)')
   }],
   ['a key expires after its TTL, and then can be set again', async (t, s) => {
     const store = await s.open(t)

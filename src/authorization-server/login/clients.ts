@@ -12,7 +12,6 @@ export const DYNAMIC_CLIENT_PREFIX = 'dyn-'
 const DYNAMIC_CLIENT_ID = /^dyn-[A-Za-z0-9_-]{22}$/
 const CIMD_TTL_MS = 5 * 60_000
 /** how long a registration may stay half-written (created, not yet made permanent) */
-const REGISTERING_TTL_MS = 60_000
 
 /**
  * A client as client authentication reads it. A dynamically registered client has no `secret`:
@@ -73,7 +72,7 @@ export class ClientRegistry {
 
   /**
    * Register a client under a fresh id (RFC 7591 §3.2.1: the server assigns it). SET NX claims the
-   * id, so two replicas never hand out the same one; the record is then made permanent.
+   * id, so two replicas never hand out the same one; the record has no expiry (kept across restarts).
    */
   async register (client: Omit<ClientConfig, 'clientId'>): Promise<KnownClient> {
     const { secret, ...rest } = client
@@ -82,9 +81,7 @@ export class ClientRegistry {
       if (this.#configured.has(clientId)) continue
       const stored: StoredClient = { ...rest, clientId, ...(secret === undefined ? {} : { secretDigest: digest(secret) }) }
       const value = JSON.stringify(stored)
-      if (!await this.#store.setIfAbsent(clientKey(clientId), value, REGISTERING_TTL_MS)) continue
-      // No expiry from here on; if this fails the half-written record lapses and the client got a 503.
-      if (!await this.#store.compareAndSet(clientKey(clientId), value, value, undefined)) throw new Error('a new registration changed before it was kept')
+      if (!await this.#store.setIfAbsent(clientKey(clientId), value, undefined)) continue
       return fromStored(stored)
     }
     // 128 random bits do not collide five times: the store is answering wrongly.
