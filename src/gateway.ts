@@ -78,7 +78,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
     : undefined
   const store = deps.store ?? redis ?? new MemoryStore()
   if (config.store !== undefined) metrics.storeUp(() => store.up)
-  const sessions = new Sessions(sessionKeysFromEnv(env), config.listen.advertiseUrl)
+  const sessions = new Sessions(sessionKeysFromEnv(env), store, app.log, config.listen.advertiseUrl)
   if (sessions.ephemeralKey) {
     app.log.warn('PORTCULLIS_SESSION_KEY is not set (or shorter than 32 characters): MCP session ids are sealed with a key only this process knows — ' +
       'sessions end with a restart, and replicas cannot serve each other\'s sessions. Give every replica the same key.')

@@ -37,7 +37,7 @@ export function mcpPipeline (config: Config, holder: StateHolder, auth: Authoriz
       checkOrigin(allowedOrigins(config)),
       checkTransportHeaders,
       authenticate(auth.verifier, sink.metrics),
-      bindSession(sessions.sealer),
+      bindSession(sessions),
       observeExchange(sink),
     ],
     preHandler: [

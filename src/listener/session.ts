@@ -1,7 +1,8 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import { KNOWN_PROTOCOL_VERSIONS } from '../mcp/exchange.ts'
-import { principalBinding, type SessionSealer } from '../session/sealed-session-id.ts'
+import { principalBinding } from '../session/sealed-session-id.ts'
+import type { Sessions } from '../session/sessions.ts'
 
 const KNOWN = new Set<string>(KNOWN_PROTOCOL_VERSIONS)
 
@@ -11,12 +12,14 @@ const KNOWN = new Set<string>(KNOWN_PROTOCOL_VERSIONS)
  * MCP-Protocol-Version, when sent, must name a revision the gateway understands (it has to
  * judge every message by that revision's rules): otherwise 400. An Mcp-Session-Id, whatever the
  * version header says, must be an id this gateway sealed, for this server, for this same
- * principal; anything else is answered exactly like a session that does not exist (404), so ids
+ * principal, and not ended by a DELETE at any replica; anything else is answered exactly like a
+ * session that does not exist (404), so ids
  * can't be probed or borrowed across principals. The id carries the session's state (the
  * upstream's own id, or the replica that owns a bridged session), so every replica judges it the
  * same way without asking anyone; the client's id itself never goes upstream.
  */
-export function bindSession (sealer: SessionSealer) {
+export function bindSession (sessions: Sessions) {
+  const sealer = sessions.sealer
   return function bindSession (request: FastifyRequest, _reply: FastifyReply): void {
     const exchange = request.mcp
     if (exchange === null || exchange.principal === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'bindSession before authenticate')
@@ -28,7 +31,7 @@ export function bindSession (sealer: SessionSealer) {
     const sessionId = singleHeader(request, 'mcp-session-id')
     if (sessionId === undefined) return
     const session = sealer.open(sessionId, exchange.server.name)
-    if (session === undefined || session.principal !== principalBinding(exchange.principal)) {
+    if (session === undefined || session.principal !== principalBinding(exchange.principal) || sessions.ended(sessionId)) {
       throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
     }
     exchange.sessionId = sessionId

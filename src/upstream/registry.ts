@@ -69,7 +69,7 @@ export class UpstreamRegistry {
     const upstream = server.upstream
     switch (upstream.transport) {
       case 'streamable-http':
-        return new StreamableHttpUpstream(server, upstream, this.localSessions, this.sessions.sealer, log, this.#metrics)
+        return new StreamableHttpUpstream(server, upstream, this.localSessions, this.sessions, log, this.#metrics)
       case 'stdio':
         return new BridgeUpstream(server, {
           transport: 'stdio',

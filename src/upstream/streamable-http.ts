@@ -4,7 +4,8 @@ import { Pool } from 'undici'
 import type { ServerConfig, StreamableHttpUpstream as StreamableHttpUpstreamConfig } from '../config/types.ts'
 import type { McpExchange } from '../mcp/exchange.ts'
 import type { GatewayError } from '../errors.ts'
-import { principalBinding, type SessionSealer } from '../session/sealed-session-id.ts'
+import { principalBinding } from '../session/sealed-session-id.ts'
+import type { Sessions } from '../session/sessions.ts'
 import { buildUpstreamRequestHeaders, pickResponseHeaders } from './headers.ts'
 import { upstreamFailure } from './errors.ts'
 import type { SessionTable } from './session-table.ts'
@@ -26,9 +27,9 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
   readonly #config: StreamableHttpUpstreamConfig
   readonly #pool: Pool
   readonly #sessions: SessionTable
-  readonly #sealer: SessionSealer
+  readonly #shared: Sessions
 
-  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, sealer: SessionSealer, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, shared: Sessions, log: FastifyBaseLogger, metrics: Metrics) {
     const url = new URL(config.url)
     const path = `${url.pathname}${url.search}`
     // Each open SSE stream holds one upstream connection: the pool must be sized for streams,
@@ -47,7 +48,7 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
     this.#config = config
     this.#pool = pool
     this.#sessions = sessions
-    this.#sealer = sealer
+    this.#shared = shared
   }
 
   async post (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
@@ -60,7 +61,10 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
 
   async delete (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const status = await this.forwardDelete(exchange, request, reply)
-    if (exchange.sessionId !== undefined && (status < 300 || status === 404)) this.#sessions.close(exchange.sessionId)
+    if (exchange.sessionId !== undefined && (status < 300 || status === 404)) {
+      this.#sessions.close(exchange.sessionId)
+      this.#shared.end(exchange.sessionId)
+    }
   }
 
   sessionCount (): number {
@@ -92,7 +96,7 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
       out['mcp-session-id'] = exchange.sessionId
       return out
     }
-    const sealed = this.#sealer.seal({
+    const sealed = this.#shared.sealer.seal({
       server: this.server.name,
       principal: principalBinding(exchange.principal ?? { key: 'anonymous' }),
       upstream: upstreamId,
@@ -113,7 +117,10 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
     if (exchange.sessionId !== undefined) this.#sessions.touch(exchange.sessionId)
   }
 
+  /** The upstream ended the session: every replica refuses its id from now on, without asking the upstream again. */
   protected override sessionGone (exchange: McpExchange): void {
-    if (exchange.sessionId !== undefined) this.#sessions.close(exchange.sessionId)
+    if (exchange.sessionId === undefined) return
+    this.#sessions.close(exchange.sessionId)
+    this.#shared.end(exchange.sessionId)
   }
 }

@@ -193,8 +193,9 @@ const rows: Row[] = [
     run: async (t) => {
       const init = await send(gw.mcpUrl('session-404'), { body: initialize(1) })
       t.equal(init.status, 200, 'initialize works')
-      t.equal(init.headers['mcp-session-id'], SESSION_404, 'the upstream session id reaches the client')
-      const headers = { ...POST_HEADERS, 'mcp-session-id': SESSION_404, 'mcp-protocol-version': '2025-03-26' }
+      const sealed = init.headers['mcp-session-id']
+      t.ok(typeof sealed === 'string' && sealed !== SESSION_404, 'the upstream session id reaches the client sealed')
+      const headers = { ...POST_HEADERS, 'mcp-session-id': String(sealed), 'mcp-protocol-version': '2025-03-26' }
       const result = await send(gw.mcpUrl('session-404'), { headers, body: toolsCall(8, 'echo', { message: 'hi' }) })
       const after = async (): Promise<void> => {
         const seen = faulty.requests.length

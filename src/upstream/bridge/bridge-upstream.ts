@@ -90,7 +90,7 @@ export class BridgeUpstream implements Upstream {
     const session = this.#live.get(exchange.sessionId)
     if (session === undefined) return await this.#forward(exchange, request, reply)
     await this.#hand(session, request, reply, undefined, undefined)
-    await session.close()
+    await this.#end(session)
   }
 
   /**
@@ -103,7 +103,7 @@ export class BridgeUpstream implements Upstream {
     if (session === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
     if (request.method === 'DELETE') {
       await this.#hand(session, request, reply, undefined, undefined)
-      await session.close()
+      await this.#end(session)
       return
     }
     session.accept(exchange, request.method === 'GET' ? 'GET' : 'POST')
@@ -123,6 +123,12 @@ export class BridgeUpstream implements Upstream {
   async retire (): Promise<void> {
     // No new sessions; the open ones end as they would have (DELETE, idle timeout, process exit).
     this.#closing = true
+  }
+
+  /** DELETE: the session ends here, and every replica refuses its id from now on. */
+  async #end (session: BridgedSession): Promise<void> {
+    if (session.sessionId !== undefined) this.#sessions.end(session.sessionId)
+    await session.close()
   }
 
   /** Not a session of this replica: another replica owns it, or it is gone. */
