@@ -2,6 +2,9 @@
  * Options of the features section of `npm run bench` (features.ts), kept apart so run.ts can read
  * them and estimate the time without loading features.ts (which imports src/).
  */
+/** lifetime of the bench's access tokens (the auth and store gateways' accessTokenTtlSeconds) */
+export const TOKEN_TTL_S = 3600
+
 /** The trace sampler deploy/kubernetes/overlays/prod ships (test/deploy/manifests.test.ts checks they agree). */
 export const PROD_SAMPLER = { OTEL_TRACES_SAMPLER: 'parentbased_traceidratio', OTEL_TRACES_SAMPLER_ARG: '0.1' } as const
 
@@ -32,6 +35,51 @@ servers:
 `
 }
 
+/**
+ * The gateway of the auth and store benchmarks: `open` (auth: none) and `secured` (auth required,
+ * scope tools.read) on the mock upstream, our own authorization server trusting the bench's dev
+ * IdP, and with `storeUrl` the shared store (design §7).
+ */
+export function authGatewayYaml (o: {
+  readonly publicUrl: string
+  readonly port: number
+  readonly admin: number
+  readonly upstreamPort: number
+  readonly keysFile: string
+  readonly idpIssuer: string
+  readonly clientId: string
+  readonly tokenTtlS: number
+  readonly writer: string
+  readonly storeUrl?: string | undefined
+}): string {
+  const upstream = `http://127.0.0.1:${o.upstreamPort}/mcp`
+  return `# written by ${o.writer}
+publicUrl: ${o.publicUrl}
+listen: { host: 127.0.0.1, port: ${o.port} }
+admin: { host: 127.0.0.1, port: ${o.admin} }
+${o.storeUrl === undefined ? '' : `store: { url: ${o.storeUrl} }\n`}authorization:
+  signingKeys: ${o.keysFile}
+  accessTokenTtlSeconds: ${o.tokenTtlS}
+  clients:
+    - { clientId: ${o.clientId}, auth: client_secret_basic, secret: "\${BENCH_CLIENT_SECRET}" }
+  identityProviders:
+    - issuer: ${o.idpIssuer}
+      algorithms: [ES256]
+      claims: { groups: groups, email: email }
+servers:
+  open:
+    upstream: { url: ${upstream} }
+    auth: none
+    tools:
+      - allow: ["*"]
+  secured:
+    upstream: { url: ${upstream} }
+    scopes: [tools.read]
+    tools:
+      - allow: ["*"]
+`
+}
+
 export interface FeaturesOptions {
   readonly rounds: number
   readonly duration: number
@@ -52,7 +100,14 @@ export interface FeaturesOptions {
   readonly telemetryProcesses: number
   /** rounds of the telemetry part: BENCH_FEATURES_TELEMETRY_ROUNDS, default max(rounds, 2 × processes) */
   readonly telemetryRounds: number
+  /** BENCH_FEATURES_STORE_PROCESSES (3): gateway processes per store variant (memory, redis), taking turns as the telemetry ones */
+  readonly storeProcesses: number
+  /** rounds of the store part: BENCH_FEATURES_STORE_ROUNDS, default max(rounds, 2 × processes) */
+  readonly storeRounds: number
 }
+
+/** The parts of the features section, in the order they run (the default: all). */
+export const SECTIONS: readonly string[] = ['auth', 'tokens', 'telemetry', 'store']
 
 function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name]
@@ -63,10 +118,11 @@ function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: nu
 }
 
 export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: number }): FeaturesOptions {
-  const sections = new Set((env.BENCH_FEATURES_SECTIONS ?? 'auth,tokens,telemetry').split(',').map((s) => s.trim()).filter((s) => s !== ''))
-  for (const s of sections) if (!['auth', 'tokens', 'telemetry'].includes(s)) throw new Error(`BENCH_FEATURES_SECTIONS: unknown section ${s} (auth, tokens, telemetry)`)
+  const sections = new Set((env.BENCH_FEATURES_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== ''))
+  for (const s of sections) if (!SECTIONS.includes(s)) throw new Error(`BENCH_FEATURES_SECTIONS: unknown section ${s} (${SECTIONS.join(', ')})`)
   const rounds = intEnv(env, 'BENCH_FEATURES_ROUNDS', fallback.rounds, 1)
   const telemetryProcesses = intEnv(env, 'BENCH_FEATURES_TELEMETRY_PROCESSES', 3, 1)
+  const storeProcesses = intEnv(env, 'BENCH_FEATURES_STORE_PROCESSES', 3, 1)
   return {
     rounds,
     duration: intEnv(env, 'BENCH_FEATURES_DURATION', 6, 1),
@@ -78,6 +134,8 @@ export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: num
     telemetrySplit: env.BENCH_FEATURES_TELEMETRY_SPLIT === '1',
     telemetryProcesses,
     telemetryRounds: intEnv(env, 'BENCH_FEATURES_TELEMETRY_ROUNDS', Math.max(rounds, 2 * telemetryProcesses), 1),
+    storeProcesses,
+    storeRounds: intEnv(env, 'BENCH_FEATURES_STORE_ROUNDS', Math.max(rounds, 2 * storeProcesses), 1),
   }
 }
 
@@ -89,5 +147,7 @@ export function featuresEstimateS (o: FeaturesOptions): number {
   if (o.sections.has('tokens')) s += 8 + o.prewarm + o.rounds * (run + 2)
   const tv = o.telemetrySplit ? 6 : 3
   if (o.sections.has('telemetry')) s += 16 + tv * o.telemetryProcesses * (o.prewarm + 3) + o.telemetryRounds * tv * run
+  // redis-server, keys, 2 × P gateways, the MCP rounds, then per variant a grant probe and its grant rounds
+  if (o.sections.has('store')) s += 20 + 2 * o.storeProcesses * (o.prewarm + 3) + o.storeRounds * 2 * run + 2 * (Math.max(2, o.prewarm) + 5) + o.rounds * 2 * (run + 4)
   return s
 }

@@ -32,16 +32,23 @@
  *      always → the same with OTEL_TRACES_SAMPLER=parentbased_always_on: every request traced
  *               (the worst case; a client that samples its own traces gets this for them)
  *    (metrics are always on) and the sink's counts say whether spans were really exported.
+ * 4. The shared store on the MCP path (design §7: "the store is on the grant path, never on the
+ *    MCP request path"): a redis-server of the bench's own on CPU 0, and gateways of the auth
+ *    gateway's config (the `secured` server, one cached token on every request) without a store
+ *    (`memory`) and with `store.url` on it (`redis`), taking turns as the telemetry ones; the
+ *    Redis commands the server saw per MCP request and per grant (test/bench/store.ts).
  *
  * Environment (besides run.ts's):
  *   BENCH_FEATURES_DURATION=6   seconds per measured run     BENCH_FEATURES_WARMUP=2  warm-up seconds
  *   BENCH_FEATURES_ROUNDS=3     rounds (default BENCH_ROUNDS) BENCH_FEATURES_PREWARM=5 unmeasured load per new gateway
  *   BENCH_FEATURES_CONNECTIONS=10
- *   BENCH_FEATURES_SECTIONS=auth,tokens,telemetry   which parts to run
+ *   BENCH_FEATURES_SECTIONS=auth,tokens,telemetry,store   which parts to run
  *   BENCH_FEATURES_TELEMETRY_SPLIT=1  also run "audit line only", "spans only at the shipped ratio"
  *                               and "spans only, always_on" gateways, to see which part of "on" costs what
  *   BENCH_FEATURES_TELEMETRY_PROCESSES=3  gateway processes per telemetry variant
  *   BENCH_FEATURES_TELEMETRY_ROUNDS  telemetry rounds (default max(rounds, 2 × processes))
+ *   BENCH_FEATURES_STORE_PROCESSES=3  gateway processes per store variant
+ *   BENCH_FEATURES_STORE_ROUNDS  store rounds (default max(rounds, 2 × processes))
  *   BENCH_FEATURES_PROFILE=1    run the gateways with --cpu-prof and summarise, for each variant, the
  *                               samples of its first measured run (profiling slows the gateway:
  *                               the tables of such a run are not the goal measurement)
@@ -52,17 +59,18 @@ import { join } from 'node:path'
 import { type Proc, type ProcessGroup, CLOCK_TICK_US, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, tail } from './procs.ts'
 import { runWrk, type WrkResult } from './wrk.ts'
 import { median, perRoundValues, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
+import { f2, grantsOk, grown, int, markdown, variantRows, type VariantRow } from './feature-tables.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
 import { busiest, elapsed, freePorts, gatewayMemory, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
-import { PROD_SAMPLER, featuresEstimateS, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml, type FeaturesOptions } from './features-options.ts'
+import { PROD_SAMPLER, TOKEN_TTL_S, authGatewayYaml, featuresEstimateS, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml, type FeaturesOptions } from './features-options.ts'
 import { CLIENT, basic, claimDifferences, generateSigningKeys, mintAccessTokens, redeem, startBenchIdp, type BenchIdp } from './tokens.ts'
+import { runStore, storeSummary } from './store.ts'
 
 const BODY = '{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"forecast","arguments":{"city":"Paris"}}}'
 /** performance.md G5 and issue 5 */
 const GOAL_CACHED = 0.85
 const GOAL_FRESH_VS_CACHED = 0.40
 const GOAL_TELEMETRY = 0.90
-const TOKEN_TTL_S = 3600
 
 export interface FeaturesContext {
   readonly group: ProcessGroup
@@ -86,9 +94,15 @@ export interface FeatureRecord extends RunRecord {
   /** rotate-auth.lua: requests built and distinct tokens they carried */
   readonly generated?: number | undefined
   readonly distinct?: number | undefined
+  /** Spec.counters: how much each counter grew over the measured run */
+  readonly counters?: Readonly<Record<string, number>> | undefined
 }
 
 export interface GrantRun {
+  /** the part that ran it (undefined: tokens) and, in the store part, the variant and its process */
+  readonly set?: 'tokens' | 'store'
+  readonly target?: string
+  readonly process?: number
   readonly round: number
   readonly sent: number
   readonly ok: number
@@ -106,6 +120,8 @@ export interface GrantRun {
   readonly otherOnProxyCpu?: number | undefined
   /** CLOCK_MONOTONIC µs around the measured load generator (for the profile window) */
   readonly window?: readonly [number, number] | undefined
+  /** as FeatureRecord.counters */
+  readonly counters?: Readonly<Record<string, number>> | undefined
 }
 
 export interface FeaturesOutcome {
@@ -113,23 +129,66 @@ export interface FeaturesOutcome {
   readonly grants: readonly GrantRun[]
   /** one line for the end of the bench's output */
   readonly summary: string
-  /** the issue-5 goal line (telemetry), or undefined when that part did not run */
+  /** the goal lines (telemetry: issue 5; store), or undefined when neither part ran */
   readonly goal: string | undefined
   readonly failed: boolean
 }
 
 // ---------------------------------------------------------------------------------------------
 
-interface Spec {
-  readonly set: 'auth' | 'telemetry'
+type Counters = () => Promise<Readonly<Record<string, number>>>
+type GrantFiles = { readonly warm: string | undefined; readonly run: string }
+
+/** What the store part (store.ts) uses of this section: the same runs, turns, grant loads and notes. */
+export interface FeaturesKit {
+  readonly ctx: FeaturesContext
+  /** rotate-auth.lua */
+  readonly rotate: string
+  readonly records: readonly FeatureRecord[]
+  readonly grants: readonly GrantRun[]
+  readonly notes: string[]
+  log (line?: string): void
+  /** a process of this section (stopped with the others, not counted as noise) */
+  spawn (name: string, command: string, args: readonly string[], cpu: string, logFile: string): Proc
+  startTurns<V extends { readonly target: string; readonly what: string }> (section: string, variants: readonly V[], P: number,
+    yaml: (port: number, admin: number, v: V) => string, env: (v: V) => NodeJS.ProcessEnv): Promise<Array<V & TurnGateway>>
+  prewarm (specs: readonly Spec[]): Promise<void>
+  inTurns (specs: readonly Spec[], P: number, rounds: number): Promise<void>
+  expectResult (what: string, url: string, token: string | undefined): Promise<string>
+  grantProbe (idp: BenchIdp, issuer: string, pid: number, label: string): Promise<number>
+  grantFiles (idp: BenchIdp, name: string, rate: number, rounds: number): Promise<GrantFiles[]>
+  grantRound (tag: { set: 'store'; target: string; process: number }, issuer: string, pid: number, files: GrantFiles, round: number, rounds: number, counters?: Counters): Promise<GrantRun>
+  profiles (name: string, windows: ReadonlyArray<readonly [string, readonly [number, number] | undefined]>): void
+  firstWindow (set: string, target: string): readonly [number, number] | undefined
+}
+
+/** One of the gateway processes #startTurns started. */
+export interface TurnGateway {
+  readonly proc: Proc
+  readonly logFile: string
+  readonly config: string
+  readonly name: string
+  /** 1…P */
+  readonly process: number
+  readonly port: number
+  readonly admin: number
+  /** the log's size once ready: what follows was logged under load */
+  logStart: number
+  fresh: number | undefined
+}
+
+export interface Spec {
+  readonly set: 'auth' | 'telemetry' | 'store'
   readonly target: string
   readonly url: string
   readonly pid: number
   readonly script: string
   /** wrk script args for the warm-up and the measured run */
   readonly args: (phase: 'warmup' | 'run', round: number) => string[]
-  /** which of the variant's gateway processes this is (telemetry: 1…processes) */
+  /** which of the variant's gateway processes this is (telemetry, store: 1…processes) */
   readonly process?: number
+  /** counters read just before and just after the measured run (the store part: Redis's) */
+  readonly counters?: Counters
 }
 
 class Features {
@@ -158,8 +217,8 @@ class Features {
     return new Set([...this.#ctx.ours(), ...this.#procs.flatMap((p) => withChildren(p.pid))])
   }
 
-  #spawn (name: string, args: string[], cpu: string, env: NodeJS.ProcessEnv, logFile: string, logCollectorCpu?: string): Proc {
-    const p = this.#ctx.group.spawn(name, this.#ctx.node, args, { cpu, cwd: this.#ctx.root, env, logFile, ...(logCollectorCpu === undefined ? {} : { logCollectorCpu }) })
+  #spawn (name: string, args: string[], cpu: string, env: NodeJS.ProcessEnv, logFile: string, logCollectorCpu?: string, command = this.#ctx.node): Proc {
+    const p = this.#ctx.group.spawn(name, command, args, { cpu, cwd: this.#ctx.root, env, logFile, ...(logCollectorCpu === undefined ? {} : { logCollectorCpu }) })
     this.#procs.push(p)
     return p
   }
@@ -232,6 +291,7 @@ class Features {
     const cpu1Before = cpuTimes(Number(this.#ctx.proxyCpu))
     const others0 = snapshot(this.#ours())
     let rssLoad = 0
+    const counters0 = await spec.counters?.()
     const sampler = setInterval(() => { rssLoad = Math.max(rssLoad, rssBytes(spec.pid) ?? 0) }, 1_000)
     const startUs = Number(process.hrtime.bigint() / 1000n)
     let result: WrkResult
@@ -241,6 +301,7 @@ class Features {
       clearInterval(sampler)
     }
     const window: [number, number] = [startUs, Number(process.hrtime.bigint() / 1000n)]
+    const counters = counters0 === undefined ? undefined : grown(counters0, await spec.counters!())
     const others = busiest(others0, snapshot(this.#ours()), (window[1] - window[0]) / 1000, 5)
     const ticks = (cpuTicks(spec.pid) ?? ticks0) - ticks0
     const upTicks = (cpuTicks(this.#ctx.upstream.pid) ?? upTicks0) - upTicks0
@@ -271,6 +332,7 @@ class Features {
       generated: result.fields.generated,
       distinct: result.fields.distinct,
       process: spec.process,
+      counters,
     }
   }
 
@@ -279,7 +341,7 @@ class Features {
     const errs = x.errors === 0 ? '' : `  ⚠ non-2xx ${x.non2xx} socket c/r/w/t ${x.socket.connect}/${x.socket.read}/${x.socket.write}/${x.socket.timeout} (run does not count)`
     const tokens = r.generated === undefined || r.set !== 'auth' ? '' : `  tokens ${r.distinct}/${r.generated} distinct`
     const noise = r.otherOnProxyCpu === undefined ? '' : `  cpu1-other ${r.otherOnProxyCpu.toFixed(0)}%${r.otherOnProxyCpu >= QUIET_PCT ? ' ⚠ noisy' : ''}`
-    const rounds = r.set === 'telemetry' ? this.#o.telemetryRounds : this.#o.rounds
+    const rounds = r.set === 'telemetry' ? this.#o.telemetryRounds : r.set === 'store' ? this.#o.storeRounds : this.#o.rounds
     const target = r.process === undefined ? r.target : `${r.target} #${r.process}`
     return `  [${r.set} c=${r.connections} round ${r.round}/${rounds}] ${target.padEnd(13)} ${String(Math.round(x.rps)).padStart(6)} req/s  p50 ${x.p50.toFixed(3)} ms  p99 ${x.p99.toFixed(2)} ms` +
       `  gateway ${r.proxyCpuUs === undefined ? '?' : Math.round(r.proxyCpuUs)} µs/req  rss ${mb(r.rssIdle)}→${mb(r.rssLoad)}${tokens}${noise}${errs}`
@@ -299,6 +361,45 @@ class Features {
     }
   }
 
+  /**
+   * P gateway processes of each variant (`SECTION-TARGET-k`) on the gateway CPU, started side by
+   * side and waited for: two processes of one build and config differ by up to ~15 % for their
+   * whole life, so #inTurns measures another process of each variant every round.
+   */
+  async #startTurns<V extends { readonly target: string; readonly what: string }> (section: string, variants: readonly V[], P: number,
+    yaml: (port: number, admin: number, v: V) => string, env: (v: V) => NodeJS.ProcessEnv): Promise<Array<V & TurnGateway>> {
+    const ports = await freePorts(2 * variants.length * P)
+    const gws = variants.flatMap((v, i) => Array.from({ length: P }, (_, k) => {
+      const port = ports[2 * (i * P + k)]!
+      const admin = ports[2 * (i * P + k) + 1]!
+      const name = `${section}-${v.target}${P === 1 ? '' : `-${k + 1}`}`
+      const g = this.#gateway(`gateway-${name}`, yaml(port, admin, v), env(v))
+      return { ...v, ...g, name, process: k + 1, port, admin, logStart: 0, fresh: undefined as number | undefined }
+    }))
+    for (const g of gws) {
+      await waitFor(`the ${g.name} gateway (/readyz)`, () => httpOk(`http://127.0.0.1:${g.admin}/readyz`), 30_000, g.proc, this.#ctx.group)
+      g.logStart = statSync(g.logFile).size
+      g.fresh = rssBytes(g.proc.pid)
+      this.#log(`${section} ${`${g.target} #${g.process}`.padEnd(9)} gateway pid ${g.proc.pid} :${g.port}, ${g.what}; RSS fresh ${mb(g.fresh)}`)
+    }
+    return gws
+  }
+
+  /** Unmeasured load on each spec's gateway first: its JIT and V8 heap sizing settle under load. */
+  async #prewarm (specs: readonly Spec[]): Promise<void> {
+    const o = this.#o
+    if (o.prewarm <= 0) return
+    for (const s of specs) {
+      const w = await this.#wrk(s.url, s.script, s.args('warmup', 0), o.prewarm)
+      this.#log(`pre-warm ${s.set} ${`${s.target} #${s.process ?? 1}`.padEnd(9)} c=${o.connections} ${o.prewarm} s (not counted): ${Math.round(w.rps)} req/s${w.errors === 0 ? '' : `, ⚠ ${w.errors} errors`}`)
+    }
+  }
+
+  /** #rounds in which round r measures process ((r − 1) mod P) + 1 of every variant. */
+  async #inTurns (specs: readonly Spec[], P: number, rounds: number): Promise<void> {
+    await this.#rounds((round) => specs.filter((s) => s.process === ((round - 1) % P) + 1), rounds)
+  }
+
   // -------------------------------------------------------------------------------------------
   // 1 + 2: auth and the token endpoint share one gateway (and the dev IdP)
 
@@ -313,32 +414,9 @@ class Features {
     let idp: BenchIdp | undefined
     try {
       idp = await startBenchIdp(idpPort, issuer, resource)
-      const upstream = `http://127.0.0.1:${ctx.upstreamPort}/mcp`
-      const gw = this.#gateway('gateway-auth', `# written by test/bench/features.ts
-publicUrl: ${issuer}
-listen: { host: 127.0.0.1, port: ${gwPort} }
-admin: { host: 127.0.0.1, port: ${adminPort} }
-authorization:
-  signingKeys: ${keysFile}
-  accessTokenTtlSeconds: ${TOKEN_TTL_S}
-  clients:
-    - { clientId: ${CLIENT.id}, auth: client_secret_basic, secret: "\${BENCH_CLIENT_SECRET}" }
-  identityProviders:
-    - issuer: ${idp.issuer}
-      algorithms: [ES256]
-      claims: { groups: groups, email: email }
-servers:
-  open:
-    upstream: { url: ${upstream} }
-    auth: none
-    tools:
-      - allow: ["*"]
-  secured:
-    upstream: { url: ${upstream} }
-    scopes: [tools.read]
-    tools:
-      - allow: ["*"]
-`, { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: 'warn', BENCH_CLIENT_SECRET: CLIENT.secret })
+      const gw = this.#gateway('gateway-auth', authGatewayYaml({
+        publicUrl: issuer, port: gwPort, admin: adminPort, upstreamPort: ctx.upstreamPort, keysFile, idpIssuer: idp.issuer, clientId: CLIENT.id, tokenTtlS: TOKEN_TTL_S, writer: 'test/bench/features.ts',
+      }), { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: 'warn', BENCH_CLIENT_SECRET: CLIENT.secret })
       await waitFor('the auth gateway (/readyz)', () => httpOk(`http://127.0.0.1:${adminPort}/readyz`), 30_000, gw.proc, ctx.group)
       const logStart = statSync(gw.logFile).size
       const rssFresh = rssBytes(gw.proc.pid)
@@ -454,70 +532,99 @@ servers:
 
   async #tokens (issuer: string, gw: Proc, idp: BenchIdp): Promise<void> {
     const o = this.#o
-    const ctx = this.#ctx
-    const concurrency = o.connections
-    this.#log(`\n## features 2: token endpoint throughput (POST /oauth/token, jwt-bearer + client_secret_basic, fresh single-use ID-JAGs, ${concurrency} in flight, ${o.rounds} rounds × ${o.warmup} s warm-up + ${o.duration} s)`)
-    const auth = basic(CLIENT.id, CLIENT.secret)
-    const writeJags = async (name: string, n: number): Promise<string> => {
-      const f = join(ctx.tmp, `idjags-${name}.txt`)
-      writeFileSync(f, (await idp.mintIdJags(n)).join('\n') + '\n')
-      return f
-    }
-    const fire = async (file: string, durationS: number, label: string): Promise<Omit<GrantRun, 'round'>> => {
-      const logFile = join(ctx.tmp, `grants-${label}.out`)
-      const p = this.#spawn(`grants ${label}`, [join(ctx.here, 'grants.ts'), issuer, auth, file, String(durationS), String(concurrency)], ctx.loadCpu, process.env, logFile)
-      const killer = setTimeout(() => { void ctx.group.stop(p, 1_000) }, (durationS + 60) * 1000)
-      const onAbort = (): void => { void ctx.group.stop(p, 1_000) }
-      ctx.signal.addEventListener('abort', onAbort, { once: true })
-      const code = await p.exited
-      clearTimeout(killer)
-      ctx.signal.removeEventListener('abort', onAbort)
-      const line = /^BENCH_GRANTS (\{.*\})$/m.exec(existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
-      if (code !== 0 || line === null) throw new Error(`grants load generator (${label}) failed (exit ${code}):\n${tail(logFile)}`)
-      return JSON.parse(line[1]!) as Omit<GrantRun, 'round'>
-    }
-    // probe (also the pre-warm of the grant path)
-    let t = Date.now()
-    const probeN = 5_000
-    const probeFile = await writeJags('probe', probeN)
-    this.#log(`minted ${probeN} ID-JAGs (dev IdP key) in ${((Date.now() - t) / 1000).toFixed(1)} s`)
-    const probeTicks0 = cpuTicks(gw.pid) ?? 0
-    const probe = await fire(probeFile, Math.max(2, o.prewarm), 'probe')
-    const probeCpuUs = probe.ok === 0 ? undefined : (((cpuTicks(gw.pid) ?? probeTicks0) - probeTicks0) * CLOCK_TICK_US) / probe.ok
-    this.#log(`probe: ${Math.round(probe.rps)} grants/s, gateway ${probeCpuUs === undefined ? '?' : Math.round(probeCpuUs)} µs/grant (${probe.ok}/${probe.sent} × 200${probe.ranOut ? `, all ${probe.available} used` : ''}), p50 ${probe.p50.toFixed(2)} ms${probe.ok === probe.sent ? '' : ` ⚠ statuses ${JSON.stringify(probe.statuses)} first error: ${probe.firstError ?? ''}`}`)
-    // as for the access tokens: the CPU per grant bounds the rate better than a noisy probe's grants/s
-    const rate = Math.max(probe.rps, probeCpuUs === undefined || probeCpuUs === 0 ? 0 : 1e6 / probeCpuUs, 50)
-    const warmN = o.warmup > 0 ? Math.ceil(rate * 1.5 * o.warmup) + 50 : 0
-    const runN = Math.ceil(rate * 1.5 * o.duration) + 100
-    t = Date.now()
-    const files: Array<{ warm: string | undefined; run: string }> = []
+    this.#log(`\n## features 2: token endpoint throughput (POST /oauth/token, jwt-bearer + client_secret_basic, fresh single-use ID-JAGs, ${o.connections} in flight, ${o.rounds} rounds × ${o.warmup} s warm-up + ${o.duration} s)`)
+    const rate = await this.#grantProbe(idp, issuer, gw.pid, 'probe')
+    const files = await this.#grantFiles(idp, 'tokens', rate, o.rounds)
     for (let round = 1; round <= o.rounds; round++) {
-      files.push({ warm: warmN === 0 ? undefined : await writeJags(`r${round}-warmup`, warmN), run: await writeJags(`r${round}-run`, runN) })
-    }
-    this.#log(`minted ${o.rounds * (warmN + runN)} ID-JAGs (${warmN} + ${runN} per round: 1.5 × max(probe grants/s, 1e6 / probe µs per grant)) in ${((Date.now() - t) / 1000).toFixed(1)} s`)
-    for (let round = 1; round <= o.rounds; round++) {
-      if (ctx.signal.aborted) throw new Error('aborted')
-      const f = files[round - 1]!
-      if (f.warm !== undefined) await fire(f.warm, o.warmup, `r${round}-warmup`)
-      const ticks0 = cpuTicks(gw.pid) ?? 0
-      const cpu1Before = cpuTimes(Number(ctx.proxyCpu))
-      const startUs = Number(process.hrtime.bigint() / 1000n)
-      const r = await fire(f.run, o.duration, `r${round}-run`)
-      const window: [number, number] = [startUs, Number(process.hrtime.bigint() / 1000n)]
-      const ticks = (cpuTicks(gw.pid) ?? ticks0) - ticks0
-      const cpu1After = cpuTimes(Number(ctx.proxyCpu))
-      const otherOnProxyCpu = cpu1Before === undefined || cpu1After === undefined
-        ? undefined
-        : Math.max(0, (100 * (cpu1After.busy - cpu1Before.busy - ticks)) / ((cpu1After.busy + cpu1After.idle) - (cpu1Before.busy + cpu1Before.idle)))
-      const run: GrantRun = { ...r, round, gatewayCpuUs: r.ok === 0 ? undefined : (ticks * CLOCK_TICK_US) / r.ok, otherOnProxyCpu, window }
-      this.grants.push(run)
-      this.#log(`  [tokens c=${concurrency} round ${round}/${o.rounds}] ${String(Math.round(run.rps)).padStart(6)} grants/s  p50 ${run.p50.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  ` +
-        `gateway ${run.gatewayCpuUs === undefined ? '?' : Math.round(run.gatewayCpuUs)} µs/grant  ${run.ok}/${run.sent} × 200${run.ranOut ? ` (ran out of ID-JAGs after ${(run.elapsedMs / 1000).toFixed(1)} s: count-bound)` : ''}` +
-        `${otherOnProxyCpu === undefined ? '' : `  cpu1-other ${otherOnProxyCpu.toFixed(0)}%${otherOnProxyCpu >= QUIET_PCT ? ' ⚠ noisy' : ''}`}` +
-        `${run.ok === run.sent ? '' : `  ⚠ statuses ${JSON.stringify(run.statuses)}, first: ${run.firstError ?? ''}`}`)
+      if (this.#ctx.signal.aborted) throw new Error('aborted')
+      await this.#grantRound({ set: 'tokens' }, issuer, gw.pid, files[round - 1]!, round, o.rounds)
     }
     this.#log()
-    this.#log(grantsTable(this.grants, o))
+    this.#log(grantsTable(this.grants.filter((g) => g.set === 'tokens'), o))
+  }
+
+  /** `n` fresh single-use ID-JAGs in a file, one per line */
+  async #writeJags (idp: BenchIdp, name: string, n: number): Promise<string> {
+    const f = join(this.#ctx.tmp, `idjags-${name}.txt`)
+    writeFileSync(f, (await idp.mintIdJags(n)).join('\n') + '\n')
+    return f
+  }
+
+  /** grants.ts on the load CPU: the ID-JAGs of `file` at `issuer`'s token endpoint, for `durationS` at most */
+  async #fireGrants (issuer: string, file: string, durationS: number, label: string): Promise<Omit<GrantRun, 'round'>> {
+    const ctx = this.#ctx
+    const logFile = join(ctx.tmp, `grants-${label}.out`)
+    const p = this.#spawn(`grants ${label}`, [join(ctx.here, 'grants.ts'), issuer, basic(CLIENT.id, CLIENT.secret), file, String(durationS), String(this.#o.connections)], ctx.loadCpu, process.env, logFile)
+    const killer = setTimeout(() => { void ctx.group.stop(p, 1_000) }, (durationS + 60) * 1000)
+    const onAbort = (): void => { void ctx.group.stop(p, 1_000) }
+    ctx.signal.addEventListener('abort', onAbort, { once: true })
+    const code = await p.exited
+    clearTimeout(killer)
+    ctx.signal.removeEventListener('abort', onAbort)
+    const line = /^BENCH_GRANTS (\{.*\})$/m.exec(existsSync(logFile) ? readFileSync(logFile, 'utf8') : '')
+    if (code !== 0 || line === null) throw new Error(`grants load generator (${label}) failed (exit ${code}):\n${tail(logFile)}`)
+    return JSON.parse(line[1]!) as Omit<GrantRun, 'round'>
+  }
+
+  /**
+   * An unmeasured grant run against the gateway `pid` (also the pre-warm of its grant path) that
+   * sizes the measured ones: the grants/s to mint ID-JAGs for.
+   */
+  async #grantProbe (idp: BenchIdp, issuer: string, pid: number, label: string): Promise<number> {
+    const t = Date.now()
+    const probeN = 5_000
+    const probeFile = await this.#writeJags(idp, label, probeN)
+    this.#log(`minted ${probeN} ID-JAGs (dev IdP key) in ${((Date.now() - t) / 1000).toFixed(1)} s`)
+    const probeTicks0 = cpuTicks(pid) ?? 0
+    const probe = await this.#fireGrants(issuer, probeFile, Math.max(2, this.#o.prewarm), label)
+    const probeCpuUs = probe.ok === 0 ? undefined : (((cpuTicks(pid) ?? probeTicks0) - probeTicks0) * CLOCK_TICK_US) / probe.ok
+    this.#log(`${label}: ${Math.round(probe.rps)} grants/s, gateway ${probeCpuUs === undefined ? '?' : Math.round(probeCpuUs)} µs/grant (${probe.ok}/${probe.sent} × 200${probe.ranOut ? `, all ${probe.available} used` : ''}), p50 ${probe.p50.toFixed(2)} ms${probe.ok === probe.sent ? '' : ` ⚠ statuses ${JSON.stringify(probe.statuses)} first error: ${probe.firstError ?? ''}`}`)
+    // as for the access tokens: the CPU per grant bounds the rate better than a noisy probe's grants/s
+    return Math.max(probe.rps, probeCpuUs === undefined || probeCpuUs === 0 ? 0 : 1e6 / probeCpuUs, 50)
+  }
+
+  /** ID-JAG files for `rounds` rounds (a warm-up and a measured run each), 1.5 × `rate` per second */
+  async #grantFiles (idp: BenchIdp, name: string, rate: number, rounds: number): Promise<GrantFiles[]> {
+    const o = this.#o
+    const warmN = o.warmup > 0 ? Math.ceil(rate * 1.5 * o.warmup) + 50 : 0
+    const runN = Math.ceil(rate * 1.5 * o.duration) + 100
+    const t = Date.now()
+    const files: GrantFiles[] = []
+    for (let round = 1; round <= rounds; round++) {
+      files.push({ warm: warmN === 0 ? undefined : await this.#writeJags(idp, `${name}-r${round}-warmup`, warmN), run: await this.#writeJags(idp, `${name}-r${round}-run`, runN) })
+    }
+    this.#log(`minted ${rounds * (warmN + runN)} ID-JAGs for ${name} (${warmN} + ${runN} per round: 1.5 × max(probe grants/s, 1e6 / probe µs per grant)) in ${((Date.now() - t) / 1000).toFixed(1)} s`)
+    return files
+  }
+
+  /** One round of grants at the gateway `pid`: the warm-up, then the measured run (its CPU per grant, the noise on its core, `counters`) */
+  async #grantRound (tag: { set: 'tokens' | 'store'; target?: string; process?: number }, issuer: string, pid: number, files: GrantFiles,
+    round: number, rounds: number, counters?: Counters): Promise<GrantRun> {
+    const o = this.#o
+    const ctx = this.#ctx
+    const label = tag.set === 'tokens' ? `r${round}` : `store-${tag.target ?? ''}-r${round}`
+    if (files.warm !== undefined) await this.#fireGrants(issuer, files.warm, o.warmup, `${label}-warmup`)
+    const ticks0 = cpuTicks(pid) ?? 0
+    const cpu1Before = cpuTimes(Number(ctx.proxyCpu))
+    const counters0 = await counters?.()
+    const startUs = Number(process.hrtime.bigint() / 1000n)
+    const r = await this.#fireGrants(issuer, files.run, o.duration, `${label}-run`)
+    const window: [number, number] = [startUs, Number(process.hrtime.bigint() / 1000n)]
+    const grew = counters0 === undefined ? undefined : grown(counters0, await counters!())
+    const ticks = (cpuTicks(pid) ?? ticks0) - ticks0
+    const cpu1After = cpuTimes(Number(ctx.proxyCpu))
+    const otherOnProxyCpu = cpu1Before === undefined || cpu1After === undefined
+      ? undefined
+      : Math.max(0, (100 * (cpu1After.busy - cpu1Before.busy - ticks)) / ((cpu1After.busy + cpu1After.idle) - (cpu1Before.busy + cpu1Before.idle)))
+    const run: GrantRun = { ...r, ...tag, round, gatewayCpuUs: r.ok === 0 ? undefined : (ticks * CLOCK_TICK_US) / r.ok, otherOnProxyCpu, window, counters: grew }
+    this.grants.push(run)
+    const who = tag.set === 'tokens' ? `tokens c=${o.connections}` : `store grants c=${o.connections}`
+    const target = tag.target === undefined ? '' : `${`${tag.target} #${tag.process ?? 1}`.padEnd(10)} `
+    this.#log(`  [${who} round ${round}/${rounds}] ${target}${String(Math.round(run.rps)).padStart(6)} grants/s  p50 ${run.p50.toFixed(2)} ms  p99 ${run.p99.toFixed(2)} ms  ` +
+      `gateway ${run.gatewayCpuUs === undefined ? '?' : Math.round(run.gatewayCpuUs)} µs/grant  ${run.ok}/${run.sent} × 200${run.ranOut ? ` (ran out of ID-JAGs after ${(run.elapsedMs / 1000).toFixed(1)} s: count-bound)` : ''}` +
+      `${otherOnProxyCpu === undefined ? '' : `  cpu1-other ${otherOnProxyCpu.toFixed(0)}%${otherOnProxyCpu >= QUIET_PCT ? ' ⚠ noisy' : ''}`}` +
+      `${run.ok === run.sent ? '' : `  ⚠ statuses ${JSON.stringify(run.statuses)}, first: ${run.firstError ?? ''}`}`)
+    return run
   }
 
   // -------------------------------------------------------------------------------------------
@@ -551,32 +658,14 @@ servers:
     const sink = this.#spawn('otlp-sink', [join(ctx.here, 'otlp-sink.ts'), String(sinkPort)], ctx.loadCpu, process.env, join(ctx.tmp, 'otlp-sink.log'))
     await waitFor('the OTLP sink', () => httpOk(`http://127.0.0.1:${sinkPort}/stats`), 15_000, sink, ctx.group)
     this.#log(`OTLP sink pid ${sink.pid} :${sinkPort} (CPU ${ctx.loadCpu}); the gateways with traces get ${Object.entries(otlp).map(([k, v]) => `${k}=${v}`).join(' ')} and their sampler`)
-    const yaml = (port: number, admin: number): string => telemetryGatewayYaml(port, admin, ctx.upstreamPort, 'test/bench/features.ts')
-    // P processes of each variant; round r measures process ((r - 1) mod P) + 1 of every variant
-    const ports = await freePorts(2 * variants.length * P)
-    const gws = variants.flatMap((v, i) => Array.from({ length: P }, (_, k) => {
-      const port = ports[2 * (i * P + k)]!
-      const admin = ports[2 * (i * P + k) + 1]!
-      const name = `telemetry-${v.target}${P === 1 ? '' : `-${k + 1}`}`
-      const g = this.#gateway(`gateway-${name}`, yaml(port, admin), { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel })
-      return { ...v, ...g, name, process: k + 1, port, admin, logStart: 0, fresh: undefined as number | undefined }
-    }))
-    for (const g of gws) {
-      await waitFor(`the ${g.name} gateway (/readyz)`, () => httpOk(`http://127.0.0.1:${g.admin}/readyz`), 30_000, g.proc, ctx.group)
-      g.logStart = statSync(g.logFile).size
-      g.fresh = rssBytes(g.proc.pid)
-      this.#log(`telemetry ${`${g.target} #${g.process}`.padEnd(9)} gateway pid ${g.proc.pid} :${g.port}, ${g.what}; RSS fresh ${mb(g.fresh)}`)
-    }
+    const gws = await this.#startTurns('telemetry', variants, P,
+      (port, admin) => telemetryGatewayYaml(port, admin, ctx.upstreamPort, 'test/bench/features.ts'),
+      (v) => ({ ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: v.level, ...v.otel }))
     this.#log('smoke checks (one POST each):')
     for (const g of gws) this.#log(`  ${await this.#expectResult(`${g.target} #${g.process}`.padEnd(9), `http://127.0.0.1:${g.port}/mcp/open`, undefined)}`)
     const specs: Spec[] = gws.map((g) => ({ set: 'telemetry', target: g.target, process: g.process, url: `http://127.0.0.1:${g.port}/mcp/open`, pid: g.proc.pid, script: this.#post, args: () => [] }))
-    if (o.prewarm > 0) {
-      for (const s of specs) {
-        const w = await this.#wrk(s.url, s.script, [], o.prewarm)
-        this.#log(`pre-warm telemetry ${`${s.target} #${s.process}`.padEnd(9)} c=${o.connections} ${o.prewarm} s (not counted): ${Math.round(w.rps)} req/s${w.errors === 0 ? '' : `, ⚠ ${w.errors} errors`}`)
-      }
-    }
-    await this.#rounds((round) => specs.filter((s) => s.process === ((round - 1) % P) + 1), o.telemetryRounds)
+    await this.#prewarm(specs)
+    await this.#inTurns(specs, P, o.telemetryRounds)
     this.#log()
     this.#log(telemetryTable(this.records.filter((r) => r.set === 'telemetry'), o))
 
@@ -605,6 +694,30 @@ servers:
     await Promise.all([...gws.map((g) => ctx.group.stop(g.proc, 10_000)), ctx.group.stop(sink, 5_000)])
     // profiles: the first process of each variant, in round 1 (the round it serves)
     for (const g of gws.filter((x) => x.process === 1)) this.#profiles(`gateway-${g.name}`, [[`telemetry ${g.target} (round 1)`, this.#firstWindow('telemetry', g.target)]])
+  }
+
+  // -------------------------------------------------------------------------------------------
+  // 4: the shared store (store.ts)
+
+  async store (): Promise<void> {
+    await runStore({
+      ctx: this.#ctx,
+      rotate: this.#rotate,
+      records: this.records,
+      grants: this.grants,
+      notes: this.notes,
+      log: (line) => { this.#log(line) },
+      spawn: (name, command, args, cpu, logFile) => this.#spawn(name, [...args], cpu, process.env, logFile, undefined, command),
+      startTurns: (section, variants, P, yaml, env) => this.#startTurns(section, variants, P, yaml, env),
+      prewarm: (specs) => this.#prewarm(specs),
+      inTurns: (specs, P, rounds) => this.#inTurns(specs, P, rounds),
+      expectResult: (what, url, token) => this.#expectResult(what, url, token),
+      grantProbe: (idp, issuer, pid, label) => this.#grantProbe(idp, issuer, pid, label),
+      grantFiles: (idp, name, rate, rounds) => this.#grantFiles(idp, name, rate, rounds),
+      grantRound: (tag, issuer, pid, files, round, rounds, counters) => this.#grantRound(tag, issuer, pid, files, round, rounds, counters),
+      profiles: (name, windows) => { this.#profiles(name, windows) },
+      firstWindow: (set, target) => this.#firstWindow(set, target),
+    })
   }
 
   async #requestsServed (adminPort: number): Promise<number | undefined> {
@@ -644,72 +757,6 @@ function logStats (file: string, start: number): { lines: number; audit: number;
 
 // ---------------------------------------------------------------------------------------------
 // tables
-
-const f2 = (v: number | undefined, d = 2, signed = false): string => v === undefined ? '' : `${signed && v >= 0 ? '+' : ''}${v.toFixed(d)}`
-const int = (v: number | undefined, signed = false): string => v === undefined ? '' : `${signed && v >= 0 ? '+' : ''}${Math.round(v)}`
-
-function markdown (title: string, head: readonly string[], lines: ReadonlyArray<readonly string[]>): string {
-  const all = [head, ...lines]
-  const widths = head.map((_, i) => Math.max(...all.map((l) => (l[i] ?? '').length)))
-  const line = (cells: readonly string[]): string => `| ${cells.map((c, i) => i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!)).join(' | ')} |`
-  return [`### ${title}`, '', line(head), `|${widths.map((w, i) => i === 0 ? `${'-'.repeat(w + 1)}-` : `${'-'.repeat(w + 1)}:`).join('|')}|`, ...lines.map(line)].join('\n')
-}
-
-export interface VariantRow {
-  readonly target: string
-  readonly rps: number | undefined
-  readonly p50: number | undefined
-  readonly p99: number | undefined
-  readonly xBase: number | undefined
-  readonly xBaseQuiet: number | undefined
-  readonly quietRounds: number
-  readonly addP50: number | undefined
-  readonly addP99: number | undefined
-  readonly cpuUs: number | undefined
-  readonly addCpuUs: number | undefined
-  readonly rssIdle: number | undefined
-  readonly rssLoad: number | undefined
-  readonly noise: number | undefined
-  readonly validRuns: number
-  readonly runs: number
-  readonly errors: string
-  readonly generated: number
-  readonly distinct: number
-  readonly requests: number
-}
-
-function variantRows (records: readonly FeatureRecord[], targets: readonly string[], base: string): VariantRow[] {
-  return targets.map((target) => {
-    const all = records.filter((r) => r.target === target)
-    const ok = all.filter(valid)
-    const cmp = (f: (t: FeatureRecord, b: FeatureRecord) => number): number | undefined => target === base ? undefined : median(perRoundValues(records, target, base, f))
-    const q = target === base ? [] : perRoundValues(records, target, base, (t, b) => t.result.rps / b.result.rps, true)
-    const non2xx = all.reduce((s, r) => s + r.result.non2xx, 0)
-    const socket = all.reduce((s, r) => s + r.result.errors - r.result.non2xx, 0)
-    return {
-      target,
-      rps: median(ok.map((r) => r.result.rps)),
-      p50: median(ok.map((r) => r.result.p50)),
-      p99: median(ok.map((r) => r.result.p99)),
-      xBase: cmp((t, b) => t.result.rps / b.result.rps),
-      xBaseQuiet: median(q),
-      quietRounds: q.length,
-      addP50: cmp((t, b) => t.result.p50 - b.result.p50),
-      addP99: cmp((t, b) => t.result.p99 - b.result.p99),
-      cpuUs: median(ok.map((r) => r.proxyCpuUs ?? NaN)),
-      addCpuUs: cmp((t, b) => (t.proxyCpuUs ?? NaN) - (b.proxyCpuUs ?? NaN)),
-      rssIdle: median(ok.map((r) => r.rssIdle ?? NaN)),
-      rssLoad: ok.length === 0 ? undefined : Math.max(...ok.map((r) => r.rssLoad ?? 0)),
-      noise: median(all.map((r) => r.otherOnProxyCpu ?? NaN)),
-      validRuns: ok.length,
-      runs: all.length,
-      errors: non2xx + socket === 0 ? '0' : `⚠ non-2xx ${non2xx}, socket ${socket}`,
-      generated: ok.reduce((s, r) => s + (r.generated ?? 0), 0),
-      distinct: ok.reduce((s, r) => s + (r.distinct ?? 0), 0),
-      requests: ok.reduce((s, r) => s + r.result.requests, 0),
-    }
-  })
-}
 
 const AUTH_LABEL: Record<string, string> = {
   none: 'auth: none (same header, unchecked)',
@@ -768,10 +815,6 @@ function telemetryTable (records: readonly FeatureRecord[], o: FeaturesOptions):
   return markdown(`telemetry off vs on, c=${o.connections} (medians of ${o.telemetryRounds} rounds, ${o.telemetryProcesses} processes per variant taking turns by round; ratios and added values: median of per-round values)`, head, lines)
 }
 
-function grantsOk (g: GrantRun): boolean {
-  return g.sent > 0 && g.ok === g.sent
-}
-
 function grantsTable (runs: readonly GrantRun[], o: FeaturesOptions): string {
   const head = ['round', 'grants/s', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'gateway CPU µs/grant', 'responses', 'all 200 with a token', 'CPU1 other % (noise)']
   const lines = runs.map((g) => [
@@ -791,8 +834,8 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
   const t0 = Date.now()
   const o = ctx.options
   const f = new Features(ctx)
-  ctx.log(`\n# features: auth and telemetry costs (${[...o.sections].join(', ')}; c=${o.connections}, ${o.rounds} rounds, ${o.warmup} s warm-up + ${o.duration} s per run, ${o.prewarm} s pre-warm per gateway; estimated ${Math.ceil(featuresEstimateS(o) / 60)} min)`)
-  ctx.log(`pinning: CPU ${ctx.loadCpu} = wrk -t1 / grants load generator + upstream + OTLP sink; CPU ${ctx.proxyCpu} = the gateway under test`)
+  ctx.log(`\n# features: auth, telemetry and shared-store costs (${[...o.sections].join(', ')}; c=${o.connections}, ${o.rounds} rounds, ${o.warmup} s warm-up + ${o.duration} s per run, ${o.prewarm} s pre-warm per gateway; estimated ${Math.ceil(featuresEstimateS(o) / 60)} min)`)
+  ctx.log(`pinning: CPU ${ctx.loadCpu} = wrk -t1 / grants load generator + upstream + OTLP sink + redis-server; CPU ${ctx.proxyCpu} = the gateway under test`)
   if (o.profile) ctx.log('⚠ BENCH_FEATURES_PROFILE=1: the gateways run with --cpu-prof, which slows them: use this run for the profiles, not for the ratios')
   if (o.sections.has('auth') || o.sections.has('tokens')) {
     try {
@@ -810,6 +853,14 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
       ctx.log(`\n✗ features (telemetry) failed: ${(err as Error).message}`)
     }
   }
+  if (o.sections.has('store') && !ctx.signal.aborted) {
+    try {
+      await f.store()
+    } catch (err) {
+      f.failures.push(`store: ${(err as Error).message}`)
+      ctx.log(`\n✗ features (store) failed: ${(err as Error).message}`)
+    }
+  }
   if (f.notes.length > 0) ctx.log(`\n${f.notes.join('\n')}`)
 
   // summary
@@ -822,9 +873,10 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
     parts.push(`auth cached/none ${verdict(cached?.xBase, GOAL_CACHED)}, ${f2(cached?.addCpuUs, 0, true)} µs CPU/req, ${f2(cached?.addP50, 3, true)} ms p50`)
     parts.push(`new token per request/cached ${verdict(vsCached, GOAL_FRESH_VS_CACHED)}, /none ${f2(fresh?.xBase, 3)}, ${f2(fresh?.addCpuUs, 0, true)} µs CPU/req, ${f2(fresh?.addP50, 3, true)} ms p50; ${fresh === undefined || fresh.generated === 0 ? '' : `${(100 * fresh.distinct / fresh.generated).toFixed(1)} % of requests carried a token not seen before`}`)
   }
-  if (f.grants.length > 0) {
-    const ok = f.grants.filter(grantsOk)
-    parts.push(`token endpoint ${int(median(ok.map((g) => g.rps)))} grants/s, p50 ${f2(median(ok.map((g) => g.p50)))} ms, p99 ${f2(median(ok.map((g) => g.p99)))} ms, ${int(median(ok.map((g) => g.gatewayCpuUs ?? NaN)))} µs CPU/grant; all 200: ${ok.length === f.grants.length ? 'yes' : `NO (${f.grants.length - ok.length} round(s) with other statuses)`}`)
+  const tokenGrants = f.grants.filter((g) => g.set === 'tokens')
+  if (tokenGrants.length > 0) {
+    const ok = tokenGrants.filter(grantsOk)
+    parts.push(`token endpoint ${int(median(ok.map((g) => g.rps)))} grants/s, p50 ${f2(median(ok.map((g) => g.p50)))} ms, p99 ${f2(median(ok.map((g) => g.p99)))} ms, ${int(median(ok.map((g) => g.gatewayCpuUs ?? NaN)))} µs CPU/grant; all 200: ${ok.length === tokenGrants.length ? 'yes' : `NO (${tokenGrants.length - ok.length} round(s) with other statuses)`}`)
   }
   const tel = f.records.filter((r) => r.set === 'telemetry')
   let goal: string | undefined
@@ -840,6 +892,11 @@ export async function runFeatures (ctx: FeaturesContext): Promise<FeaturesOutcom
     goal = `GOAL (issue 5) telemetry on (as the prod overlay ships it) / off req/s at c=${o.connections}: ${verdict(on?.xBase, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}` +
       ` | quiet rounds only: ${on === undefined || on.quietRounds === 0 ? 'none' : `(${on.quietRounds}/${o.telemetryRounds}) ${verdict(on.xBaseQuiet, GOAL_TELEMETRY).replace('(≥', '(goal ≥')}`}` +
       (f.tracePosts === 0 ? ' | ⚠ NOT A VALID CHECK YET: the "on" gateway exported no spans (0 POSTs at the OTLP sink), so "on" = audit log + metrics only' : f.tracePosts === undefined ? '' : ` | spans exported: ${f.tracePosts} OTLP POSTs`)
+  }
+  const store = storeSummary(f.records.filter((r) => r.set === 'store'), f.grants.filter((g) => g.set === 'store'), o)
+  if (store !== undefined) {
+    parts.push(store.part)
+    goal = goal === undefined ? store.goal : `${goal}\n${store.goal}`
   }
   const bad = f.records.filter((r) => !valid(r)).length + f.grants.filter((g) => !grantsOk(g)).length
   parts.push(`runs with errors: ${bad}/${f.records.length + f.grants.length}`)

@@ -8,8 +8,9 @@
  * latency are taken per round, then the median. Runs with non-2xx or socket errors don't count.
  * Then the features section (test/bench/features.ts, same pinning, c=10): the cost of token
  * validation (auth: none vs a cached token vs a new token per request), the token endpoint's
- * grants/s, and telemetry off vs on (issue 5's ≥ 0.9× goal); its BENCH_FEATURES_* options are
- * described there.
+ * grants/s, telemetry off vs on (issue 5's ≥ 0.9× goal), and the MCP path with and without the
+ * shared store (store.url → a redis-server of its own, test/bench/store.ts: ≥ 0.95×, Redis commands
+ * per MCP request and per grant); its BENCH_FEATURES_* options are described there.
  *
  * Environment:
  *   BENCH_DURATION=10        seconds per measured run      BENCH_WARMUP=2   warm-up seconds
@@ -214,7 +215,7 @@ async function main (): Promise<number> {
     ? `mode: profile the gateway (${options.profileSet} responses) at c=${options.profileConnections}, ${options.prewarm} s pre-warm, ${options.warmup} s warm-up + ${options.duration} s (only the measured run is summarised)`
     : `runs: ${mainOn ? `connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
       `${options.warmup} s warm-up + ${options.duration} s each` : 'main section skipped (BENCH_ONLY=features)'}` +
-      `${featOpts === undefined ? '; features section skipped (BENCH_ONLY=main)' : `; then the features section (auth, token endpoint, telemetry; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
+      `${featOpts === undefined ? '; features section skipped (BENCH_ONLY=main)' : `; then the features section (${[...featOpts.sections].join(', ')}; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
       `; estimated ${Math.ceil(estimate / 60)} min`)
   log(`pinning: CPU ${LOAD_CPU} = wrk -t1 + upstream; CPU ${PROXY_CPU} = the proxy under test (nginx or gateway)`)
 
