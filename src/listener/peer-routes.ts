@@ -1,13 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { StateHolder } from '../state.ts'
 import type { Sessions } from '../session/sessions.ts'
-import type { McpExchange } from '../mcp/exchange.ts'
+import { newExchange } from '../mcp/exchange.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { parseJsonRpcBody } from '../jsonrpc/parse.ts'
 import { PEER_HEADER } from '../session/peer-auth.ts'
 import { BridgeUpstream } from '../upstream/bridge/bridge-upstream.ts'
 import { PEER_PATH_PREFIX } from '../upstream/bridge/peer-forwarder.ts'
-import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import { sendGatewayError } from './reply-error.ts'
 import { singleHeader } from './session.ts'
 
@@ -53,24 +52,9 @@ export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxB
       const upstream = state.upstreams.get(name)
       const policy = state.policies.get(name)
       if (server === undefined || policy === undefined || !(upstream instanceof BridgeUpstream)) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
-      const exchange: McpExchange = {
-        state,
-        server,
-        policy,
-        started: performance.now(),
-        principal: null,
-        protocolVersion: singleHeader(request, 'mcp-protocol-version') ?? DEFAULT_PROTOCOL_VERSION,
-        sessionId,
-        session: undefined,
-        messages: [],
-        operations: [],
-        batch: false,
-        pending: new Map(),
-        observers: [],
-        records: new Map(),
-        notificationSpans: [],
-        onClose: [],
-      }
+      // No principal, no observers, no records: the peer authenticated, judged and records it.
+      const exchange = newExchange(state, server, policy)
+      exchange.sessionId = sessionId
       if (request.method === 'POST') {
         // The peer sent what it parsed and judged; parsed again for the session's request tracking.
         const parsed = parseJsonRpcBody(body, { allowBatch: true })

@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import type { StateHolder } from '../state.ts'
 import { GatewayError } from '../errors.ts'
-import { DEFAULT_PROTOCOL_VERSION } from '../mcp/exchange.ts'
+import { newExchange } from '../mcp/exchange.ts'
 
 /**
  * Stage: which configured MCP server is asked for, under the config current *now* — the request
@@ -16,23 +16,6 @@ export function resolveServer (holder: StateHolder) {
     const policy = state.policies.get(name)
     if (server === undefined || upstream === undefined || policy === undefined) throw new GatewayError('PORTCULLIS_ERR_UNKNOWN_SERVER')
     request.upstream = upstream
-    request.mcp = {
-      state,
-      server,
-      policy,
-      started: performance.now(),
-      principal: null,
-      protocolVersion: DEFAULT_PROTOCOL_VERSION,
-      sessionId: undefined,
-      session: undefined,
-      messages: [],
-      operations: [],
-      batch: false,
-      pending: new Map(),
-      observers: [],
-      records: new Map(),
-      notificationSpans: [],
-      onClose: [],
-    }
+    request.mcp = newExchange(state, server, policy)
   }
 }

@@ -22,6 +22,28 @@ export const DEFAULT_PROTOCOL_VERSION = '2025-03-26'
  */
 export type UpstreamMessageObserver = (message: unknown, requestMethod: string | undefined) => unknown
 
+/** A new exchange for a request to `server`, judged by `state` from start to end. */
+export function newExchange (state: GatewayState, server: ServerConfig, policy: CompiledPolicy): McpExchange {
+  return {
+    state,
+    server,
+    policy,
+    started: performance.now(),
+    principal: null,
+    protocolVersion: DEFAULT_PROTOCOL_VERSION,
+    sessionId: undefined,
+    session: undefined,
+    messages: [],
+    operations: [],
+    batch: false,
+    pending: new Map(),
+    observers: [],
+    records: new Map(),
+    notificationSpans: [],
+    onClose: [],
+  }
+}
+
 /** Everything the stages of the MCP request path learn about one HTTP request. */
 export interface McpExchange {
   /** the state this request is judged by, from start to end, whatever a reload does meanwhile */
