@@ -5,7 +5,7 @@
  * (servers, headers, env, claims) has a null prototype, so that looking up a request's
  * server name such as `constructor` finds nothing rather than Object.prototype's members.
  */
-import type { Config, PolicyRule, ServerConfig, UpstreamConfig } from './types.ts'
+import type { Config, PolicyRule, Rate, ServerConfig, UpstreamConfig } from './types.ts'
 import { RESERVED_CLAIMS } from './checks.ts'
 import { formatPath } from './errors.ts'
 import { isLoopback } from './urls.ts'
@@ -18,9 +18,9 @@ export function buildConfig(raw: RawConfig, source: string): Config {
   const { authorization: auth } = raw
   return {
     publicUrl,
-    listen: { ...raw.listen, allowedOrigins: [...raw.listen.allowedOrigins], advertiseUrl: raw.listen.advertiseUrl?.replace(/\/+$/, '') },
+    listen: { ...raw.listen, allowedOrigins: [...raw.listen.allowedOrigins], advertiseUrl: raw.listen.advertiseUrl?.replace(/\/+$/, ''), trustProxy: [...raw.listen.trustProxy] },
     limits: { ...raw.limits },
-    admin: { ...raw.admin },
+    admin: { host: raw.admin.host, port: raw.admin.port, token: raw.admin.token, metricsRequireToken: raw.admin.metricsRequireToken },
     authorization: {
       issuer: auth.issuer ?? publicUrl,
       signingKeys: auth.signingKeys,
@@ -43,6 +43,8 @@ export function buildConfig(raw: RawConfig, source: string): Config {
         login: idp.login === undefined ? undefined : { clientId: idp.login.clientId, clientSecret: idp.login.clientSecret },
       })),
       registration: { ...auth.registration, allowedRedirectHosts: [...auth.registration.allowedRedirectHosts] },
+      consent: { ...auth.consent },
+      rateLimits: auth.rateLimits.map((limit) => ({ ...parseRate(limit.rate), per: limit.per, endpoints: limit.endpoints === undefined ? undefined : [...limit.endpoints] })),
     },
     store: raw.store === undefined ? undefined : { url: raw.store.url, keyPrefix: raw.store.keyPrefix },
     servers: record(Object.entries(raw.servers).map(([name, server]) => [name, buildServer(name, server, publicUrl)])),
@@ -61,7 +63,16 @@ function buildServer(name: string, server: RawServer, publicUrl: string): Server
     resources: buildRules(server.resources, 'resources'),
     mode: server.mode,
     auth: server.auth,
+    rateLimits: server.rateLimits.map((limit) => ({ ...parseRate(limit.rate), per: limit.per, tools: limit.tools === undefined ? undefined : [...limit.tools] })),
   }
+}
+
+const PERIOD_SECONDS = { s: 1, min: 60, h: 3600 } as const
+
+/** `N/s`, `N/min`, `N/h` (the schema checked the shape). */
+export function parseRate (rate: string): Rate {
+  const [n, unit] = rate.split('/') as [string, keyof typeof PERIOD_SECONDS]
+  return { rate, points: Number(n), durationSeconds: PERIOD_SECONDS[unit] }
 }
 
 function buildRules(rules: RawRule[] | undefined, list: string): PolicyRule[] | undefined {
@@ -87,6 +98,7 @@ function buildUpstream(upstream: RawUpstream): UpstreamConfig {
         env: record(Object.entries(defaulted(upstream.env))),
         cwd: upstream.cwd,
         maxSessions: defaulted(upstream.maxSessions),
+        maxSessionsPerPrincipal: defaulted(upstream.maxSessionsPerPrincipal),
         idleTimeoutMs: defaulted(upstream.idleTimeoutMs),
         requestTimeoutMs: defaulted(upstream.requestTimeoutMs),
       }
@@ -142,6 +154,9 @@ export function configWarnings(config: Config): string[] {
   const warnings: string[] = []
   if (config.authorization.signingKeys === undefined) {
     warnings.push('authorization.signingKeys is not set: an ephemeral signing key is used, and tokens do not survive a restart')
+  }
+  if (!isLoopback(config.admin.host) && config.admin.token === undefined) {
+    warnings.push(`admin.host is ${config.admin.host} and admin.token is not set: anyone who reaches port ${config.admin.port} reads the metrics and the console`)
   }
   const url = new URL(config.publicUrl)
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) warnings.push('publicUrl is http on a non-loopback host: tokens travel in clear text')

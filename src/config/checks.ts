@@ -8,6 +8,7 @@
  */
 import type { PathSegment } from './errors.ts'
 import { formatPath } from './errors.ts'
+import { isIP } from 'node:net'
 import { isLoopback, parseUrl, withoutSlash } from './urls.ts'
 import type { RawConfig, RawRule, RawServer } from './raw.ts'
 import { UPSTREAM_KEYS, upstreamTransport } from './schema.ts'
@@ -33,6 +34,7 @@ export const CHECKS: readonly Check[] = [
   checkIdentityProviders,
   checkStore,
   checkAdvertiseUrl,
+  checkTrustProxy,
   checkServerNames,
   checkUpstream,
   checkHeaders,
@@ -194,6 +196,17 @@ export function checkStore(config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['store']) || config.store === undefined) return
   const url = parseUrl(config.store.url)
   if (url?.protocol !== 'redis:' && url?.protocol !== 'rediss:') ctx.report(['store', 'url'], 'must be a redis:// or rediss:// URL')
+}
+
+/** listen.trustProxy: IP addresses or CIDR ranges that parse, with a prefix the address family allows. */
+export function checkTrustProxy(config: RawConfig, ctx: CheckContext): void {
+  if (!ctx.valid(['listen', 'trustProxy'])) return
+  config.listen.trustProxy.forEach((entry, i) => {
+    const [address = '', prefix] = entry.split('/')
+    const family = isIP(address)
+    const max = family === 6 ? 128 : 32
+    if (family === 0 || (prefix !== undefined && Number(prefix) > max)) ctx.report(['listen', 'trustProxy', i], 'must be an IP address or CIDR range')
+  })
 }
 
 /** listen.advertiseUrl: where the other replicas send a bridged session's requests — an http(s) origin, nothing more. */

@@ -2,7 +2,7 @@
  * The YAML as the schema (schema.ts) describes it, after validation: defaults filled in,
  * cross-field rules (checks.ts) not yet applied. build.ts turns it into `Config`.
  */
-import type { ClientAuthMethod, PolicyMode, ServerAuth } from './types.ts'
+import type { ClientAuthMethod, OAuthEndpoint, PolicyMode, ServerAuth } from './types.ts'
 
 export type Transport = 'streamable-http' | 'sse' | 'stdio'
 export type StringOrList = string | string[]
@@ -27,6 +27,7 @@ export interface RawUpstream {
   maxConnections?: number
   tlsVerify?: boolean
   maxSessions?: number
+  maxSessionsPerPrincipal?: number
   idleTimeoutMs?: number
   requestTimeoutMs?: number
 }
@@ -38,6 +39,7 @@ export interface RawServer {
   resources?: RawRule[]
   mode: PolicyMode
   auth: ServerAuth
+  rateLimits: Array<{ per: 'subject' | 'client' | 'server'; rate: string; tools?: string[] }>
 }
 export interface RawClient {
   clientId: string
@@ -57,9 +59,9 @@ export interface RawIdentityProvider {
 }
 export interface RawConfig {
   publicUrl: string
-  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number; advertiseUrl?: string }
-  limits: { maxBodyBytes: number }
-  admin: { host: string; port: number }
+  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number; advertiseUrl?: string; trustProxy: string[] }
+  limits: { maxBodyBytes: number; maxStreamsPerPrincipal: number; upstreamWaitMs: number; headersTimeoutMs: number; requestTimeoutMs: number }
+  admin: { host: string; port: number; token?: string; metricsRequireToken: boolean }
   authorization: {
     issuer?: string
     signingKeys?: string
@@ -67,7 +69,9 @@ export interface RawConfig {
     assertion: { maxLifetimeSeconds: number; clockSkewSeconds: number }
     clients: RawClient[]
     identityProviders: RawIdentityProvider[]
-    registration: { dynamic: boolean; clientIdMetadataDocuments: boolean; allowedRedirectHosts: string[] }
+    registration: { dynamic: boolean; clientIdMetadataDocuments: boolean; allowedRedirectHosts: string[]; maxClients: number; unusedClientTtlSeconds: number }
+    consent: { rememberSeconds: number }
+    rateLimits: Array<{ per: 'address' | 'client'; rate: string; endpoints?: OAuthEndpoint[] }>
   }
   store?: { url: string; keyPrefix: string }
   servers: Record<string, RawServer>

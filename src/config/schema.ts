@@ -18,10 +18,18 @@ export const DEFAULTS = {
     allowedOrigins: [],
     legacySse: false,
     drainTimeoutMs: 10_000, // 10 s for open requests and streams after SIGTERM
+    trustProxy: [], // addresses of the balancers whose X-Forwarded-For is believed
   },
   store: { keyPrefix: 'portcullis:' },
-  limits: { maxBodyBytes: 4_194_304 }, // 4 MiB
-  admin: { host: '0.0.0.0', port: 9464 },
+  limits: {
+    maxBodyBytes: 4_194_304, // 4 MiB
+    maxStreamsPerPrincipal: 64, // open SSE streams (POST answers and GET streams) of one principal, per server and replica
+    upstreamWaitMs: 5_000, // longest wait for an upstream connection before 503 + Retry-After
+    headersTimeoutMs: 10_000, // to receive a request's headers
+    requestTimeoutMs: 30_000, // to receive a whole request (headers and body); not the response
+  },
+  // loopback unless said otherwise: metrics and the console are for the platform, not the world
+  admin: { host: '127.0.0.1', port: 9464, metricsRequireToken: false },
   authorization: {
     accessTokenTtlSeconds: 900, // 15 min
     assertion: {
@@ -31,7 +39,20 @@ export const DEFAULTS = {
     // RFC 7591 §2: token_endpoint_auth_method defaults to client_secret_basic
     clientAuth: 'client_secret_basic',
     algorithms: ['RS256', 'ES256'],
-    registration: { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: ['localhost', '127.0.0.1'] },
+    registration: {
+      dynamic: false,
+      clientIdMetadataDocuments: false,
+      allowedRedirectHosts: ['localhost', '127.0.0.1'],
+      maxClients: 10_000, // dynamically registered clients at once (a quota, never an LRU)
+      unusedClientTtlSeconds: 2_592_000, // 30 days without a login or token request: the registration expires
+    },
+    consent: { rememberSeconds: 2_592_000 }, // 30 days per user, client, resource and scopes
+    // /oauth/* per client address and per client id (design §4)
+    rateLimits: [
+      { per: 'address', rate: '120/min' },
+      { per: 'client', rate: '600/min' },
+      { per: 'address', rate: '20/h', endpoints: ['register'] },
+    ],
   },
   server: { scopes: [], mode: 'enforce', auth: 'required' },
   streamableHttp: {
@@ -46,6 +67,7 @@ export const DEFAULTS = {
     args: [],
     env: {},
     maxSessions: 32, // child processes at once
+    maxSessionsPerPrincipal: 8, // of which one principal may hold
     idleTimeoutMs: 600_000, // 10 min without traffic closes a session
     requestTimeoutMs: 120_000, // 2 min without an answer gives a JSON-RPC timeout error
   },
@@ -59,7 +81,7 @@ export const TRANSPORTS: readonly Transport[] = ['streamable-http', 'sse', 'stdi
 export const UPSTREAM_KEYS = {
   'streamable-http': ['url', 'transport', 'headers', 'connectTimeoutMs', 'headersTimeoutMs', 'bodyTimeoutMs', 'maxConnections', 'tlsVerify'],
   sse: ['url', 'transport', 'headers', 'connectTimeoutMs', 'headersTimeoutMs', 'tlsVerify'],
-  stdio: ['command', 'transport', 'headers', 'args', 'env', 'cwd', 'maxSessions', 'idleTimeoutMs', 'requestTimeoutMs'],
+  stdio: ['command', 'transport', 'headers', 'args', 'env', 'cwd', 'maxSessions', 'maxSessionsPerPrincipal', 'idleTimeoutMs', 'requestTimeoutMs'],
 } as const
 
 /** Mirrors the schema's if/then/else below, which picks the defaults to apply. */
@@ -94,6 +116,19 @@ const claimName: Schema = { type: 'string', pattern: CLAIM_NAME, errorText: 'mus
 /** A list of strings, or one string standing for a list of one. */
 const oneOrMore: Schema = { type: ['string', 'array'], minLength: 1, minItems: 1, items: text }
 
+/** `N/s`, `N/min` or `N/h`: a token bucket of N that refills over that period. */
+const rate: Schema = { type: 'string', pattern: '^[1-9][0-9]{0,8}/(s|min|h)$', errorText: 'must be N/s, N/min or N/h (N a positive integer)' }
+const serverRateLimit: Schema = closed({
+  per: { enum: ['subject', 'client', 'server'] },
+  rate,
+  tools: { ...uniqueList(text), minItems: 1 },
+}, { required: ['per', 'rate'] })
+const oauthRateLimit: Schema = closed({
+  per: { enum: ['address', 'client'] },
+  rate,
+  endpoints: { ...uniqueList({ enum: ['token', 'authorize', 'callback', 'register', 'consent'] }), minItems: 1 },
+}, { required: ['per', 'rate'] })
+
 const rule: Schema = closed({
   id: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$', errorText: 'must match ^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$' },
   allow: oneOrMore,
@@ -117,6 +152,7 @@ const upstream: Schema = closed(
     maxConnections: int(1, 65_536),
     tlsVerify: { type: 'boolean' },
     maxSessions: int(1, 65_536),
+    maxSessionsPerPrincipal: int(1, 65_536),
     idleTimeoutMs: ms(1),
     requestTimeoutMs: ms(1),
   },
@@ -145,6 +181,7 @@ const server: Schema = closed(
     resources: list(rule),
     mode: { enum: ['enforce', 'shadow'], default: DEFAULTS.server.mode },
     auth: { enum: ['required', 'none'], default: DEFAULTS.server.auth },
+    rateLimits: list(serverRateLimit, []),
   },
   { required: ['upstream'] },
 )
@@ -203,11 +240,23 @@ export const configSchema: Schema = closed(
         legacySse: flag(DEFAULTS.listen.legacySse),
         drainTimeoutMs: ms(0, DEFAULTS.listen.drainTimeoutMs),
         advertiseUrl: text,
+        trustProxy: uniqueList({ type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', errorText: 'must be an IP address or CIDR range' }, DEFAULTS.listen.trustProxy),
       },
       { default: {} },
     ),
-    limits: closed({ maxBodyBytes: int(1, Number.MAX_SAFE_INTEGER, DEFAULTS.limits.maxBodyBytes) }, { default: {} }),
-    admin: closed({ host: { ...text, default: DEFAULTS.admin.host }, port: port(DEFAULTS.admin.port) }, { default: {} }),
+    limits: closed({
+      maxBodyBytes: int(1, Number.MAX_SAFE_INTEGER, DEFAULTS.limits.maxBodyBytes),
+      maxStreamsPerPrincipal: int(1, 1_000_000, DEFAULTS.limits.maxStreamsPerPrincipal),
+      upstreamWaitMs: ms(1, DEFAULTS.limits.upstreamWaitMs),
+      headersTimeoutMs: ms(1, DEFAULTS.limits.headersTimeoutMs),
+      requestTimeoutMs: ms(1, DEFAULTS.limits.requestTimeoutMs),
+    }, { default: {} }),
+    admin: closed({
+      host: { ...text, default: DEFAULTS.admin.host },
+      port: port(DEFAULTS.admin.port),
+      token: { type: 'string', minLength: 32, errorText: 'must be at least 32 characters' },
+      metricsRequireToken: flag(DEFAULTS.admin.metricsRequireToken),
+    }, { default: {} }),
     authorization: closed(
       {
         issuer: text,
@@ -230,9 +279,13 @@ export const configSchema: Schema = closed(
               { type: 'string', pattern: '^(?:[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])$', errorText: 'must be a host name or IP address, without scheme or port' },
               registration.allowedRedirectHosts,
             ),
+            maxClients: int(0, 10_000_000, registration.maxClients),
+            unusedClientTtlSeconds: int(60, 315_360_000, registration.unusedClientTtlSeconds),
           },
           { default: {} },
         ),
+        consent: closed({ rememberSeconds: int(0, 315_360_000, DEFAULTS.authorization.consent.rememberSeconds) }, { default: {} }),
+        rateLimits: list(oauthRateLimit, DEFAULTS.authorization.rateLimits),
       },
       { default: {} },
     ),

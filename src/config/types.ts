@@ -33,16 +33,57 @@ export interface ListenConfig {
    * as bound (an unspecified host becomes loopback); in Kubernetes http://$(POD_IP):8080.
    */
   readonly advertiseUrl: string | undefined
+  /**
+   * The balancers (IP addresses or CIDR ranges) whose X-Forwarded-For is believed when the gateway
+   * needs a client's address (the /oauth/* limits); default none: the peer address counts.
+   */
+  readonly trustProxy: readonly string[]
 }
 
 export interface LimitsConfig {
   /** Largest MCP request body accepted (default 4 MiB); larger → 413. */
   readonly maxBodyBytes: number
+  /** Open SSE streams one principal may hold per server on one replica (default 64); more → 429. */
+  readonly maxStreamsPerPrincipal: number
+  /** Longest wait for a connection to an upstream (default 5 s); longer → 503 + Retry-After. */
+  readonly upstreamWaitMs: number
+  /** To receive a request's headers (default 10 s). */
+  readonly headersTimeoutMs: number
+  /** To receive a whole request, headers and body (default 30 s); responses (streams) are not bounded by it. */
+  readonly requestTimeoutMs: number
 }
 
 export interface AdminConfig {
+  /** default 127.0.0.1 */
   readonly host: string
   readonly port: number
+  /** a bearer token for everything on the admin listener but /healthz, /readyz and (unless metricsRequireToken) /metrics */
+  readonly token: string | undefined
+  readonly metricsRequireToken: boolean
+}
+
+/** A token bucket: `points` requests per `durationSeconds`, refilled continuously. */
+export interface Rate {
+  /** as written in the config: `N/s`, `N/min`, `N/h` */
+  readonly rate: string
+  readonly points: number
+  readonly durationSeconds: number
+}
+
+export type OAuthEndpoint = 'token' | 'authorize' | 'callback' | 'register' | 'consent'
+
+/** `authorization.rateLimits`: /oauth/* per client address or per client id. */
+export interface OAuthRateLimit extends Rate {
+  readonly per: 'address' | 'client'
+  /** the endpoints that count (undefined: all of /oauth/*) */
+  readonly endpoints: readonly OAuthEndpoint[] | undefined
+}
+
+/** `servers.*.rateLimits`: per subject, client or the whole server; optionally only calls to some tools. */
+export interface ServerRateLimit extends Rate {
+  readonly per: 'subject' | 'client' | 'server'
+  /** tool names or globs whose calls count (undefined: every request to the server) */
+  readonly tools: readonly string[] | undefined
 }
 
 /** `none`: a public client (no secret), accepted only for the authorization-code grant, never for jwt-bearer. */
@@ -80,7 +121,14 @@ export interface AuthorizationConfig {
     readonly dynamic: boolean
     readonly clientIdMetadataDocuments: boolean
     readonly allowedRedirectHosts: readonly string[]
+    /** dynamically registered clients at once (a quota: the next registration is refused) */
+    readonly maxClients: number
+    /** a dynamic client not used for this long expires */
+    readonly unusedClientTtlSeconds: number
   }
+  /** the consent page for clients the operator did not register (design §5) */
+  readonly consent: { readonly rememberSeconds: number }
+  readonly rateLimits: readonly OAuthRateLimit[]
 }
 
 export interface StoreConfig {
@@ -118,6 +166,7 @@ export interface ServerConfig {
   readonly resources: readonly PolicyRule[] | undefined
   readonly mode: PolicyMode
   readonly auth: ServerAuth
+  readonly rateLimits: readonly ServerRateLimit[]
 }
 
 interface UpstreamCommon {
@@ -156,6 +205,8 @@ export interface StdioUpstream extends UpstreamCommon {
   readonly cwd: string | undefined
   /** at most this many child processes (one per client session) at once */
   readonly maxSessions: number
+  /** of which one principal may hold this many */
+  readonly maxSessionsPerPrincipal: number
   /** a session with no traffic for this long is closed and its process killed */
   readonly idleTimeoutMs: number
   /** a request without an answer for this long gets a JSON-RPC timeout error */

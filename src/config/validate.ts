@@ -50,6 +50,7 @@ function describeError(error: ErrorObject, data: unknown): SchemaProblem[] {
     case 'maximum':
       return problem(path, custom ?? `must be ≤ ${String(params['limit'])}`)
     case 'minLength':
+      return problem(path, params['limit'] === 1 ? 'must not be empty' : (custom ?? `must be at least ${String(params['limit'])} characters`))
     case 'minProperties':
       return problem(path, 'must not be empty')
     case 'minItems':

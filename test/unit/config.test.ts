@@ -67,7 +67,7 @@ function problemsOf(text: string, env: Record<string, string> = {}): { path: str
 t.test('the design.md example loads with its values, defaults and derived fields', async (t) => {
   const config = parseConfig(FULL, { source: '<full>', env: SECRETS })
   t.equal(config.source, '<full>')
-  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], legacySse: false, drainTimeoutMs: 10000, advertiseUrl: undefined })
+  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], legacySse: false, drainTimeoutMs: 10000, advertiseUrl: undefined, trustProxy: [] })
   t.equal(config.authorization.clients[0]?.secret, 's3cr3t-claude')
   t.equal(config.authorization.identityProviders[0]?.login?.clientSecret, 's3cr3t-okta')
   t.same(config.store, { url: 'redis://127.0.0.1:6379', keyPrefix: 'portcullis:' })
@@ -93,7 +93,9 @@ t.test('the design.md example loads with its values, defaults and derived fields
   t.throws(() => {
     ;(config.listen as { port: number }).port = 1
   }, TypeError)
-  t.same(configWarnings(config), [])
+  t.same(configWarnings(config), [
+    'admin.host is 0.0.0.0 and admin.token is not set: anyone who reaches port 9464 reads the metrics and the console',
+  ], 'the design example: an admin listener open to all, without a token, is warned about')
 })
 
 t.test('defaults fill a minimal file', async (t) => {
@@ -107,16 +109,23 @@ servers:
     { source: '<min>', env: {} },
   )
   t.equal(config.publicUrl, 'https://gw.example.com', 'trailing slash removed')
-  t.same(config.limits, { maxBodyBytes: 4194304 })
-  t.same(config.admin, { host: '0.0.0.0', port: 9464 })
+  t.same(config.limits, { maxBodyBytes: 4194304, maxStreamsPerPrincipal: 64, upstreamWaitMs: 5000, headersTimeoutMs: 10000, requestTimeoutMs: 30000 })
+  t.same(config.admin, { host: '127.0.0.1', port: 9464, token: undefined, metricsRequireToken: false }, 'the admin listener is loopback unless said otherwise')
   const auth = config.authorization
   t.equal(auth.issuer, 'https://gw.example.com')
   t.same([auth.accessTokenTtlSeconds, auth.assertion, auth.clients, auth.identityProviders, auth.signingKeys], [900, { maxLifetimeSeconds: 600, clockSkewSeconds: 30 }, [], [], undefined])
-  t.same(auth.registration, { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: ['localhost', '127.0.0.1'] })
+  t.same(auth.registration, { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: ['localhost', '127.0.0.1'], maxClients: 10000, unusedClientTtlSeconds: 2592000 })
+  t.same(auth.consent, { rememberSeconds: 2592000 })
+  t.same(auth.rateLimits, [
+    { rate: '120/min', points: 120, durationSeconds: 60, per: 'address', endpoints: undefined },
+    { rate: '600/min', points: 600, durationSeconds: 60, per: 'client', endpoints: undefined },
+    { rate: '20/h', points: 20, durationSeconds: 3600, per: 'address', endpoints: ['register'] },
+  ])
   const { http, old, local } = config.servers
+  t.same(http?.rateLimits, [])
   t.same([http?.scopes, http?.mode, http?.auth, http?.tools], [[], 'enforce', 'required', undefined])
   t.same(old?.upstream, { transport: 'sse', url: 'http://127.0.0.1:9/sse', headers: {}, connectTimeoutMs: 5000, headersTimeoutMs: 30000, tlsVerify: true })
-  t.same(local?.upstream, { transport: 'stdio', command: 'node', args: [], env: {}, cwd: undefined, headers: {}, maxSessions: 32, idleTimeoutMs: 600000, requestTimeoutMs: 120000 })
+  t.same(local?.upstream, { transport: 'stdio', command: 'node', args: [], env: {}, cwd: undefined, headers: {}, maxSessions: 32, maxSessionsPerPrincipal: 8, idleTimeoutMs: 600000, requestTimeoutMs: 120000 })
   t.same(local?.tools?.[0], { id: 'tools[0]', effect: 'allow', names: ['echo'], scopes: [], claims: {} }, 'a single string is a list of one')
   t.same(configWarnings(config), [
     'authorization.signingKeys is not set: an ephemeral signing key is used, and tokens do not survive a restart',
@@ -192,6 +201,16 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['advertiseUrl with credentials', { 'listen.advertiseUrl': 'http://u:p@10.0.0.7:8080' }, 'listen.advertiseUrl', 'host and port only'],
   ['advertiseUrl with a query', { 'listen.advertiseUrl': 'http://10.0.0.7:8080?x=1' }, 'listen.advertiseUrl', 'host and port only'],
   ['advertiseUrl relative', { 'listen.advertiseUrl': '10.0.0.7:8080' }, 'listen.advertiseUrl', 'http(s) URL'],
+  ['trustProxy not an address', { 'listen.trustProxy': ['lb.example.com'] }, 'listen.trustProxy[0]', 'IP address or CIDR'],
+  ['trustProxy prefix too long', { 'listen.trustProxy': ['10.0.0.0/33'] }, 'listen.trustProxy[0]', 'IP address or CIDR'],
+  ['trustProxy bad IPv4', { 'listen.trustProxy': ['10.0.0.256'] }, 'listen.trustProxy[0]', 'IP address or CIDR'],
+  ['admin token too short', { 'admin.token': 'short' }, 'admin.token', 'at least 32 characters'],
+  ['rate without unit', { 'servers.s.rateLimits': [{ per: 'subject', rate: '10' }] }, 'servers.s.rateLimits[0].rate', 'N/s, N/min or N/h'],
+  ['rate of zero', { 'servers.s.rateLimits': [{ per: 'subject', rate: '0/min' }] }, 'servers.s.rateLimits[0].rate', 'N/s, N/min or N/h'],
+  ['rate per unknown', { 'servers.s.rateLimits': [{ per: 'user', rate: '1/s' }] }, 'servers.s.rateLimits[0].per', 'must be one of'],
+  ['oauth rate per subject', { 'authorization.rateLimits': [{ per: 'subject', rate: '1/s' }] }, 'authorization.rateLimits[0].per', 'must be one of'],
+  ['oauth rate unknown endpoint', { 'authorization.rateLimits': [{ per: 'address', rate: '1/s', endpoints: ['jwks'] }] }, 'authorization.rateLimits[0].endpoints[0]', 'must be one of'],
+  ['maxSessionsPerPrincipal on an HTTP upstream', { 'servers.s.upstream.maxSessionsPerPrincipal': 2 }, 'servers.s.upstream.maxSessionsPerPrincipal', 'is not used by streamable-http upstreams'],
   ['no servers', { servers: {} }, 'servers', 'must not be empty'],
   ['bad server name', { 'servers.bad name': { upstream: { url: 'http://127.0.0.1:1/mcp' } } }, 'servers["bad name"]', 'server name must match'],
   ['both url and command', { 'servers.s.upstream.command': 'node' }, 'servers.s.upstream', 'has both url and command'],

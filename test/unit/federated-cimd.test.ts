@@ -95,7 +95,7 @@ t.test('client_id URL shape', async (t) => {
 })
 
 t.test('the registry fetches a document once and caches it', async (t) => {
-  const registry = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: true, allowedRedirectHosts: ['127.0.0.1'] }, new MemoryStore(), opts)
+  const registry = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: true, allowedRedirectHosts: ['127.0.0.1'], maxClients: 100, unusedClientTtlSeconds: 3600 }, new MemoryStore(), opts)
   const before = hits
   const id = `https://cimd.test:${port}/client.json`
   const [a, b] = await Promise.all([registry.find(id), registry.find(id)])
@@ -104,7 +104,7 @@ t.test('the registry fetches a document once and caches it', async (t) => {
   t.same(await registry.find(id), a)
   t.equal(hits - before, 1, 'one fetch for three lookups')
   t.equal(await registry.find('unknown'), undefined)
-  const off = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: [] }, new MemoryStore(), opts)
+  const off = new ClientRegistry(new Map(), { dynamic: false, clientIdMetadataDocuments: false, allowedRedirectHosts: [], maxClients: 100, unusedClientTtlSeconds: 3600 }, new MemoryStore(), opts)
   t.equal(await off.find(id), undefined, 'with documents off, a URL is just an unknown client id')
   const registered = await off.register({ auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined, redirectUris: ['http://127.0.0.1/cb'] })
   t.match(registered.clientId, /^dyn-[A-Za-z0-9_-]{22}$/)
