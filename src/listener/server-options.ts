@@ -17,8 +17,10 @@ export function serverOptions (config: Config): FastifyServerOptions {
     // Every MCP and token request writes its own audit line; Fastify's two access lines per
     // request would triple the log volume on the hot path.
     logController: new LogController({ disableRequestLogging: true }),
-    // Requests are not judged by their Host: replicas behind one load balancer share publicUrl.
-    trustProxy: false,
+    // request.ip is the client's address for the /oauth/* limits: the peer's, or — from a balancer
+    // named in listen.trustProxy — the nearest untrusted one in X-Forwarded-For. Requests are still
+    // not judged by their Host: replicas behind one load balancer share publicUrl.
+    trustProxy: config.listen.trustProxy.length === 0 ? false : [...config.listen.trustProxy],
     routerOptions: { ignoreTrailingSlash: false, maxParamLength: 100 },
     exposeHeadRoutes: false,
   }
