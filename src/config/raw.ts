@@ -59,7 +59,7 @@ export interface RawIdentityProvider {
 }
 export interface RawConfig {
   publicUrl: string
-  listen: { host: string; port: number; allowedOrigins: string[]; legacySse: boolean; drainTimeoutMs: number; advertiseUrl?: string; trustProxy: string[] }
+  listen: { host: string; port: number; allowedOrigins: string[]; drainTimeoutMs: number; advertiseUrl?: string; trustProxy: string[] }
   limits: { maxBodyBytes: number; maxStreamsPerPrincipal: number; upstreamWaitMs: number; headersTimeoutMs: number; requestTimeoutMs: number }
   admin: { host: string; port: number; token?: string; metricsRequireToken: boolean }
   authorization: {

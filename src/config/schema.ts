@@ -16,7 +16,6 @@ export const DEFAULTS = {
     host: '0.0.0.0',
     port: 8080,
     allowedOrigins: [],
-    legacySse: false,
     drainTimeoutMs: 10_000, // 10 s for open requests and streams after SIGTERM
     trustProxy: [], // addresses of the balancers whose X-Forwarded-For is believed
   },
@@ -237,7 +236,6 @@ export const configSchema: Schema = closed(
         host: { ...text, default: DEFAULTS.listen.host },
         port: port(DEFAULTS.listen.port),
         allowedOrigins: uniqueList(text, DEFAULTS.listen.allowedOrigins),
-        legacySse: flag(DEFAULTS.listen.legacySse),
         drainTimeoutMs: ms(0, DEFAULTS.listen.drainTimeoutMs),
         advertiseUrl: text,
         trustProxy: uniqueList({ type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', errorText: 'must be an IP address or CIDR range' }, DEFAULTS.listen.trustProxy),

@@ -23,8 +23,6 @@ export interface ListenConfig {
   readonly port: number
   /** Browser Origins accepted besides publicUrl's origin (exact `scheme://host[:port]`). */
   readonly allowedOrigins: readonly string[]
-  /** Extension: serve the legacy HTTP+SSE endpoints `/sse/{server}` + `/messages/{server}`. Default false. */
-  readonly legacySse: boolean
   /** Extension: how long SIGTERM waits for open requests and streams before closing them. Default 10000. */
   readonly drainTimeoutMs: number
   /**

@@ -139,6 +139,7 @@ const RENAMED: readonly (readonly [pattern: string, hint: string])[] = [
   ['authorization.tokenTtlSeconds', 'use accessTokenTtlSeconds'],
   ['listen.origins', 'use allowedOrigins'],
   ['listen.cors', 'use allowedOrigins'],
+  ['listen.legacySse', 'removed: old HTTP+SSE clients are not served; they connect to /mcp/{server} (Streamable HTTP)'],
   ['issuer', 'use authorization.issuer'],
   ['clients', 'put it under authorization'],
   ['identityProviders', 'put it under authorization'],

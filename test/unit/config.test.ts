@@ -67,7 +67,7 @@ function problemsOf(text: string, env: Record<string, string> = {}): { path: str
 t.test('the design.md example loads with its values, defaults and derived fields', async (t) => {
   const config = parseConfig(FULL, { source: '<full>', env: SECRETS })
   t.equal(config.source, '<full>')
-  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], legacySse: false, drainTimeoutMs: 10000, advertiseUrl: undefined, trustProxy: [] })
+  t.same(config.listen, { host: '0.0.0.0', port: 8080, allowedOrigins: [], drainTimeoutMs: 10000, advertiseUrl: undefined, trustProxy: [] })
   t.equal(config.authorization.clients[0]?.secret, 's3cr3t-claude')
   t.equal(config.authorization.identityProviders[0]?.login?.clientSecret, 's3cr3t-okta')
   t.same(config.store, { url: 'redis://127.0.0.1:6379', keyPrefix: 'portcullis:' })
@@ -163,7 +163,8 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['unknown top-level key', { foo: 1 }, 'foo', 'unknown key (expected one of: publicUrl, listen'],
   ['unknown nested key', { 'listen.hots': 'x' }, 'listen.hots', 'unknown key'],
   ['port as a string', { 'listen.port': '8080' }, 'listen.port', 'must be an integer'],
-  ['boolean as a string', { 'listen.legacySse': 'yes' }, 'listen.legacySse', 'must be true or false'],
+  ['boolean as a string', { 'authorization.registration.dynamic': 'yes' }, 'authorization.registration.dynamic', 'must be true or false'],
+  ['the removed legacySse flag', { 'listen.legacySse': true }, 'listen.legacySse', 'unknown key'],
   ['rules not a list', { 'servers.s.tools': { allow: 'x' } }, 'servers.s.tools', 'must be a list'],
   ['publicUrl missing', { publicUrl: undefined }, 'publicUrl', 'is required'],
   ['publicUrl relative', { publicUrl: '/gateway' }, 'publicUrl', 'must be an absolute http(s) URL'],
