@@ -6,6 +6,8 @@ import { runKeys } from './keys.ts'
 import { runDevIdp } from './dev-idp.ts'
 import { runToken } from './token.ts'
 import { runPolicy } from './policy.ts'
+import { HELP, wantsHelp } from './help.ts'
+import type { CliIo } from './io.ts'
 
 const USAGE = `usage: portcullis <command> [options]
 
@@ -19,12 +21,18 @@ const USAGE = `usage: portcullis <command> [options]
                                             which rule allows or denies, and why (exit 0 allow, 1 deny)
   demo                                      dev IdP + a real MCP server + the gateway, on localhost
   call    URL TOOL [JSON] [--token T]       call one tool through an MCP endpoint and print the result
+
+portcullis <command> --help prints a command's options and exit codes.
 `
 
 /** Dispatch a subcommand; returns the exit code. */
-export async function main (argv: string[]): Promise<number> {
+export async function main (argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr, env: process.env }): Promise<number> {
   const [command, ...rest] = argv
-  const io = { stdout: process.stdout, stderr: process.stderr, env: process.env }
+  const help = command !== undefined && Object.hasOwn(HELP, command) ? HELP[command] : undefined
+  if (help !== undefined && wantsHelp(rest)) {
+    io.stdout.write(help)
+    return 0
+  }
   switch (command) {
     case 'start': return await runStart(rest, io)
     case 'check': return await runCheck(rest, io)
