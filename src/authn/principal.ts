@@ -14,6 +14,8 @@ export interface Principal {
   readonly anonymous: boolean
   /** the ID-JAG `jti` that led to the access token, for the audit trail */
   readonly assertionJti: string | undefined
+  /** the access token's own `jti` (what a revocation names); absent for anonymous and synthetic principals */
+  readonly tokenJti?: string
 }
 
 export const ANONYMOUS: Principal = Object.freeze({

@@ -94,5 +94,6 @@ function toPrincipal (payload: JWTPayload, sub: string): Principal {
     claims: Object.freeze(claims),
     anonymous: false,
     assertionJti: typeof payload.idp_jti === 'string' ? payload.idp_jti : undefined,
+    tokenJti: typeof payload.jti === 'string' ? payload.jti : undefined,
   })
 }
