@@ -33,6 +33,7 @@ export class IdpKeySource {
   #kids = new Set<string>()
   #fetchedAt = 0
   #lastAttempt = 0
+  #lastError: { readonly at: number; readonly message: string } | undefined
   #inFlight: Promise<void> | undefined
 
   constructor (config: IdentityProviderConfig, metrics: Metrics, opts: KeySourceOptions = DEFAULT_KEY_SOURCE) {
@@ -63,6 +64,11 @@ export class IdpKeySource {
     return this.#jwks
   }
 
+  /** For the console: when the keys were last fetched (epoch ms, 0 never), their kids, and the last failure. */
+  get state (): { readonly fetchedAt: number; readonly kids: readonly string[]; readonly lastError: { readonly at: number; readonly message: string } | undefined } {
+    return { fetchedAt: this.#fetchedAt, kids: [...this.#kids], lastError: this.#lastError }
+  }
+
   /** One fetch at a time; concurrent callers share it. */
   #refresh (): Promise<void> {
     this.#inFlight ??= this.#fetchKeys().finally(() => { this.#inFlight = undefined })
@@ -83,6 +89,7 @@ export class IdpKeySource {
       this.#metrics.jwksLastSuccess.set({ issuer: this.issuer }, this.#fetchedAt / 1000)
     } catch (err) {
       this.#metrics.jwksFetches.inc({ issuer: this.issuer, outcome: 'failure' })
+      this.#lastError = { at: Date.now(), message: String((err as Error).message ?? err).slice(0, 200) }
       throw err
     }
   }

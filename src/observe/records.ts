@@ -5,6 +5,7 @@ import type { JsonRpcId } from '../jsonrpc/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { ToolNames } from './tool-names.ts'
 import { SpanStatusCode, sampledTraceId, type Span } from '../telemetry/tracing.ts'
+import type { DecisionEntry, DecisionRing } from './decision-ring.ts'
 
 /** design.md §6 `outcome` values. */
 export type Outcome = 'success' | 'tool_error' | 'jsonrpc_error' | 'denied' | 'unauthenticated' | 'upstream_error'
@@ -47,6 +48,8 @@ export interface RecordSink {
   readonly audit: FastifyBaseLogger
   /** the audit log's pseudonymous user id for (issuer, subject) */
   readonly pseudonym: (issuer: string, subject: string) => string
+  /** the console's recent decisions: every denial, would_deny and step-up */
+  readonly decisions?: DecisionRing
 }
 
 function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
@@ -92,6 +95,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
   endSpan(record, outcome, errorType, policyDecision)
+  if (sink.decisions !== undefined && decision !== undefined && !decision.allow) sink.decisions.add(decisionEntry(exchange, record, decision, sink))
   if (!auditOn(sink)) return
   // Built field by field, only the fields that have a value: this runs for every request, and
   // conditional spreads would allocate an object each. `"log.type":"audit"` is the audit
@@ -121,6 +125,23 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   if (statusCode !== undefined) line['http.response.status_code'] = statusCode
   line.duration_s = seconds
   sink.audit.info(line, isToolCall ? 'tool call' : 'mcp request')
+}
+
+/** The console's view of a record's decision: the audit line's fields, step-ups told apart. */
+function decisionEntry (exchange: McpExchange, record: RequestRecord, decision: Decision, sink: RecordSink): DecisionEntry {
+  const principal = exchange.principal
+  return {
+    time: new Date().toISOString(),
+    server: exchange.server.name,
+    kind: record.method === 'tools/call' ? 'tool' : record.method === 'prompts/get' ? 'prompt' : 'resource',
+    name: record.target ?? '',
+    decision: decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : decision.reason === 'insufficient_scope' ? 'step_up' : 'deny',
+    ruleId: decision.ruleId,
+    reason: decision.reason,
+    user: principal === null || principal.anonymous ? undefined : sink.pseudonym(principal.issuer ?? '', principal.subject),
+    clientId: principal?.clientId,
+    traceId: record.span?.spanContext().traceId,
+  }
 }
 
 /**
