@@ -99,7 +99,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
-  const admin = buildAdminServer(readiness, metrics)
+  const admin = buildAdminServer(readiness, metrics, config.admin)
 
   return {
     app,

@@ -1,4 +1,6 @@
-import Fastify, { type FastifyInstance } from 'fastify'
+import { createHash, timingSafeEqual } from 'node:crypto'
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
+import type { AdminConfig } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 
 export interface Readiness {
@@ -6,9 +8,17 @@ export interface Readiness {
   ready: boolean
 }
 
-/** The admin listener, apart from client traffic: liveness, readiness and metrics. */
-export function buildAdminServer (readiness: Readiness, metrics: Metrics): FastifyInstance {
+const CHALLENGE = 'Bearer realm="portcullis-admin"'
+
+/**
+ * The admin listener, apart from client traffic: liveness, readiness and metrics. With
+ * `admin.token`, everything but the probes (and /metrics, unless metricsRequireToken) needs it.
+ */
+export function buildAdminServer (readiness: Readiness, metrics: Metrics, config: AdminConfig): FastifyInstance {
   const admin = Fastify({ logger: false })
+  if (config.token !== undefined) {
+    admin.addHook('onRequest', adminTokenGuard(config.token, ['/healthz', '/readyz', ...(config.metricsRequireToken ? [] : ['/metrics'])]))
+  }
   admin.get('/healthz', async function healthz () {
     return { status: 'ok' }
   })
@@ -20,4 +30,33 @@ export function buildAdminServer (readiness: Readiness, metrics: Metrics): Fasti
     return await reply.header('content-type', metrics.registry.contentType).send(await metrics.registry.metrics())
   })
   return admin
+}
+
+/**
+ * `Authorization: Bearer <token>`, in exactly one header, compared in constant time (SHA-256 of
+ * both, so not even the length leaks). Missing or wrong → 401, the same answer whatever was
+ * wrong. Only the routes in `open` (matched routes, not raw URLs) pass without it; an unknown
+ * path is a 401 too, not a 404, so paths cannot be probed.
+ */
+function adminTokenGuard (token: string, open: readonly string[]): (request: FastifyRequest, reply: FastifyReply) => Promise<FastifyReply | undefined> {
+  const expected = sha256(token)
+  const openRoutes = new Set(open)
+  return async function adminToken (request, reply) {
+    if (openRoutes.has(request.routeOptions.url ?? '')) return undefined
+    const given = bearerToken(request)
+    if (given !== undefined && timingSafeEqual(sha256(given), expected)) return undefined
+    return await reply.code(401).header('www-authenticate', CHALLENGE).header('cache-control', 'no-store').send({ error: 'unauthorized' })
+  }
+}
+
+/** The token of the only Authorization header, when it is `Bearer <token>` and nothing else. */
+function bearerToken (request: FastifyRequest): string | undefined {
+  // Node keeps the first of repeated Authorization headers and drops the rest: refuse them instead.
+  const count = request.raw.rawHeaders.filter((name, i) => i % 2 === 0 && name.toLowerCase() === 'authorization').length
+  if (count !== 1) return undefined
+  return /^Bearer (\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+}
+
+function sha256 (value: string): Buffer {
+  return createHash('sha256').update(value).digest()
 }
