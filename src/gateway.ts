@@ -4,7 +4,7 @@ import type { Config } from './config/types.ts'
 import type { UpstreamRegistry } from './upstream/registry.ts'
 import type { Upstream } from './upstream/upstream.ts'
 import { StateHolder, buildState } from './state.ts'
-import { ToolNames } from './observe/tool-names.ts'
+import { DecisionRing } from './observe/decision-ring.ts'
 import { restartOnlyChanges } from './reload.ts'
 import { createPseudonymizer } from './observe/pseudonym.ts'
 import { auditLogger } from './observe/audit-logger.ts'
@@ -22,6 +22,13 @@ import { RedisStore } from './store/redis-store.ts'
 import { Sessions } from './session/sessions.ts'
 import { sessionKeysFromEnv } from './session/session-keys.ts'
 import { peerRoutes } from './listener/peer-routes.ts'
+import { upstreamHealth } from './upstream/health.ts'
+import { consoleRoutes } from './admin/console/plugin.ts'
+import { gatewaySources } from './admin/console/gateway-sources.ts'
+import { ListedTools } from './admin/console/listed-tools.ts'
+import { ReloadHistory } from './admin/console/reload-history.ts'
+import { Replicas } from './admin/console/replicas.ts'
+import { VERSION } from './version.ts'
 
 export interface GatewayDeps {
   /** pino options, or `false` for silence; the default logs JSON lines at info to stdout */
@@ -88,7 +95,9 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   const retiring = new Set<Upstream>()
   const pseudonyms = createPseudonymizer(env)
   if (pseudonyms.ephemeral) app.log.warn('PORTCULLIS_AUDIT_PSEUDONYM_KEY is not set (or shorter than 32 characters): audit pseudonyms change at every restart and differ between replicas')
-  const sink = { metrics, toolNames: new ToolNames(), log: app.log, audit: auditLogger(app.log), pseudonym: pseudonyms.pseudonym }
+  const decisions = new DecisionRing()
+  const toolNames = new ListedTools()
+  const sink = { metrics, toolNames, log: app.log, audit: auditLogger(app.log), pseudonym: pseudonyms.pseudonym, decisions }
   metrics.sessionCounts = () => Object.keys(holder.current.config.servers)
     .map((name): [string, number] => [name, holder.current.upstreams.get(name)?.sessionCount() ?? 0])
   const auth = new AuthorizationContext(config, metrics, deps.idpKeys, { store })
@@ -100,6 +109,11 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
 
   const readiness: Readiness = { ready: false }
   const admin = buildAdminServer(readiness, metrics, config.admin)
+  const reloads = new ReloadHistory()
+  const replicas = config.store === undefined ? undefined : new Replicas(store, VERSION)
+  void admin.register(consoleRoutes, {
+    sources: gatewaySources({ holder, metrics, auth, health: upstreamHealth(metrics), decisions, toolNames, reloads, replicas }),
+  })
 
   return {
     app,
@@ -113,12 +127,16 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
     async reload (next) {
       const previous = holder.current
       const restartNeeded = restartOnlyChanges(previous.config, next)
-      if (restartNeeded.length > 0) return { applied: false, restartNeeded }
+      if (restartNeeded.length > 0) {
+        reloads.add(false, restartNeeded)
+        return { applied: false, restartNeeded }
+      }
       holder.current = buildState(next, app.log, metrics, sessions, previous)
       for (const retired of holder.current.upstreams.retiredFrom(previous.upstreams)) {
         retiring.add(retired)
         retired.retire().catch((err: unknown) => app.log.warn({ err }, 'retiring an upstream failed'))
       }
+      reloads.add(true, [])
       return { applied: true, restartNeeded }
     },
     async listen () {
@@ -126,12 +144,14 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       redis?.start()
       const url = await app.listen({ host: config.listen.host, port: config.listen.port })
       if (config.listen.advertiseUrl === undefined) sessions.self = boundUrl(config.listen.host, app.server.address() as AddressInfo)
+      replicas?.start(sessions.self)
       const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })
       readiness.ready = true
       return { url, adminUrl }
     },
     async close () {
       readiness.ready = false
+      replicas?.stop()
       const timer = setTimeout(() => app.server.closeAllConnections(), config.listen.drainTimeoutMs)
       timer.unref()
       try {
