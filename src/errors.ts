@@ -35,9 +35,12 @@ export const gatewayErrors = {
   PORTCULLIS_ERR_INSUFFICIENT_SCOPE: { statusCode: 403, rpcCode: -32600, message: 'Forbidden: the access token lacks a scope this request needs', expose: true },
   PORTCULLIS_ERR_BAD_AUTHORIZATION: { statusCode: 400, rpcCode: -32600, message: 'Bad Request: malformed credentials', expose: true },
   PORTCULLIS_ERR_TOO_MANY_SESSIONS: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: too many sessions for this MCP server', expose: true },
+  // One code for every rate and concurrency limit, outside the ranges JSON-RPC and MCP reserve (-32768..-32000).
+  PORTCULLIS_ERR_RATE_LIMITED: { statusCode: 429, rpcCode: -31029, message: 'Too Many Requests: over a rate or concurrency limit, retry after Retry-After seconds', expose: true },
   PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server could not be reached', expose: true },
   PORTCULLIS_ERR_UPSTREAM_BAD_RESPONSE: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server sent an invalid response', expose: true },
   PORTCULLIS_ERR_UPSTREAM_STATUS: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server failed', expose: true },
+  PORTCULLIS_ERR_UPSTREAM_BUSY: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: no connection to the MCP server came free in time', expose: true },
   PORTCULLIS_ERR_UPSTREAM_OVERLOADED: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: the MCP server is overloaded', expose: true },
   PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { statusCode: 504, rpcCode: -32603, message: 'Gateway Timeout: the MCP server did not answer in time', expose: true },
   PORTCULLIS_ERR_UPSTREAM_CLOSED: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server closed the stream before answering', expose: true },

@@ -68,6 +68,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly rateLimited = new Counter({
+    name: 'portcullis_rate_limited_total',
+    help: 'Requests refused with 429 over a rate or concurrency limit, by server and limit (streams, stdio_sessions, sse_sessions …)',
+    labelNames: ['server', 'limit'] as const,
+    registers: [this.registry],
+  })
+
   readonly policyDecisions = new Counter({
     name: 'portcullis_policy_decisions_total',
     help: 'Tool, prompt and resource policy decisions by server, tool, decision (allow, deny, would_deny) and reason',

@@ -63,8 +63,11 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
   /** set when the body ended (undefined) or failed (the error) before a consumer was chosen */
   #done: { error: unknown } | undefined
   #responded = false
+  /** told once, when the request is over (its connection is free again) */
+  #onOver: (() => void) | undefined
 
-  constructor (dispatcher: Dispatcher, options: DispatchOptions) {
+  constructor (dispatcher: Dispatcher, options: DispatchOptions, done?: () => void) {
+    this.#onOver = done
     this.#started = new Promise((resolve, reject) => {
       this.#resolveStart = resolve
       this.#rejectStart = reject
@@ -126,6 +129,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
   }
 
   onResponseEnd (): void {
+    this.#over()
     const mode = this.#mode
     switch (mode.kind) {
       case 'buffer': this.#done = { error: undefined }; return
@@ -135,7 +139,8 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     }
   }
 
-  onResponseError (_controller: Dispatcher.DispatchController, error: Error): void {
+  onResponseError (_controller: Dispatcher.DispatchController | null, error: Error): void {
+    this.#over()
     if (!this.#responded) {
       this.#rejectStart(error)
       return
@@ -187,6 +192,13 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     this.#take()
     if (this.#done !== undefined) return Promise.resolve()
     return new Promise((resolve) => { this.#mode = { kind: 'dump', resolve } })
+  }
+
+  #over (): void {
+    const done = this.#onOver
+    if (done === undefined) return
+    this.#onOver = undefined
+    done()
   }
 
   /** What arrived before a consumer was chosen; from now on, further chunks are discarded unless the consumer says otherwise. */

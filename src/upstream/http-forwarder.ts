@@ -10,6 +10,11 @@ import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
 import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
+import type { ConnectionGate, Waiting } from './connection-gate.ts'
+import { streamKey, type UpstreamLimits } from './upstream-limits.ts'
+import { limitKey } from '../limits/limit-key.ts'
+import { overLimit } from '../limits/over-limit.ts'
+import type { Release } from '../limits/concurrency-limiter.ts'
 
 /** Where an exchange goes: a path on the dispatcher's one origin (a Pool), or an origin and path (an Agent). */
 export interface ForwardTarget {
@@ -26,6 +31,12 @@ const MAX_JSON_RESPONSE_BYTES = 32 * 1024 * 1024
  * its body the re-serialised parsed messages, its response streamed back through the relay, so
  * every answer is observed (and lists filtered) in flight whoever produced it. Subclasses say
  * which headers go out and come back, and what an unreachable target means.
+ *
+ * Limits (config `limits`): a request waits at most upstreamWaitMs for a connection to its
+ * target (connection-gate.ts); an SSE answer counts against its principal's open streams until
+ * it closes, and a request that would open one stream too many is refused before it is sent
+ * (a GET always streams; a POST with requests may, so it is refused once the principal holds the
+ * maximum). The streams are counted here, at the replica the client talks to.
  */
 export abstract class HttpForwarder {
   protected readonly server: ServerConfig
@@ -33,11 +44,16 @@ export abstract class HttpForwarder {
   protected readonly metrics: Metrics
   readonly #dispatcher: Dispatcher
   readonly #target: (exchange: McpExchange) => ForwardTarget
+  readonly #gate: (exchange: McpExchange) => ConnectionGate
+  readonly #limits: UpstreamLimits
 
-  constructor (server: ServerConfig, dispatcher: Dispatcher, target: (exchange: McpExchange) => ForwardTarget, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, dispatcher: Dispatcher, target: (exchange: McpExchange) => ForwardTarget,
+    gate: (exchange: McpExchange) => ConnectionGate, limits: UpstreamLimits, log: FastifyBaseLogger, metrics: Metrics) {
     this.server = server
     this.#dispatcher = dispatcher
     this.#target = target
+    this.#gate = gate
+    this.#limits = limits
     this.log = log
     this.metrics = metrics
   }
@@ -58,6 +74,8 @@ export abstract class HttpForwarder {
 
   async forwardPost (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
     // The call injects the trace context into the messages, so it comes before serialising them.
+    const key = streamKey(this.server.name, limitKey(exchange, request))
+    if (exchange.messages.some((m) => m.kind === 'request') && this.#limits.streams.full(key)) throw this.#tooManyStreams()
     const call = new UpstreamCall(exchange, request, this.metrics)
     const body = JSON.stringify(exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw)
     const res = await this.#request('POST', exchange, request, reply, body, call)
@@ -69,6 +87,13 @@ export abstract class HttpForwarder {
       return
     }
     if (isEventStream(contentType)) {
+      // Another request of the principal's may have opened a stream meanwhile.
+      const release = this.#limits.streams.acquire(key)
+      if (release === undefined) {
+        res.abort(new GatewayError('PORTCULLIS_ERR_RATE_LIMITED'))
+        throw this.#tooManyStreams()
+      }
+      holdUntilClosed(reply, release)
       await this.#sendSse(exchange, reply, res, call, 'post')
       return
     }
@@ -87,6 +112,9 @@ export abstract class HttpForwarder {
   }
 
   async forwardGet (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const release = this.#limits.streams.acquire(streamKey(this.server.name, limitKey(exchange, request)))
+    if (release === undefined) throw this.#tooManyStreams()
+    holdUntilClosed(reply, release)
     const call = new UpstreamCall(exchange, request, this.metrics)
     const res = await this.#request('GET', exchange, request, reply, undefined, call)
     if (res === undefined) return
@@ -119,13 +147,36 @@ export abstract class HttpForwarder {
     body: string | undefined, call: UpstreamCall): Promise<UpstreamResponse | undefined> {
     const headers = this.requestHeaders(exchange, request, call, method, body)
     if (body !== undefined) headers['content-type'] = 'application/json'
-    const upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body })
+    const gate = this.#gate(exchange)
+    let permit = gate.tryAcquire()
+    let waiting: Waiting | undefined
+    let upstream: UpstreamRequest | undefined
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
-    // cancellation; before it, plain resource hygiene).
+    // cancellation; before it, plain resource hygiene) — or leaves the queue, never sent.
     exchange.onClose.push(() => {
       call.end()
-      if (!reply.raw.writableFinished) upstream.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+      waiting?.cancel()
+      if (!reply.raw.writableFinished) upstream?.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
     })
+    if (permit === undefined) {
+      waiting = gate.wait(this.#limits.upstreamWaitMs)
+      try {
+        permit = await waiting.ready
+      } catch (err) {
+        if (err instanceof GatewayError && err.code === 'PORTCULLIS_ERR_UPSTREAM_BUSY') {
+          this.log.warn({ server: this.server.name, waitMs: this.#limits.upstreamWaitMs }, 'no upstream connection came free in time')
+          throw this.failure(call, 'pool_timeout', err)
+        }
+        throw err
+      }
+      waiting = undefined
+    }
+    if (reply.raw.destroyed) {
+      // the client left before its request could be sent (its close handlers may have run already)
+      permit()
+      throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED')
+    }
+    upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body }, permit)
 
     let res: UpstreamResponse
     try {
@@ -149,6 +200,10 @@ export abstract class HttpForwarder {
       return undefined
     }
     return res
+  }
+
+  #tooManyStreams (): GatewayError {
+    return overLimit(this.metrics, this.server.name, 'streams', `at most ${this.#limits.streams.max} open streams per client on this server`)
   }
 
   async #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
@@ -184,6 +239,12 @@ const JSON_TYPE = /^application\/json/i
 
 function isEventStream (contentType: string): boolean {
   return EVENT_STREAM.test(contentType)
+}
+
+/** Hold `release` until the client's response closes (at once if it already has). */
+export function holdUntilClosed (reply: FastifyReply, release: Release): void {
+  if (reply.raw.destroyed) release()
+  else reply.raw.once('close', release)
 }
 
 function asIs (payload: unknown): string {

@@ -11,9 +11,13 @@ import { SessionTable } from './session-table.ts'
 import { StreamableHttpUpstream } from './streamable-http.ts'
 import type { Upstream } from './upstream.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
+import { UpstreamLimits } from './upstream-limits.ts'
 
 /** Defaults for bridged legacy HTTP+SSE upstreams (the config gives them connect/headers timeouts only). */
-const SSE_BRIDGE = { maxSessions: 256, idleTimeoutMs: 600_000, requestTimeoutMs: 120_000 }
+const SSE_BRIDGE = { maxSessions: 256, maxSessionsPerPrincipal: 8, idleTimeoutMs: 600_000, requestTimeoutMs: 120_000 }
+
+/** Connections of the agent towards each other replica: each forwarded stream holds one. */
+const PEER_CONNECTIONS = 1_024
 
 interface Entry {
   readonly upstream: Upstream
@@ -31,6 +35,8 @@ export class UpstreamRegistry {
   /** sessions opened through this replica, for the portcullis_sessions gauge */
   readonly localSessions: SessionTable
   readonly sessions: Sessions
+  /** config `limits`, shared by every upstream and kept across reloads */
+  readonly limits: UpstreamLimits
   readonly #entries = new Map<string, Entry>()
   /** towards the replicas that own bridged sessions (one pool per replica) */
   readonly #peerAgent: Agent
@@ -40,8 +46,10 @@ export class UpstreamRegistry {
     this.#metrics = metrics
     this.sessions = sessions
     this.localSessions = previous?.localSessions ?? new SessionTable()
+    this.limits = previous?.limits ?? new UpstreamLimits(config.limits, PEER_CONNECTIONS)
+    this.limits.update(config.limits)
     // Each forwarded stream holds a connection; a replica that does not answer is gone.
-    this.#peerAgent = previous === undefined ? new Agent({ connections: 1_024, pipelining: 1, connect: { timeout: 2_000 }, headersTimeout: 30_000, bodyTimeout: 0, keepAliveTimeout: 4_000 }) : previous.#peerAgent
+    this.#peerAgent = previous === undefined ? new Agent({ connections: PEER_CONNECTIONS, pipelining: 1, connect: { timeout: 2_000 }, headersTimeout: 30_000, bodyTimeout: 0, keepAliveTimeout: 4_000 }) : previous.#peerAgent
     for (const server of Object.values(config.servers)) {
       const key = JSON.stringify(server.upstream)
       const kept = previous === undefined ? undefined : previous.#entries.get(server.name)
@@ -69,23 +77,24 @@ export class UpstreamRegistry {
     const upstream = server.upstream
     switch (upstream.transport) {
       case 'streamable-http':
-        return new StreamableHttpUpstream(server, upstream, this.localSessions, this.sessions, log, this.#metrics)
+        return new StreamableHttpUpstream(server, upstream, this.localSessions, this.sessions, this.limits, log, this.#metrics)
       case 'stdio':
         return new BridgeUpstream(server, {
           transport: 'stdio',
           maxSessions: upstream.maxSessions,
+          maxSessionsPerPrincipal: upstream.maxSessionsPerPrincipal,
           idleTimeoutMs: upstream.idleTimeoutMs,
           requestTimeoutMs: upstream.requestTimeoutMs,
           startTimeoutMs: 10_000,
           connect: () => spawnStdio(upstream, log),
-        }, this.sessions, this.#peerAgent, log, this.#metrics)
+        }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
       case 'sse':
         return new BridgeUpstream(server, {
           transport: 'sse',
           ...SSE_BRIDGE,
           startTimeoutMs: upstream.connectTimeoutMs + upstream.headersTimeoutMs,
           connect: (principal) => connectSse(upstream, principal),
-        }, this.sessions, this.#peerAgent, log, this.#metrics)
+        }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
     }
   }
 }

@@ -13,6 +13,8 @@ import type { Upstream } from './upstream.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { UpstreamCall } from './upstream-call.ts'
 import { HttpForwarder } from './http-forwarder.ts'
+import { ConnectionGate } from './connection-gate.ts'
+import type { UpstreamLimits } from './upstream-limits.ts'
 
 /**
  * A Streamable HTTP upstream: each client request becomes one upstream request on a keep-alive
@@ -29,7 +31,8 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
   readonly #sessions: SessionTable
   readonly #shared: Sessions
 
-  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, shared: Sessions, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, config: StreamableHttpUpstreamConfig, sessions: SessionTable, shared: Sessions, limits: UpstreamLimits,
+    log: FastifyBaseLogger, metrics: Metrics) {
     const url = new URL(config.url)
     const path = `${url.pathname}${url.search}`
     // Each open SSE stream holds one upstream connection: the pool must be sized for streams,
@@ -44,7 +47,9 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
       keepAliveTimeout: 4_000,
     })
     const target = { path }
-    super(server, pool, () => target, log, metrics)
+    // The pool's connections, counted by us, so a request waits for one at most limits.upstreamWaitMs.
+    const gate = new ConnectionGate(config.maxConnections)
+    super(server, pool, () => target, () => gate, limits, log, metrics)
     this.#config = config
     this.#pool = pool
     this.#sessions = sessions

@@ -8,7 +8,7 @@ import { methodLabel } from '../observe/records.ts'
 
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
 export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
-  | 'process_exited' | 'start_failed' | 'overloaded'
+  | 'process_exited' | 'start_failed' | 'overloaded' | 'pool_timeout'
 
 /**
  * One call to the upstream on behalf of an exchange: a CLIENT span (child of the request's SERVER

@@ -42,6 +42,12 @@ export type Fault =
   | 'slow-sse'
   /** 200 text/event-stream, headers flushed at once, then no event at all (an idle stream) */
   | 'silent-sse'
+  /**
+   * A well-behaved server whose streams stay open: GET → an idle SSE stream; tools/call `hold` →
+   * SSE, one progress event, then silence until the client goes away; any other request → a JSON
+   * result (tools/call: the text `ok`); notifications → 202
+   */
+  | 'streams'
 
 export const BODY_400 = '{"jsonrpc":"2.0", "id":null,\n "error":{"code":-32022,"message":"Unsupported protocol version","data":{"supported":["2026-07-28"],"requested":"2025-03-26"}}}'
 export const BODY_404 = '{"jsonrpc":"2.0","id":null,"error":{"code":-32001,"message":"Session not found (upstream)"}}'
@@ -110,14 +116,17 @@ interface Incoming {
   readonly id: string | number | null
   readonly method: string | undefined
   readonly progressToken: string | number | undefined
+  /** tools/call: the tool's name */
+  readonly toolName: string | undefined
 }
 
 function incoming (body: string): Incoming {
   try {
-    const msg = JSON.parse(body) as { id?: string | number; method?: string; params?: { _meta?: { progressToken?: string | number } } }
-    return { id: msg.id ?? null, method: msg.method, progressToken: msg.params?._meta?.progressToken }
+    const msg = JSON.parse(body) as { id?: string | number; method?: string; params?: { name?: unknown, _meta?: { progressToken?: string | number } } }
+    const toolName = typeof msg.params?.name === 'string' ? msg.params.name : undefined
+    return { id: msg.id ?? null, method: msg.method, progressToken: msg.params?._meta?.progressToken, toolName }
   } catch {
-    return { id: null, method: undefined, progressToken: undefined }
+    return { id: null, method: undefined, progressToken: undefined, toolName: undefined }
   }
 }
 
@@ -168,6 +177,24 @@ function answer (fault: string, req: IncomingMessage, res: ServerResponse, body:
       }, 100)
       return
     case 'hang':
+      return
+    case 'streams':
+      if (req.method === 'GET') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+        res.flushHeaders()
+        return
+      }
+      if (msg.id === null) {
+        res.writeHead(202).end()
+        return
+      }
+      if (msg.method === 'tools/call' && msg.toolName === 'hold') {
+        res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+        res.write(progressEvent(msg))
+        return
+      }
+      res.writeHead(200, { 'content-type': 'application/json' })
+      res.end(msg.method === 'initialize' ? initializeResult(msg.id) : JSON.stringify({ jsonrpc: '2.0', id: msg.id, result: { content: [{ type: 'text', text: 'ok' }] } }))
       return
     case 'silent-sse':
       res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })

@@ -12,16 +12,25 @@ import { BridgedSession } from './bridged-session.ts'
 import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
+import { streamKey, type UpstreamLimits } from '../upstream-limits.ts'
+import { holdUntilClosed } from '../http-forwarder.ts'
+import { ConcurrencyLimiter } from '../../limits/concurrency-limiter.ts'
+import { limitKey } from '../../limits/limit-key.ts'
+import { overLimit } from '../../limits/over-limit.ts'
 
 export interface BridgeOptions {
   readonly transport: 'stdio' | 'sse'
   readonly maxSessions: number
+  /** of which one principal may hold this many (on this replica) */
+  readonly maxSessionsPerPrincipal: number
   readonly idleTimeoutMs: number
   readonly requestTimeoutMs: number
   /** how long opening the upstream channel may take */
   readonly startTimeoutMs: number
   /** a new upstream channel for one client session (not yet started) */
   readonly connect: (principal: Principal | null) => Transport
+  /** release what the channels shared (an HTTP agent), once no session is left */
+  readonly dispose?: () => Promise<void>
 }
 
 /**
@@ -30,6 +39,11 @@ export interface BridgeOptions {
  * its channel on this replica; every later request must carry that session's Mcp-Session-Id,
  * a sealed id naming this replica as the owner. A request for a session another replica owns is
  * forwarded there (peer-forwarder.ts); the owner serves its peers' requests through `servePeer`.
+ *
+ * Limits: at most maxSessions sessions (503), of which maxSessionsPerPrincipal for one principal
+ * (429); an SSE answer counts against the principal's open streams of the server until it closes
+ * (429 beyond limits.maxStreamsPerPrincipal), at the replica the client talks to (a forwarded
+ * request is counted by the peer forwarder, not again by the owner).
  */
 export class BridgeUpstream implements Upstream {
   readonly transport: 'stdio' | 'sse'
@@ -39,18 +53,25 @@ export class BridgeUpstream implements Upstream {
   readonly #peers: PeerForwarder
   readonly #log: FastifyBaseLogger
   readonly #metrics: Metrics
+  readonly #limits: UpstreamLimits
+  /** sessions by principal (limitKey) */
+  readonly #perPrincipal: ConcurrencyLimiter
   readonly #live = new Map<string, BridgedSession>()
   /** sessions still starting or initializing, counted against maxSessions */
   readonly #all = new Set<BridgedSession>()
   #closing = false
+  #disposed: Promise<void> | undefined
 
-  constructor (server: ServerConfig, opts: BridgeOptions, sessions: Sessions, peerAgent: Dispatcher, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, opts: BridgeOptions, sessions: Sessions, peerAgent: Dispatcher, limits: UpstreamLimits,
+    log: FastifyBaseLogger, metrics: Metrics) {
     this.#metrics = metrics
+    this.#limits = limits
+    this.#perPrincipal = new ConcurrencyLimiter(opts.maxSessionsPerPrincipal)
     this.transport = opts.transport
     this.#server = server
     this.#opts = opts
     this.#sessions = sessions
-    this.#peers = new PeerForwarder(server, peerAgent, sessions.peerAuth, log, metrics)
+    this.#peers = new PeerForwarder(server, peerAgent, sessions.peerAuth, limits, log, metrics)
     this.#log = log
   }
 
@@ -60,10 +81,12 @@ export class BridgeUpstream implements Upstream {
       if (!exchange.operations.some((op) => op.method === 'initialize')) {
         throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
       }
-      session = await this.#open(exchange.principal)
+      this.#holdStream(exchange, request, reply)
+      session = await this.#open(exchange, request)
     } else {
       const local = this.#live.get(exchange.sessionId)
       if (local === undefined) return await this.#forward(exchange, request, reply)
+      this.#holdStream(exchange, request, reply)
       session = local
     }
     session.accept(exchange, 'POST')
@@ -81,6 +104,7 @@ export class BridgeUpstream implements Upstream {
     if (exchange.sessionId === undefined) throw new GatewayError('PORTCULLIS_ERR_SESSION_REQUIRED')
     const session = this.#live.get(exchange.sessionId)
     if (session === undefined) return await this.#forward(exchange, request, reply)
+    this.#holdStream(exchange, request, reply)
     session.accept(exchange, 'GET')
     await this.#hand(session, request, reply, undefined, 'get')
   }
@@ -118,11 +142,28 @@ export class BridgeUpstream implements Upstream {
   async close (): Promise<void> {
     this.#closing = true
     await Promise.allSettled([...this.#all].map((session) => session.close()))
+    await this.#dispose()
   }
 
   async retire (): Promise<void> {
     // No new sessions; the open ones end as they would have (DELETE, idle timeout, process exit).
     this.#closing = true
+    if (this.#all.size === 0) await this.#dispose()
+  }
+
+  #dispose (): Promise<void> {
+    this.#disposed ??= this.#opts.dispose?.() ?? Promise.resolve()
+    return this.#disposed
+  }
+
+  /** A GET, or a POST with requests, is answered with an SSE stream: it counts until it closes. */
+  #holdStream (exchange: McpExchange, request: FastifyRequest, reply: FastifyReply): void {
+    if (request.method === 'POST' && !exchange.messages.some((m) => m.kind === 'request')) return
+    const release = this.#limits.streams.acquire(streamKey(this.#server.name, limitKey(exchange, request)))
+    if (release === undefined) {
+      throw overLimit(this.#metrics, this.#server.name, 'streams', `at most ${this.#limits.streams.max} open streams per client on this server`)
+    }
+    holdUntilClosed(reply, release)
   }
 
   /** DELETE: the session ends here, and every replica refuses its id from now on. */
@@ -138,13 +179,27 @@ export class BridgeUpstream implements Upstream {
     await this.#peers.forward(exchange, request, reply)
   }
 
-  async #open (principal: Principal | null): Promise<BridgedSession> {
+  async #open (exchange: McpExchange, request: FastifyRequest): Promise<BridgedSession> {
+    const server = this.#server.name
+    // One principal's sessions must not take everyone's: its own cap first (429), then the server's (503).
+    const release = this.#perPrincipal.acquire(limitKey(exchange, request))
+    if (release === undefined) {
+      throw overLimit(this.#metrics, server, `${this.transport}_sessions`, `at most ${this.#perPrincipal.max} sessions per client on this server`)
+    }
     if (this.#closing || this.#all.size >= this.#opts.maxSessions) {
+      release()
       throw new GatewayError('PORTCULLIS_ERR_TOO_MANY_SESSIONS', undefined, { headers: { 'retry-after': '5' } })
     }
-    const server = this.#server.name
+    const principal = exchange.principal
     const owner = this.#sessions.self
-    const session: BridgedSession = new BridgedSession(this.#opts.connect(principal), {
+    let channel: Transport
+    try {
+      channel = this.#opts.connect(principal)
+    } catch (err) {
+      release()
+      throw err
+    }
+    const session: BridgedSession = new BridgedSession(channel, {
       server,
       sessionId: () => this.#sessions.sealer.seal({ server, principal: principalBinding(principal ?? ANONYMOUS), upstream: undefined, owner }),
       requestTimeoutMs: this.#opts.requestTimeoutMs,
@@ -154,8 +209,10 @@ export class BridgeUpstream implements Upstream {
       onFailure: (reason) => this.#metrics.upstreamErrors.inc({ server, reason }),
       onOpen: (sessionId) => { this.#live.set(sessionId, session) },
       onClose: (sessionId) => {
+        release()
         this.#all.delete(session)
         if (sessionId !== undefined) this.#live.delete(sessionId)
+        if (this.#closing && this.#all.size === 0) this.#dispose().catch(() => {})
       },
     })
     this.#all.add(session)

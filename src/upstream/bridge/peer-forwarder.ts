@@ -8,6 +8,7 @@ import type { Metrics } from '../../telemetry/metrics.ts'
 import { HttpForwarder } from '../http-forwarder.ts'
 import { upstreamFailure } from '../errors.ts'
 import type { UpstreamCall } from '../upstream-call.ts'
+import type { UpstreamLimits } from '../upstream-limits.ts'
 
 /** The path on a replica's client listener where its peers hand it requests for its bridged sessions. */
 export const PEER_PATH_PREFIX = '/_portcullis/peer/'
@@ -27,9 +28,10 @@ const PASSED = ['accept', 'mcp-protocol-version', 'last-event-id'] as const
 export class PeerForwarder extends HttpForwarder {
   readonly #auth: PeerAuth
 
-  constructor (server: ServerConfig, agent: Dispatcher, auth: PeerAuth, log: FastifyBaseLogger, metrics: Metrics) {
+  constructor (server: ServerConfig, agent: Dispatcher, auth: PeerAuth, limits: UpstreamLimits, log: FastifyBaseLogger, metrics: Metrics) {
     const path = `${PEER_PATH_PREFIX}${encodeURIComponent(server.name)}`
-    super(server, agent, (exchange) => ({ origin: exchange.session?.owner, path }), log, metrics)
+    super(server, agent, (exchange) => ({ origin: exchange.session?.owner, path }),
+      (exchange) => limits.peerGate(exchange.session?.owner ?? ''), limits, log, metrics)
     this.#auth = auth
   }
 
