@@ -1,5 +1,5 @@
 import type { FastifyBaseLogger } from 'fastify'
-import { Agent } from 'undici'
+import { Agent, fetch as undiciFetch } from 'undici'
 import type { Sessions } from '../session/sessions.ts'
 import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js'
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
@@ -12,6 +12,7 @@ import { StreamableHttpUpstream } from './streamable-http.ts'
 import type { Upstream } from './upstream.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamLimits } from './upstream-limits.ts'
+import type { FetchLike } from '@modelcontextprotocol/sdk/shared/transport.js'
 
 /** Defaults for bridged legacy HTTP+SSE upstreams (the config gives them connect/headers timeouts only). */
 const SSE_BRIDGE = { maxSessions: 256, maxSessionsPerPrincipal: 8, idleTimeoutMs: 600_000, requestTimeoutMs: 120_000 }
@@ -88,13 +89,16 @@ export class UpstreamRegistry {
           startTimeoutMs: 10_000,
           connect: () => spawnStdio(upstream, log),
         }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
-      case 'sse':
+      case 'sse': {
+        const agent = sseAgent(upstream)
         return new BridgeUpstream(server, {
           transport: 'sse',
           ...SSE_BRIDGE,
           startTimeoutMs: upstream.connectTimeoutMs + upstream.headersTimeoutMs,
-          connect: (principal) => connectSse(upstream, principal),
+          connect: (principal) => connectSse(upstream, principal, agent),
+          dispose: () => agent.destroy(),
         }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
+      }
     }
   }
 }
@@ -117,8 +121,23 @@ function spawnStdio (config: StdioUpstream, log: FastifyBaseLogger): StdioClient
   return transport
 }
 
-/** A legacy HTTP+SSE connection per client session, with the configured upstream credentials. */
-function connectSse (config: SseUpstream, principal: Principal | null): SSEClientTransport {
+/**
+ * The HTTP agent of a legacy HTTP+SSE upstream, one per upstream: the configured TLS check and
+ * timeouts, as for Streamable HTTP upstreams (not the global fetch's defaults). No body timeout:
+ * the event stream is quiet for as long as the upstream has nothing to say.
+ */
+function sseAgent (config: SseUpstream): Agent {
+  return new Agent({
+    connect: { timeout: config.connectTimeoutMs, rejectUnauthorized: config.tlsVerify },
+    headersTimeout: config.headersTimeoutMs,
+    bodyTimeout: 0,
+    keepAliveTimeout: 4_000,
+  })
+}
+
+/** A legacy HTTP+SSE connection per client session, with the configured upstream credentials, over the upstream's agent. */
+function connectSse (config: SseUpstream, principal: Principal | null, agent: Agent): SSEClientTransport {
   const headers = buildUpstreamRequestHeaders({}, config.headers, principal)
-  return new SSEClientTransport(new URL(config.url), { requestInit: { headers } })
+  const fetch = ((url, init) => undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agent })) as FetchLike
+  return new SSEClientTransport(new URL(config.url), { requestInit: { headers }, fetch })
 }
