@@ -5,6 +5,7 @@ import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, 
 import { incomingContext } from '../telemetry/tracing.ts'
 import type { FastifyRequest } from 'fastify'
 import { methodLabel } from '../observe/records.ts'
+import { upstreamHealth } from './health.ts'
 
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
 export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
@@ -58,10 +59,12 @@ export class UpstreamCall {
   /** The upstream answered (HTTP: its response headers arrived). */
   answered (): void {
     this.#metrics.upstreamSeries.get(this.#server, this.#method).observe((performance.now() - this.#started) / 1000)
+    upstreamHealth(this.#metrics).answered(this.#server)
   }
 
   failed (reason: UpstreamErrorReason): void {
     this.#metrics.upstreamErrors.inc({ server: this.#server, reason })
+    upstreamHealth(this.#metrics).failed(this.#server, reason)
     this.span?.setAttribute('error.type', reason)
     this.span?.setStatus({ code: SpanStatusCode.ERROR })
   }

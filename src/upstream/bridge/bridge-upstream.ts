@@ -12,6 +12,7 @@ import { BridgedSession } from './bridged-session.ts'
 import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
+import { upstreamHealth } from '../health.ts'
 import { streamKey, type UpstreamLimits } from '../upstream-limits.ts'
 import { holdUntilClosed } from '../http-forwarder.ts'
 import { ConcurrencyLimiter } from '../../limits/concurrency-limiter.ts'
@@ -205,8 +206,14 @@ export class BridgeUpstream implements Upstream {
       requestTimeoutMs: this.#opts.requestTimeoutMs,
       idleTimeoutMs: this.#opts.idleTimeoutMs,
       log: this.#log,
-      onAnswered: (method, seconds) => this.#metrics.upstreamSeries.get(server, method).observe(seconds),
-      onFailure: (reason) => this.#metrics.upstreamErrors.inc({ server, reason }),
+      onAnswered: (method, seconds) => {
+        this.#metrics.upstreamSeries.get(server, method).observe(seconds)
+        upstreamHealth(this.#metrics).answered(server)
+      },
+      onFailure: (reason) => {
+        this.#metrics.upstreamErrors.inc({ server, reason })
+        upstreamHealth(this.#metrics).failed(server, reason)
+      },
       onOpen: (sessionId) => { this.#live.set(sessionId, session) },
       onClose: (sessionId) => {
         release()
@@ -221,6 +228,7 @@ export class BridgeUpstream implements Upstream {
     } catch (err) {
       await session.close()
       this.#metrics.upstreamErrors.inc({ server, reason: 'start_failed' })
+      upstreamHealth(this.#metrics).failed(server, 'start_failed')
       this.#log.warn({ server, err }, 'could not open the upstream channel')
       throw err instanceof GatewayError ? err : new GatewayError('PORTCULLIS_ERR_UPSTREAM_UNAVAILABLE', undefined, { cause: err })
     }
