@@ -67,6 +67,7 @@ servers:
     `  upstream MCP server        http://127.0.0.1:${upstreamPort}/mcp   (server-everything, no authorization of its own)`,
     `  gateway                    ${mcpUrl}   (EMA: ID-JAG → access token)`,
     `  admin                      ${adminUrl}/metrics  /healthz  /readyz`,
+    `  console                    ${adminUrl}/   (servers, recent decisions, policy playground)`,
     '',
     ...shown,
     'Without a token the gateway answers 401 and points at its metadata:',
