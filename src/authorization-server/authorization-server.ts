@@ -12,6 +12,8 @@ import { authorizeRoute } from './authorize.ts'
 import { tokenEndpoint } from './token-endpoint.ts'
 import { registrationRoute } from './registration.ts'
 import { callbackRoute } from './login/callback.ts'
+import { Consents } from './login/consent.ts'
+import { consentRoute } from './login/consent-route.ts'
 import { createLoginContext, type LoginContext } from './login/context.ts'
 import type { CimdFetchOptions } from './login/client-metadata-document.ts'
 import { RevocationCheckingVerifier, SharedRevocationList, type RevocationList } from './login/revocation.ts'
@@ -94,7 +96,9 @@ export async function authorizationServer (app: FastifyInstance, { auth, metrics
   await app.register(discoveryRoutes, { config })
   await app.register(jwksRoute, { keys: auth.keys })
   await app.register(authorizeRoute, { login })
-  await app.register(callbackRoute, { login })
+  const consent = new Consents(auth.store, { rememberSeconds: config.authorization.consent.rememberSeconds, configuredClients: auth.clients, secureCookies: config.publicUrl.startsWith('https:') })
+  await app.register(callbackRoute, { login, consent })
+  await app.register(consentRoute, { login, consent })
   if (config.authorization.registration.dynamic) await app.register(registrationRoute, { login })
   await app.register(tokenEndpoint, {
     config,

@@ -1,4 +1,4 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { ClientConfig, ServerConfig } from '../config/types.ts'
 import { OAuthError, asOAuthError, invalidRequest } from './errors.ts'
 import { sameIdentifier } from './grants/jwt-bearer-id-jag.ts'
@@ -7,19 +7,22 @@ import { unknownClient } from './login/clients.ts'
 import type { LoginContext } from './login/context.ts'
 import { idpAuthorizationUrl } from './login/idp-login.ts'
 import { isS256Challenge } from './login/pkce.ts'
-import { redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
+import { escapeHtml, redirectErrorToClient, sendErrorPage, type ValidatedTarget } from './login/responses.ts'
 import { readOAuthQuery } from './query.ts'
 
 const MAX_STATE = 1024
 
 /**
  * `GET /oauth/authorize` (RFC 6749 §4.1.1 with PKCE, RFC 8707 `resource`): the login of clients
- * that do not speak EMA, federated to the trusted IdP — no consent screen, the IdP decides. The
+ * that do not speak EMA, federated to the trusted IdP (clients the operator did not configure
+ * meet our consent page after it: see login/callback.ts). The
  * client and its exact redirect URI are checked first; until both are, every error is a page
  * here and never a redirect (§4.1.2.1: no open redirector). After that, errors go back to the
  * client's redirect URI with its `state` and our `iss` (RFC 9207). On success the browser goes to
  * the IdP as our OIDC login (our own PKCE, `state` and `nonce`), bound to it by a cookie. When
- * the shared store cannot answer, the answer is temporarily_unavailable (a 503 page, or a redirect).
+ * the shared store cannot answer, the answer is temporarily_unavailable (a 503 page, or a redirect);
+ * when the client address has too many logins in progress, a 429 page with Retry-After (no
+ * redirect: a flood gets nothing to bounce off the client).
  */
 export async function authorizeRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
   app.get('/oauth/authorize', async function authorize (request, reply) {
@@ -35,9 +38,11 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
       const scopes = grantScopes(params.get('scope'), undefined, server)
       checkClientMayUseIdp(client, idp.trusted.config.allowedClients)
       const endpoints = await idp.discovery.endpoints()
+      const clientName = registeredName(client)
       const started = await login.pending.begin({
         clientId: client.clientId, redirectUri: target.redirectUri, clientState: target.state, codeChallenge, resource: server.resource, scopes,
-      })
+        ...(clientName === undefined ? {} : { clientName }),
+      }, { address: request.ip })
       request.log.info({ 'event.name': 'oauth.authorize', outcome: 'login_started', 'portcullis.auth.client_id': client.clientId, 'portcullis.server': server.name },
         'authorization request: sent to the identity provider')
       return await reply.code(302).header('cache-control', 'no-store').header('set-cookie', started.cookie)
@@ -48,10 +53,33 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
         'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': failure.error, 'portcullis.auth.reason': failure.reason,
         ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
       }, `authorization request rejected: ${failure.reason}`)
+      if (failure.statusCode === 429) return await sendTooManyLogins(request, reply, failure)
       if (target === undefined) return await sendErrorPage(request, reply, failure)
       return await redirectErrorToClient(reply, target, login.issuer, failure)
     }
   })
+}
+
+/** 429 with Retry-After, as a page for a browser or the RFC 6749 JSON for anything else; never a redirect. */
+async function sendTooManyLogins (request: FastifyRequest, reply: FastifyReply, failure: OAuthError): Promise<FastifyReply> {
+  reply.code(429).headers(failure.headers).header('cache-control', 'no-store')
+  if (!(request.headers.accept ?? '').includes('text/html')) return await reply.send(failure.toJSON())
+  return await reply.header('content-type', 'text/html; charset=utf-8')
+    .header('content-security-policy', "default-src 'none'; frame-ancestors 'none'")
+    .header('x-frame-options', 'DENY')
+    .send(`<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>Too many sign-ins</title></head>
+<body><h1>Too many sign-ins</h1><p>${escapeHtml(failure.message)}</p><p>Error: <code>${failure.error}</code></p></body></html>
+`)
+}
+
+/**
+ * The client's registered name for the consent page. clients.ts does not keep a registration's
+ * client_name yet, so today this finds none ("unnamed client"); a record that carries one is shown.
+ */
+function registeredName (client: ClientConfig): string | undefined {
+  const name: unknown = Reflect.get(client, 'clientName')
+  return typeof name === 'string' && name !== '' ? name : undefined
 }
 
 function checkLoginEnabled (login: LoginContext): NonNullable<LoginContext['idp']> {

@@ -1,8 +1,12 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
+import { parseConfig } from '../../src/config/load.ts'
+import { buildGateway } from '../../src/gateway.ts'
+import type { Store } from '../../src/store/store.ts'
 import { Browser, signIn } from './browser.ts'
 import { basic } from './ema.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
+import { captureLogs } from './log-capture.ts'
 import { withFreePorts } from './ports.ts'
 import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
 
@@ -30,6 +34,17 @@ export interface FederatedStack {
   close (): Promise<void>
 }
 
+export interface StackOptions {
+  /** the gateway's store (a test may look into it); default: process memory */
+  readonly store?: Store
+  /** listen.trustProxy: addresses whose X-Forwarded-For the gateway believes */
+  readonly trustProxy?: readonly string[]
+  /** authorization.consent.rememberSeconds (default: the config default) */
+  readonly consentRememberSeconds?: number
+  /** authorization.rateLimits as YAML (default: the config default) */
+  readonly oauthRateLimits?: string
+}
+
 export interface AuthorizeOptions {
   readonly challenge?: string
   readonly state?: string
@@ -55,17 +70,17 @@ export function pkcePair (): { verifier: string, challenge: string } {
  * the federated login on. Each names the other's port in its config, so both ports are picked
  * first: on one taken meanwhile, both start again.
  */
-export async function startFederatedStack (registration = '{ dynamic: true, clientIdMetadataDocuments: true }'): Promise<FederatedStack> {
+export async function startFederatedStack (registration = '{ dynamic: true, clientIdMetadataDocuments: true }', opts: StackOptions = {}): Promise<FederatedStack> {
   const upstream = await startRecordingUpstream()
   try {
-    return await withFreePorts(2, async (gwPort, idpPort) => await startFederatedStackOn(upstream, gwPort, idpPort, registration))
+    return await withFreePorts(2, async (gwPort, idpPort) => await startFederatedStackOn(upstream, gwPort, idpPort, registration, opts))
   } catch (err) {
     await upstream.close()
     throw err
   }
 }
 
-async function startFederatedStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, registration: string): Promise<FederatedStack> {
+async function startFederatedStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, registration: string, opts: StackOptions): Promise<FederatedStack> {
   const issuer = `http://127.0.0.1:${gwPort}`
   const idpIssuer = `http://127.0.0.1:${idpPort}`
   const idp = await buildDevIdp(parseDevIdpConfig(`
@@ -80,11 +95,11 @@ clients:
   let gw: StartedGateway
   try {
     await idp.listen()
-    gw = await startGateway(`
+    gw = await startGatewayWith(opts, `
 publicUrl: ${issuer}
 authorization:
   accessTokenTtlSeconds: 300
-  clients:
+${opts.consentRememberSeconds === undefined ? '' : `  consent: { rememberSeconds: ${opts.consentRememberSeconds} }\n`}${opts.oauthRateLimits === undefined ? '' : `  rateLimits: ${opts.oauthRateLimits}\n`}  clients:
     - { clientId: ${PUBLIC_APP.id}, auth: none, redirectUris: ["${PUBLIC_APP.redirectUri}"] }
     - { clientId: ${WEB_APP.id}, auth: client_secret_basic, secret: "\${WEB_SECRET}", redirectUris: ["${WEB_APP.redirectUri}"] }
   identityProviders:
@@ -165,6 +180,23 @@ servers:
       await upstream.close()
     },
   }
+}
+
+/** startGateway, or — for listen.trustProxy, which lives in the listen block it writes — the same by hand. */
+async function startGatewayWith (opts: StackOptions, yaml: string, env: Record<string, string>, at: { port: number }): Promise<StartedGateway> {
+  const deps = opts.store === undefined ? {} : { store: opts.store }
+  if (opts.trustProxy === undefined) return await startGateway(yaml, env, { ...at, deps })
+  const config = parseConfig(`${yaml}
+listen: { host: 127.0.0.1, port: ${at.port}, trustProxy: ${JSON.stringify(opts.trustProxy)} }
+admin: { host: 127.0.0.1, port: 0 }
+`, { source: '<test>', env })
+  const { stream, logs, rawLogs } = captureLogs()
+  const gateway = buildGateway(config, { ...deps, logger: { level: 'debug', stream } })
+  const { url, adminUrl } = await gateway.listen().catch(async (err: unknown) => {
+    await gateway.close().catch(() => {})
+    throw err
+  })
+  return { gateway, url, adminUrl, logs, rawLogs, mcpUrl: (server) => `${url}/mcp/${server}`, close: () => gateway.close() }
 }
 
 export const webAppAuth = (): string => basic(WEB_APP.id, WEB_APP.secret)

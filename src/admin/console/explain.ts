@@ -1,12 +1,9 @@
 import type { ServerConfig } from '../../config/types.ts'
 import type { Principal } from '../../authn/principal.ts'
-import { decide, type CompiledPolicy, type Decision, type PolicyKind } from '../../policy/decide.ts'
-import { isCanonicalUri } from '../../policy/enforce.ts'
+import { decide, type CompiledPolicy, type PolicyKind } from '../../policy/decide.ts'
 import type { ExplainAnswer, Identity, Item } from './sources.ts'
 
 const KINDS: Readonly<Record<Item['kind'], PolicyKind>> = { tool: 'tools', prompt: 'prompts', resource: 'resources' }
-
-const NON_CANONICAL: Decision = { allow: false, ruleId: 'default', reason: 'non_canonical_uri', requiredScopes: [] }
 
 /**
  * The principal `portcullis policy explain` builds from scopes and claims: a signed-in user whose
@@ -27,13 +24,13 @@ export function explainPrincipal (identity: Identity): Principal {
 }
 
 /**
- * The request path's decision (policy/enforce.ts): `decide()` on the compiled policy the requests
- * are judged by, a non-canonical resource URI refused first, shadow mode turning a denial into
- * would_deny and an insufficient scope into a step-up.
+ * The decision of `decide()` — the request path's and `policy explain`'s — on the compiled policy
+ * the requests are judged by; shadow mode turns a denial into would_deny, an insufficient scope
+ * is a step-up. (The request path refuses a resource URI not in normal form before deciding.)
  */
 export function explainOne (server: ServerConfig, policy: CompiledPolicy, principal: Principal, item: Item): ExplainAnswer {
   const kind = KINDS[item.kind]
-  const decision = kind === 'resources' && !isCanonicalUri(item.name) ? NON_CANONICAL : decide(policy, kind, item.name, principal)
+  const decision = decide(policy, kind, item.name, principal)
   return {
     decision: decision.allow ? 'allow' : server.mode === 'shadow' ? 'would_deny' : decision.reason === 'insufficient_scope' ? 'step_up' : 'deny',
     ruleId: decision.ruleId,

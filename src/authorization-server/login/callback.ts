@@ -1,5 +1,8 @@
-import type { FastifyInstance } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import { asOAuthError, invalidRequest } from '../errors.ts'
+import type { CodeGrant } from './codes.ts'
+import { CONSENT_PATH, type Consents } from './consent.ts'
+import { sendConsentPage } from './consent-page.ts'
 import type { LoginContext } from './context.ts'
 import { verifyIdToken } from './id-token.ts'
 import { mapIdentityClaims } from './identity-claims.ts'
@@ -15,10 +18,12 @@ import { readOAuthQuery } from '../query.ts'
  * URI, so the error is a page. From there on every failure — a callback from another browser,
  * an IdP error, a refused code exchange, an ID token that fails any check — sends the browser
  * back to the client with `error=access_denied` (or `temporarily_unavailable` when the shared
- * store cannot answer: a 503 page before that point). On success the client gets a single-use code
- * bound to it, its redirect URI, its PKCE challenge and the resource.
+ * store cannot answer: a 503 page before that point). On success a client the operator configured
+ * gets a single-use code bound to it, its redirect URI, its PKCE challenge and the resource; any
+ * other client (dynamic, metadata document) gets it only after the user's Allow on the consent
+ * page (design §5) — shown here, unless the same user allowed the same request before.
  */
-export async function callbackRoute (app: FastifyInstance, { login }: { login: LoginContext }): Promise<void> {
+export async function callbackRoute (app: FastifyInstance, { login, consent }: { login: LoginContext, consent: Consents }): Promise<void> {
   app.get(CALLBACK_PATH, async function loginCallback (request, reply) {
     let target: ValidatedTarget | undefined
     let state: string | undefined
@@ -35,7 +40,7 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       const idpCode = checkIdpResponse(params, idp.trusted.config.issuer, endpoints)
       const idToken = await exchangeIdpCode(endpoints, idp, login.callbackUrl, idpCode, pending.verifier)
       const claims = await verifyIdToken(idToken, idp, pending.nonce, login.clockSkewSeconds)
-      const code = await login.codes.issue({
+      const grant: CodeGrant = {
         clientId: pending.clientId,
         redirectUri: pending.redirectUri,
         codeChallenge: pending.codeChallenge,
@@ -44,9 +49,9 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
         subject: claims.sub,
         idpIssuer: idp.trusted.config.issuer,
         claims: mapIdentityClaims(claims, idp.trusted.config.claims),
-      })
-      request.log.info({ 'event.name': 'oauth.authorize', outcome: 'code_issued', 'portcullis.auth.client_id': pending.clientId, 'portcullis.auth.issuer': idp.trusted.config.issuer },
-        'federated login succeeded: authorization code issued')
+      }
+      if (consent.required(grant.clientId) && !await consent.remembered(grant)) return await askConsent(reply, login, consent, pending, grant, claims)
+      const code = await issueCode(request, login, grant)
       return await redirectToClient(reply, target, login.issuer, { code })
     } catch (err) {
       const failure = asOAuthError(err)
@@ -61,6 +66,45 @@ export async function callbackRoute (app: FastifyInstance, { login }: { login: L
       return await redirectErrorToClient(reply, target, login.issuer, answer)
     }
   })
+}
+
+/** A code for the finished login, as the client's redirect gets it: at the callback, or after the consent page's Allow. */
+export async function issueCode (request: FastifyRequest, login: LoginContext, grant: CodeGrant): Promise<string> {
+  const code = await login.codes.issue(grant)
+  request.log.info({ 'event.name': 'oauth.authorize', outcome: 'code_issued', 'portcullis.auth.client_id': grant.clientId, 'portcullis.auth.issuer': grant.idpIssuer },
+    'federated login succeeded: authorization code issued')
+  return code
+}
+
+/** Design §5: no code yet; the finished login waits in the store for the consent page's answer. */
+async function askConsent (reply: FastifyReply, login: LoginContext, consent: Consents, pending: PendingLogin, grant: CodeGrant,
+  claims: Readonly<Record<string, unknown>>): Promise<FastifyReply> {
+  const user = shownUser(claims)
+  const asked = await consent.ask({ grant, clientState: pending.clientState, clientName: pending.clientName, user })
+  reply.log.info({ 'event.name': 'oauth.authorize', outcome: 'consent_asked', 'portcullis.auth.client_id': grant.clientId, 'portcullis.auth.issuer': grant.idpIssuer },
+    'federated login succeeded: the user is asked to allow the client')
+  const server = login.servers.find((s) => s.resource === grant.resource)
+  return await sendConsentPage(reply.header('set-cookie', asked.cookie), {
+    action: `${login.callbackUrl.slice(0, -CALLBACK_PATH.length)}${CONSENT_PATH}`,
+    handle: asked.handle,
+    csrf: asked.csrf,
+    clientName: pending.clientName,
+    clientId: grant.clientId,
+    redirectUri: grant.redirectUri,
+    serverName: server?.name ?? grant.resource,
+    resource: grant.resource,
+    scopes: grant.scopes,
+    user,
+  })
+}
+
+/** Who signed in, as the consent page names them: the ID token's email, else its username, else its subject. */
+function shownUser (claims: Readonly<Record<string, unknown>>): string {
+  for (const name of ['email', 'preferred_username', 'sub']) {
+    const value = claims[name]
+    if (typeof value === 'string' && value !== '') return value
+  }
+  return 'unknown user'
 }
 
 /** The login cookie set at /oauth/authorize: a callback opened in another browser (login CSRF) lacks it. */
