@@ -197,6 +197,8 @@ t.test('a bridged session\'s stream resumes with Last-Event-ID at another replic
   }
   res.body.destroy() // the connection breaks after the first progress event
   t.ok(lastEventId, 'events carry ids')
+  // clients reconnect after a backoff; the owner sees the old stream close through the peer's relay first
+  await new Promise((resolve) => setTimeout(resolve, 300))
   // resumed at the third replica
   const resumed = await request(cluster.mcpUrl('stdio', third.url), {
     method: 'GET',
