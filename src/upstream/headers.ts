@@ -32,6 +32,13 @@ const FORWARDED_RESPONSE_HEADERS = [
  * The headers of the upstream request: the client's, minus what must not cross (above and any
  * header the client's `Connection` names — stripped first, so a client can't use Connection to
  * remove a header the gateway adds), then the configured upstream headers, which always win.
+ *
+ * Names are also compared folded (case, and `_` as `-`): a CGI or WSGI upstream reads
+ * `X_Forwarded_User` and `X-Forwarded-User` as one variable, HTTP_X_FORWARDED_USER, and keeps the
+ * first value — the client's. Beyond that, no client header with `_` in its name is forwarded
+ * (nginx's `underscores_in_headers off`): the gateway cannot know every header an upstream
+ * trusts, and no MCP client needs one — except `Mcp-Param-*`, which 2026-07-28 requires an
+ * intermediary to forward and which folds onto no other `Mcp-Param-*` of the gateway's.
  */
 export function buildUpstreamRequestHeaders (
   incoming: IncomingHttpHeaders,
@@ -40,10 +47,14 @@ export function buildUpstreamRequestHeaders (
   traceFields?: Readonly<Record<string, string>>,
 ): Record<string, string> {
   const connectionListed = listedInConnection(incoming.connection)
+  const gatewayOwned = new Set([...Object.keys(configured), ...Object.keys(traceFields ?? {})].map(fold))
   const out: Record<string, string> = {}
   for (const name in incoming) {
     const value = incoming[name]
-    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name) || connectionListed?.has(name) === true) continue
+    if (value === undefined || DROPPED_REQUEST_HEADERS.has(name)) continue
+    const folded = name.includes('_') ? fold(name) : name
+    if (gatewayOwned.has(folded) || connectionListed?.has(folded) === true) continue
+    if (folded !== name && (!folded.startsWith('mcp-param-') || DROPPED_FOLDED.has(folded))) continue
     out[name] = Array.isArray(value) ? value.join(', ') : value
   }
   for (const name in configured) out[name.toLowerCase()] = expandClaimTemplate(configured[name]!, principal)
@@ -52,11 +63,18 @@ export function buildUpstreamRequestHeaders (
   return out
 }
 
+/** A header name as a CGI/WSGI upstream sees it: case and `_`/`-` folded. */
+function fold (name: string): string {
+  return name.toLowerCase().replaceAll('_', '-')
+}
+
+const DROPPED_FOLDED = new Set([...DROPPED_REQUEST_HEADERS].map(fold))
+
 function listedInConnection (value: string | undefined): Set<string> | undefined {
   if (value === undefined || value === 'keep-alive') return undefined
   const names = new Set<string>()
   for (const part of value.split(',')) {
-    const name = part.trim().toLowerCase()
+    const name = fold(part.trim())
     if (name !== '') names.add(name)
   }
   return names
