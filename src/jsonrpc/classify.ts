@@ -1,5 +1,6 @@
 import type { JsonRpcId, JsonRpcMessage } from './types.ts'
 import { decodeUtf8Strict } from './utf8.ts'
+import { MAX_ID_CHARS, MAX_NAME_CHARS, MAX_URI_CHARS, longerThan } from './bounds.ts'
 
 /**
  * What one JSON-RPC message asks for, in the terms the policy and telemetry use.
@@ -12,8 +13,13 @@ export interface McpOperation {
   readonly method: string | undefined
   /** undefined for notifications and for error responses with a null id */
   readonly id: JsonRpcId | undefined
-  /** `params.name` of tools/call and prompts/get; `params.uri` of resources/read, subscribe, unsubscribe */
+  /**
+   * `params.name` of tools/call and prompts/get; `params.uri` of resources/read, subscribe,
+   * unsubscribe; `params.ref.name` or `params.ref.uri` of completion/complete (see `ref`)
+   */
   readonly target: string | undefined
+  /** completion/complete: what its target names, a prompt or a resource (URI or URI template) */
+  readonly ref: 'prompt' | 'resource' | undefined
   /** `params._meta.progressToken` */
   readonly progressToken: string | number | undefined
   /** `params._meta["io.modelcontextprotocol/protocolVersion"]` (2026-07-28) */
@@ -34,6 +40,13 @@ const TARGET_MEMBER: Readonly<Record<string, 'name' | 'uri'>> = {
   'resources/unsubscribe': 'uri'
 }
 
+/** What each target is called in an error, and its bound (bounds.ts). */
+const TARGET_BOUND: Readonly<Record<'name' | 'uri', number>> = { name: MAX_NAME_CHARS, uri: MAX_URI_CHARS }
+const TARGET_NOUN: Readonly<Record<string, string>> = {
+  'tools/call': 'tool name',
+  'prompts/get': 'prompt name',
+}
+
 /** The methods whose 2026-07-28 requests carry an `Mcp-Name` header. */
 const MCP_NAME_METHODS: ReadonlySet<string> = new Set(['tools/call', 'prompts/get', 'resources/read'])
 
@@ -50,6 +63,7 @@ export function classify (msg: JsonRpcMessage): McpOperation {
       method: undefined,
       id: msg.id ?? undefined,
       target: undefined,
+      ref: undefined,
       progressToken: undefined,
       protocolVersion: undefined,
       invalid: undefined
@@ -59,29 +73,61 @@ export function classify (msg: JsonRpcMessage): McpOperation {
   const meta = params === undefined ? undefined : ownMember(params, '_meta')
   let progressToken: string | number | undefined
   let protocolVersion: string | undefined
+  let invalid: string | undefined
   if (isObject(meta)) {
     const token = ownMember(meta, 'progressToken')
     if (typeof token === 'string' || typeof token === 'number') progressToken = token
+    if (typeof token === 'string' && longerThan(token, MAX_ID_CHARS)) invalid = `progress token longer than ${MAX_ID_CHARS} characters`
     const version = ownMember(meta, PROTOCOL_VERSION_META)
     if (typeof version === 'string') protocolVersion = version
   }
   let target: string | undefined
-  let invalid: string | undefined
+  let ref: 'prompt' | 'resource' | undefined
   const member = ownMember(TARGET_MEMBER, msg.method)
   if (member !== undefined) {
     const value = params === undefined ? undefined : ownMember(params, member)
     if (typeof value === 'string') target = value
     else invalid = `${msg.method} requires params.${member} to be a string`
+  } else if (msg.method === 'completion/complete') {
+    const found = completionRef(params)
+    if (found === undefined) invalid = 'completion/complete requires params.ref: a ref/prompt with a string name or a ref/resource with a string uri'
+    else ({ target, ref } = found)
+  }
+  const bound = target === undefined ? undefined : targetBound(msg.method, target, ref)
+  if (bound !== undefined) {
+    target = undefined
+    invalid = bound
   }
   return {
     kind: msg.kind,
     method: msg.method,
     id: msg.kind === 'request' ? msg.id : undefined,
     target,
+    ref,
     progressToken,
     protocolVersion,
     invalid
   }
+}
+
+/** completion/complete's `params.ref`: a prompt by name or a resource by URI (template). */
+function completionRef (params: Record<string, unknown> | undefined): { target: string; ref: 'prompt' | 'resource' } | undefined {
+  const ref = params === undefined ? undefined : ownMember(params, 'ref')
+  if (!isObject(ref)) return undefined
+  const type = ownMember(ref, 'type')
+  const key = type === 'ref/prompt' ? 'name' : type === 'ref/resource' ? 'uri' : undefined
+  const value = key === undefined ? undefined : ownMember(ref, key)
+  if (typeof value !== 'string') return undefined
+  return { target: value, ref: type === 'ref/prompt' ? 'prompt' : 'resource' }
+}
+
+/** Why a target is out of bounds (never quoting it), or undefined. */
+function targetBound (method: string, target: string, ref: 'prompt' | 'resource' | undefined): string | undefined {
+  const kind = ref === 'prompt' || ownMember(TARGET_MEMBER, method) === 'name' ? 'name' : 'uri'
+  const noun = kind === 'uri' ? 'resource URI' : ref === 'prompt' ? 'prompt name' : TARGET_NOUN[method] ?? 'name'
+  if (kind === 'name' && target === '') return `${noun} is empty`
+  const max = TARGET_BOUND[kind]
+  return longerThan(target, max) ? `${noun} longer than ${max} characters` : undefined
 }
 
 /**

@@ -1,6 +1,7 @@
 import { findStrictJsonViolation } from './strict-json.ts'
 import { decodeUtf8Strict } from './utf8.ts'
 import { JsonRpcErrorCode, type JsonRpcErrorObject, type JsonRpcId, type JsonRpcMessage } from './types.ts'
+import { MAX_ID_CHARS, MAX_NAME_CHARS, longerThan } from './bounds.ts'
 
 /**
  * Strict parsing of a client's POST body (protocol.md §5.6 "parser-differential hardening",
@@ -19,6 +20,8 @@ import { JsonRpcErrorCode, type JsonRpcErrorObject, type JsonRpcId, type JsonRpc
  * - an escaped lone surrogate (`"\ud800"`) → -32600 (upstreams would replace or reject it);
  * - a number that overflows to ±Infinity (`1e400`, re-serialised as `null`) → -32600;
  * - nesting deeper than `maxDepth` (64) → -32600;
+ * - a method name over 128 characters or a string id over 256 (bounds.ts) → -32600, without
+ *   echoing either: the answer's id is null, so a huge id never comes back;
  * - anything that is not a JSON-RPC 2.0 message as MCP uses it → -32600.
  *
  * Numbers are IEEE-754 doubles, as in every JavaScript MCP SDK: integers beyond 2^53 lose
@@ -108,6 +111,8 @@ function isId (v: unknown): v is JsonRpcId {
   return typeof v === 'string' || Number.isSafeInteger(v)
 }
 
+const ID_TOO_LONG = `id longer than ${MAX_ID_CHARS} characters`
+
 /**
  * The message, or why it is not one. Members are read by plain property access: none of the
  * names read here exists on Object.prototype, and `undefined` cannot come out of JSON, so
@@ -119,13 +124,16 @@ function toMessage (v: unknown): JsonRpcMessage | string {
   const { id, method, params, result, error } = v
   if (method !== undefined) {
     if (typeof method !== 'string' || method === '') return 'method must be a non-empty string'
+    if (longerThan(method, MAX_NAME_CHARS)) return `method name longer than ${MAX_NAME_CHARS} characters`
     if (result !== undefined || error !== undefined) return 'a request cannot carry result or error'
     if (params !== undefined && !isObject(params)) return 'params must be an object'
     if (id === undefined) return { kind: 'notification', method, params, raw: v }
     if (!isId(id)) return 'id must be a string or an integer'
+    if (typeof id === 'string' && longerThan(id, MAX_ID_CHARS)) return ID_TOO_LONG
     return { kind: 'request', id, method, params, raw: v }
   }
   if (id === undefined) return 'a message needs a method or an id'
+  if (typeof id === 'string' && longerThan(id, MAX_ID_CHARS)) return ID_TOO_LONG
   if ((result === undefined) === (error === undefined)) return 'a response carries exactly one of result and error'
   if (result !== undefined) {
     if (!isId(id)) return 'id must be a string or an integer'

@@ -63,6 +63,7 @@ export function parseMcpBody (request: FastifyRequest, _reply: FastifyReply): vo
       id: message.id,
       method: message.method,
       target: operations[i]?.target,
+      ref: operations[i]?.ref,
       decision: undefined,
       shadowDenied: false,
       outcome: undefined,

@@ -5,6 +5,7 @@ import type { JsonRpcId } from '../jsonrpc/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { ToolNames } from './tool-names.ts'
 import { SpanStatusCode, sampledTraceId, type Span } from '../telemetry/tracing.ts'
+import { auditText, capAuditFields } from './audit-field.ts'
 import type { DecisionEntry, DecisionRing } from './decision-ring.ts'
 
 /** design.md §6 `outcome` values. */
@@ -28,8 +29,10 @@ export function methodLabel (method: string | undefined): string {
 export interface RequestRecord {
   readonly id: JsonRpcId
   readonly method: string
-  /** tool or prompt name, resource uri */
+  /** tool or prompt name, resource uri; completion/complete: what its ref names */
   readonly target: string | undefined
+  /** completion/complete: whether `target` is a prompt name or a resource URI (template) */
+  readonly ref?: 'prompt' | 'resource' | undefined
   decision: Decision | undefined
   /** shadow mode: denied by the rules but forwarded */
   shadowDenied: boolean
@@ -70,7 +73,7 @@ function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | u
 
 /**
  * A request ended: one audit line (`"log.type":"audit"`, design.md §6 fields; never arguments,
- * tokens or secrets), `portcullis_mcp_requests_total` / duration, and for `tools/call`
+ * tokens or secrets; every field capped, audit-field.ts), `portcullis_mcp_requests_total` / duration, and for `tools/call`
  * `portcullis_tool_calls_total` / duration. Called exactly once per record.
  */
 export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: string, statusCode?: number): void {
@@ -110,8 +113,8 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   line['mcp.method.name'] = record.method
   if (record.target !== undefined) {
     if (isToolCall) line['gen_ai.tool.name'] = record.target
-    else if (record.method === 'prompts/get') line['gen_ai.prompt.name'] = record.target
-    else if (record.method.startsWith('resources/')) line['mcp.resource.uri'] = record.target
+    else if (record.method === 'prompts/get' || record.ref === 'prompt') line['gen_ai.prompt.name'] = record.target
+    else if (record.method.startsWith('resources/') || record.ref === 'resource') line['mcp.resource.uri'] = record.target
   }
   line['jsonrpc.request.id'] = String(record.id)
   addExchangeFields(line, exchange, sink)
@@ -124,7 +127,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   if (errorType !== undefined) line['error.type'] = errorType
   if (statusCode !== undefined) line['http.response.status_code'] = statusCode
   line.duration_s = seconds
-  sink.audit.info(line, isToolCall ? 'tool call' : 'mcp request')
+  sink.audit.info(capAuditFields(line), isToolCall ? 'tool call' : 'mcp request')
 }
 
 /** The console's view of a record's decision: the audit line's fields, step-ups told apart. */
@@ -170,7 +173,7 @@ export function finishRefused (exchange: McpExchange, failure: { readonly status
   line['error.type'] = failure.code
   line['http.response.status_code'] = statusCode
   line.duration_s = seconds
-  sink.audit.info(line, `mcp request refused: ${failure.message}`)
+  sink.audit.info(capAuditFields(line), auditText(`mcp request refused: ${failure.message}`))
 }
 
 /**

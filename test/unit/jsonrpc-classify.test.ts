@@ -15,7 +15,6 @@ t.test('targets of the methods the policy judges', t => {
   const cases: Array<[string, unknown, string | undefined, string | undefined]> = [
     // method, params, target, Mcp-Name
     ['tools/call', { name: 'get_weather', arguments: {} }, 'get_weather', 'get_weather'],
-    ['tools/call', { name: '' }, '', ''],
     ['tools/call', { name: 'Get_Weather' }, 'Get_Weather', 'Get_Weather'],
     ['tools/call', { name: 'ｇｅｔ' }, 'ｇｅｔ', 'ｇｅｔ'],
     ['tools/call', { name: ' spaced ' }, ' spaced ', ' spaced '],
@@ -90,9 +89,53 @@ t.test('_meta: progress token and 2026-07-28 protocol version', t => {
   t.end()
 })
 
+t.test('names, URIs and progress tokens are bounded before policy, and never quoted', t => {
+  const huge = 'a'.repeat(900_000)
+  const cases: Array<[string, unknown, string | undefined]> = [
+    // method, params, invalid
+    ['tools/call', { name: 'x'.repeat(128) }, undefined],
+    ['tools/call', { name: '\u{1F600}'.repeat(128) }, undefined], // 128 characters, 256 UTF-16 units
+    ['tools/call', { name: 'x'.repeat(129) }, 'tool name longer than 128 characters'],
+    ['tools/call', { name: '\u{1F600}'.repeat(129) }, 'tool name longer than 128 characters'],
+    ['tools/call', { name: huge }, 'tool name longer than 128 characters'],
+    ['tools/call', { name: '' }, 'tool name is empty'],
+    ['prompts/get', { name: huge }, 'prompt name longer than 128 characters'],
+    ['prompts/get', { name: '' }, 'prompt name is empty'],
+    ['resources/read', { uri: `file:///${'a'.repeat(2040)}` }, undefined],
+    ['resources/read', { uri: `file:///${'a'.repeat(2041)}` }, 'resource URI longer than 2048 characters'],
+    ['resources/subscribe', { uri: huge }, 'resource URI longer than 2048 characters'],
+    ['resources/unsubscribe', { uri: huge }, 'resource URI longer than 2048 characters'],
+    ['completion/complete', { ref: { type: 'ref/prompt', name: huge }, argument: { name: 'a', value: '' } }, 'prompt name longer than 128 characters'],
+    ['completion/complete', { ref: { type: 'ref/resource', uri: huge }, argument: { name: 'a', value: '' } }, 'resource URI longer than 2048 characters'],
+    ['tools/call', { name: 't', _meta: { progressToken: 'p'.repeat(256) } }, undefined],
+    ['tools/call', { name: 't', _meta: { progressToken: huge } }, 'progress token longer than 256 characters'],
+    ['tools/list', { _meta: { progressToken: huge } }, 'progress token longer than 256 characters'],
+  ]
+  for (const [method, params, invalid] of cases) {
+    const o = op(request(method, params))
+    t.equal(o.invalid, invalid, `${method} ${JSON.stringify(params).slice(0, 80)}`)
+    if (invalid !== undefined && !invalid.startsWith('progress')) t.equal(o.target, undefined, 'no target kept')
+  }
+  t.end()
+})
+
+t.test('completion/complete: its ref is the target', t => {
+  const complete = (ref: unknown): McpOperation => op(request('completion/complete', { ref, argument: { name: 'a', value: 'b' } }))
+  t.match(complete({ type: 'ref/prompt', name: 'greet' }), { target: 'greet', ref: 'prompt', invalid: undefined })
+  t.match(complete({ type: 'ref/resource', uri: 'file:///{path}' }), { target: 'file:///{path}', ref: 'resource', invalid: undefined })
+  for (const ref of [undefined, null, 'ref/prompt', { type: 'ref/prompt' }, { type: 'ref/prompt', uri: 'x' }, { type: 'ref/resource', name: 'x' },
+    { type: 'ref/tool', name: 'x' }, { type: 'REF/PROMPT', name: 'x' }, { type: 'ref/prompt', name: 7 }, [{ type: 'ref/prompt', name: 'x' }]]) {
+    const o = complete(ref)
+    t.match(o.invalid, /^completion\/complete requires params\.ref/, JSON.stringify(ref))
+    t.equal(o.target, undefined)
+  }
+  t.equal(expectedMcpNameHeader(complete({ type: 'ref/prompt', name: 'greet' })), undefined, 'no Mcp-Name header')
+  t.end()
+})
+
 t.test('responses', t => {
   const result = op({ jsonrpc: '2.0', id: 'a', result: { name: 'x' } })
-  t.same(result, { kind: 'result', method: undefined, id: 'a', target: undefined, progressToken: undefined, protocolVersion: undefined, invalid: undefined })
+  t.same(result, { kind: 'result', method: undefined, id: 'a', target: undefined, ref: undefined, progressToken: undefined, protocolVersion: undefined, invalid: undefined })
   t.equal(op({ jsonrpc: '2.0', id: 4, error: { code: 1, message: 'm' } }).id, 4)
   t.equal(op({ jsonrpc: '2.0', id: null, error: { code: 1, message: 'm' } }).id, undefined)
   t.equal(expectedMcpNameHeader(result), undefined)

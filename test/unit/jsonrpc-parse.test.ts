@@ -230,3 +230,23 @@ t.test('validateMessage checks values parsed elsewhere', t => {
   t.equal((validateMessage(null) as BodyError).code, INVALID)
   t.end()
 })
+
+t.test('method names and string ids are bounded, and never quoted back', t => {
+  const huge = 'm'.repeat(900_000)
+  const refused: Array<[string, object, string]> = [
+    ['a 900 KB method', { jsonrpc: '2.0', id: 1, method: huge }, 'Invalid Request: method name longer than 128 characters'],
+    ['a 129-character method', { jsonrpc: '2.0', id: 1, method: 'm'.repeat(129) }, 'Invalid Request: method name longer than 128 characters'],
+    ['a 900 KB notification method', { jsonrpc: '2.0', method: huge }, 'Invalid Request: method name longer than 128 characters'],
+    ['a 900 KB string id', { jsonrpc: '2.0', id: huge, method: 'ping' }, 'Invalid Request: id longer than 256 characters'],
+    ['a 257-character string id', { jsonrpc: '2.0', id: 'i'.repeat(257), method: 'ping' }, 'Invalid Request: id longer than 256 characters'],
+    ['a 900 KB id on a result', { jsonrpc: '2.0', id: huge, result: {} }, 'Invalid Request: id longer than 256 characters'],
+    ['a 900 KB id on an error', { jsonrpc: '2.0', id: huge, error: { code: 1, message: 'm' } }, 'Invalid Request: id longer than 256 characters'],
+  ]
+  for (const [name, message, expected] of refused) {
+    const result = parseJsonRpcBody(Buffer.from(JSON.stringify(message)), { allowBatch: false })
+    t.ok(isBodyError(result), name)
+    if (isBodyError(result)) t.same([result.code, result.message], [-32600, expected], name)
+  }
+  t.ok(!isBodyError(parseJsonRpcBody(Buffer.from(JSON.stringify({ jsonrpc: '2.0', id: 'i'.repeat(256), method: 'm'.repeat(128) })), { allowBatch: false })), 'at the bounds: accepted')
+  t.end()
+})
