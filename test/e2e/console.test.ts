@@ -289,6 +289,16 @@ t.test('playground: the same answers as `portcullis policy explain`, in the page
     }
   }
   t.ok(compared >= 10, `${compared} identity × tool cases compared`)
+  // for the screenshot: bob on the enforced server, every item it knows of
+  await page.selectOption('#server', 'tools')
+  await page.fill('#scopes', 'tools.read')
+  await page.fill('#claims', '{"sub":"bob","groups":["sales"]}')
+  await page.selectOption('#kind', 'tool')
+  await page.fill('#name', '')
+  await page.evaluate('document.querySelector("#results tbody").replaceChildren()')
+  await page.click('button[type=submit]')
+  await page.locator('#results tbody tr').first().waitFor({ timeout: 2_000 })
+  t.ok(await page.locator('#results tbody tr').count() >= 6, 'every tool and prompt known for the server')
   await screenshot('playground')
 })
 
