@@ -13,7 +13,7 @@ export type DecisionReason =
   | 'claims_not_matched'   // allow rules name it, but the identity is not one they admit
   | 'insufficient_scope'   // an allow rule would admit it with scopes the token lacks (step-up)
   | 'scope_not_held'       // the same, for a principal that can't step up (auth: none)
-  | 'non_canonical_uri'    // a resource URI not in canonical form (see policy/enforce.ts)
+  | 'non_canonical_uri'    // a resource URI (template) not in its normal form (policy/resource-uri.ts)
   | 'no_rules'             // the server has no tools list: no tool is allowed
 
 export interface Decision {
@@ -25,7 +25,7 @@ export interface Decision {
   readonly requiredScopes: readonly string[]
 }
 
-interface CompiledRule {
+export interface CompiledRule {
   readonly rule: PolicyRule
   readonly matches: NameMatcher
 }
@@ -60,13 +60,24 @@ export function decide (policy: CompiledPolicy, kind: PolicyKind, name: string, 
   if (rules === undefined) {
     return kind === 'tools' ? deny('default', 'no_rules') : { allow: true, ruleId: 'default', reason: 'default_allow', requiredScopes: [] }
   }
-  for (const { rule, matches } of rules) {
-    if (rule.effect === 'deny' && matches(name) && claimsHold(rule, principal) && scopesHeld(rule, principal)) return deny(rule.id, 'denied_by_rule')
+  return judge(rules, principal, (rule) => rule.matches(name), (rule) => rule.matches(name))
+}
+
+/**
+ * decide()'s logic over one rule list, with the tests of "a deny rule hits" and "an allow rule
+ * admits" given apart (a URI template is denied by overlapping a deny rule, admitted only when an
+ * allow rule covers it whole: policy/uri-template.ts).
+ */
+export function judge (rules: readonly CompiledRule[], principal: Principal, denies: (rule: CompiledRule) => boolean, admits: (rule: CompiledRule) => boolean): Decision {
+  for (const compiled of rules) {
+    const { rule } = compiled
+    if (rule.effect === 'deny' && denies(compiled) && claimsHold(rule, principal) && scopesHeld(rule, principal)) return deny(rule.id, 'denied_by_rule')
   }
   let named = false
   let stepUp: PolicyRule | undefined
-  for (const { rule, matches } of rules) {
-    if (rule.effect !== 'allow' || !matches(name)) continue
+  for (const compiled of rules) {
+    const { rule } = compiled
+    if (rule.effect !== 'allow' || !admits(compiled)) continue
     named = true
     if (!claimsHold(rule, principal)) continue
     if (scopesHeld(rule, principal)) return { allow: true, ruleId: rule.id, reason: 'allowed_by_rule', requiredScopes: [] }
@@ -104,7 +115,7 @@ export function decideRemembered (policy: CompiledPolicy, kind: PolicyKind, name
   return decision
 }
 
-function deny (ruleId: string, reason: DecisionReason): Decision {
+export function deny (ruleId: string, reason: DecisionReason): Decision {
   return { allow: false, ruleId, reason, requiredScopes: [] }
 }
 

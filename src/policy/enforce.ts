@@ -5,28 +5,30 @@ import { GatewayError } from '../errors.ts'
 import { jsonRpcError } from '../listener/reply-error.ts'
 import { protectedResourceMetadataUrl } from '../authn/authenticate.ts'
 import { finishRecord, type RecordSink } from '../observe/records.ts'
+import type { Principal } from '../authn/principal.ts'
 import { decideRemembered, type Decision, type PolicyKind } from './decide.ts'
 import { listFilter } from './list-filter.ts'
+import { decideResource, decideTemplate } from './resource-decision.ts'
 
-/** The methods the policy gates, and what they name. */
+/** The methods the policy gates, and what they name (completion/complete: what its ref names). */
 const GATED: Readonly<Record<string, PolicyKind>> = {
   'tools/call': 'tools',
   'prompts/get': 'prompts',
   'resources/read': 'resources',
   'resources/subscribe': 'resources',
+  'resources/unsubscribe': 'resources',
 }
 
-/**
- * Resource rules match URIs as strings, but an upstream resolves them as URLs: `file:///a/../b`,
- * `FILE:///b` or `file://localhost/b` would all reach `file:///b` past a rule about it. Only URIs
- * already in their canonical WHATWG form are judged; any other spelling is refused like a
- * resource that does not exist.
- */
-export function isCanonicalUri (uri: string): boolean {
-  return URL.canParse(uri) && new URL(uri).href === uri
+/** The kind of rules that judge an operation, or undefined when none do. */
+function kindOf (op: McpOperation): PolicyKind | undefined {
+  if (op.method === 'completion/complete') return op.ref === 'prompt' ? 'prompts' : op.ref === 'resource' ? 'resources' : undefined
+  return op.method === undefined ? undefined : GATED[op.method]
 }
 
-const NON_CANONICAL: Decision = Object.freeze({ allow: false, ruleId: 'default', reason: 'non_canonical_uri', requiredScopes: [] })
+function decideOp (exchange: McpExchange, op: McpOperation, kind: PolicyKind, target: string, principal: Principal): Decision {
+  if (kind === 'tools' || kind === 'prompts') return decideRemembered(exchange.policy, kind, target, principal)
+  return op.method === 'completion/complete' ? decideTemplate(exchange.policy, target, principal) : decideResource(exchange.policy, target, principal)
+}
 
 interface Denial {
   readonly op: McpOperation
@@ -36,7 +38,9 @@ interface Denial {
 
 /**
  * Stage: may this principal do this. Every gated message of the body is judged — each element
- * of a batch, notifications too — by the same `decide()` that filters the lists.
+ * of a batch, notifications too — by the same `decide()` that filters the lists; resource URIs
+ * only in their normal form (resource-uri.ts), and `completion/complete` by the prompt or the
+ * resource (template) its ref names, denied like a missing one.
  *
  * Enforced, a denial never reaches the upstream: HTTP 200 with the JSON-RPC error a missing tool
  * gets (`-32602 Unknown tool: NAME`; prompts `Unknown prompt`; resources `-32002 Resource not
@@ -54,11 +58,9 @@ export function enforcePolicy (sink: RecordSink) {
     if (!shadow) exchange.observers.push(listFilter(exchange, principal, sink.toolNames))
     const denials: Denial[] = []
     for (const op of exchange.operations) {
-      const kind = op.method === undefined ? undefined : GATED[op.method]
+      const kind = kindOf(op)
       if (kind === undefined || op.target === undefined) continue
-      const decision = kind === 'resources' && !isCanonicalUri(op.target)
-        ? NON_CANONICAL
-        : decideRemembered(exchange.policy, kind, op.target, principal)
+      const decision = decideOp(exchange, op, kind, op.target, principal)
       const record = op.id === undefined ? undefined : exchange.records.get(op.id)
       if (record !== undefined) {
         record.decision = decision

@@ -2,18 +2,24 @@ import type { Principal } from '../authn/principal.ts'
 import type { McpExchange, UpstreamMessageObserver } from '../mcp/exchange.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import type { ToolNames } from '../observe/tool-names.ts'
-import { decideRemembered, type PolicyKind } from './decide.ts'
+import { decideRemembered } from './decide.ts'
+import { decideResource, decideTemplate } from './resource-decision.ts'
 
-/** The list results the policy filters: the array member and the key each item is judged by. */
-const LISTS: ReadonlyArray<{ method: string; member: 'tools' | 'prompts' | 'resources'; key: 'name' | 'uri'; kind: PolicyKind }> = [
-  { method: 'tools/list', member: 'tools', key: 'name', kind: 'tools' },
-  { method: 'prompts/list', member: 'prompts', key: 'name', kind: 'prompts' },
-  { method: 'resources/list', member: 'resources', key: 'uri', kind: 'resources' },
+/** Whether a listed item may be seen, by the key it is judged by. */
+type Judge = (exchange: McpExchange, key: string, principal: Principal) => boolean
+
+/** The list results the policy filters: the array member, the key each item is judged by, and how. */
+const LISTS: ReadonlyArray<{ method: string; member: string; key: string; allowed: Judge }> = [
+  { method: 'tools/list', member: 'tools', key: 'name', allowed: (e, name, p) => decideRemembered(e.policy, 'tools', name, p).allow },
+  { method: 'prompts/list', member: 'prompts', key: 'name', allowed: (e, name, p) => decideRemembered(e.policy, 'prompts', name, p).allow },
+  { method: 'resources/list', member: 'resources', key: 'uri', allowed: (e, uri, p) => decideResource(e.policy, uri, p).allow },
+  { method: 'resources/templates/list', member: 'resourceTemplates', key: 'uriTemplate', allowed: (e, t, p) => decideTemplate(e.policy, t, p).allow },
 ]
 
 /**
- * An observer that removes from `tools/list`, `prompts/list` and `resources/list` results every
- * item `decide()` would refuse — the same decision that gates the calls — in JSON and SSE
+ * An observer that removes from `tools/list`, `prompts/list`, `resources/list` and
+ * `resources/templates/list` results every item the policy would refuse — the same decision that
+ * gates the calls (a template: uri-template.ts) — in JSON and SSE
  * responses, on POST, GET and resumed streams alike. Upstream order and `nextCursor` are kept
  * untouched; an emptied page is `[]`; 2026-07-28 results become `cacheScope: "private"`, since
  * they now vary per user. A response whose request is unknown (a replay on a GET stream) is
@@ -28,10 +34,10 @@ export function listFilter (exchange: McpExchange, principal: Principal, toolNam
       if (requestMethod !== undefined && requestMethod !== list.method) continue
       const items = (result as Record<string, unknown>)[list.member]
       if (!Array.isArray(items)) continue
-      if (list.kind === 'tools') toolNames.remember(exchange.server.name, items.map(nameOf).filter((n): n is string => n !== undefined))
+      if (list.member === 'tools') toolNames.remember(exchange.server.name, items.map(nameOf).filter((n): n is string => n !== undefined))
       const kept = items.filter((item: unknown) => {
         const key = typeof item === 'object' && item !== null ? (item as Record<string, unknown>)[list.key] : undefined
-        return typeof key === 'string' && decideRemembered(exchange.policy, list.kind, key, principal).allow
+        return typeof key === 'string' && list.allowed(exchange, key, principal)
       })
       const modern = exchange.protocolVersion === MODERN_PROTOCOL_VERSION
       if (kept.length === items.length && !modern) return undefined
