@@ -5,6 +5,7 @@ import type { JsonRpcId } from '../jsonrpc/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { ToolNames } from './tool-names.ts'
 import { SpanStatusCode, sampledTraceId, type Span } from '../telemetry/tracing.ts'
+import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import { auditText, capAuditFields } from './audit-field.ts'
 import type { DecisionEntry, DecisionRing } from './decision-ring.ts'
 
@@ -55,12 +56,25 @@ export interface RecordSink {
   readonly decisions?: DecisionRing
 }
 
-function endSpan (record: RequestRecord, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
+/**
+ * The audit log's and the span's `mcp.session.id`: a pseudonym of the sealed id (HMAC under the
+ * audit pseudonym key, in a domain no issuer can name), so a session's requests can be followed
+ * without the log holding an id that would let a reader of it resume the session.
+ */
+export function sessionPseudonym (sink: RecordSink, sessionId: string): string {
+  return sink.pseudonym('\0mcp.session.id', sessionId)
+}
+
+function endSpan (exchange: McpExchange, record: RequestRecord, sink: RecordSink, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
   const span = record.span
   if (span === undefined) return
   if (!span.isRecording()) {
     span.end()
     return
+  }
+  // design.md §6: legacy revisions only (2026-07-28 has no sessions)
+  if (exchange.sessionId !== undefined && exchange.protocolVersion !== MODERN_PROTOCOL_VERSION) {
+    span.setAttribute('mcp.session.id', sessionPseudonym(sink, exchange.sessionId))
   }
   if (decision !== undefined) span.setAttribute('portcullis.policy.decision', decision)
   span.setAttribute('portcullis.outcome', outcome)
@@ -97,7 +111,7 @@ export function finishRecord (exchange: McpExchange, record: RequestRecord, outc
   }
   const decision = record.decision
   const policyDecision = decision === undefined ? undefined : decision.allow ? 'allow' : record.shadowDenied ? 'would_deny' : 'deny'
-  endSpan(record, outcome, errorType, policyDecision)
+  endSpan(exchange, record, sink, outcome, errorType, policyDecision)
   if (sink.decisions !== undefined && decision !== undefined && !decision.allow) sink.decisions.add(decisionEntry(exchange, record, decision, sink))
   if (!auditOn(sink)) return
   // Built field by field, only the fields that have a value: this runs for every request, and
@@ -185,7 +199,7 @@ function addExchangeFields (line: Record<string, string | number>, exchange: Mcp
   if (principal !== null && !principal.anonymous) line['enduser.pseudo.id'] = sink.pseudonym(principal.issuer ?? '', principal.subject)
   line['portcullis.server'] = exchange.server.name
   line['mcp.protocol.version'] = exchange.protocolVersion
-  if (exchange.sessionId !== undefined) line['mcp.session.id'] = exchange.sessionId
+  if (exchange.sessionId !== undefined) line['mcp.session.id'] = sessionPseudonym(sink, exchange.sessionId)
   if (principal?.clientId !== undefined) line['portcullis.auth.client_id'] = principal.clientId
   if (principal?.issuer !== undefined) line['portcullis.auth.issuer'] = principal.issuer
   if (principal?.assertionJti !== undefined) line['portcullis.auth.assertion_jti'] = principal.assertionJti

@@ -6,7 +6,8 @@ import type { ToolNames } from './tool-names.ts'
  * Stage: one SERVER span per client JSON-RPC request, named `{mcp.method.name} {target}` (MCP
  * semantic conventions), continuing the W3C context of the message's `_meta` or the HTTP headers.
  * A tool name outside the bounded set gets no target in the name. Ended by finishRecord.
- * The method is given at creation (a sampler may look at it); the rest only to a sampled span.
+ * The method is given at creation (a sampler may look at it); the rest only to a sampled span;
+ * `mcp.session.id`, a pseudonym of the session, when the span ends (records.ts).
  */
 export function startSpans (toolNames: ToolNames) {
   return function startSpans (request: FastifyRequest, reply: FastifyReply): void {
@@ -40,7 +41,6 @@ export function startSpans (toolNames: ToolNames) {
         'jsonrpc.request.id': String(record.id),
         'mcp.protocol.version': exchange.protocolVersion,
         'portcullis.server': exchange.server.name,
-        ...(exchange.sessionId === undefined ? {} : { 'mcp.session.id': exchange.sessionId }),
         ...(isToolCall && record.target !== undefined ? { 'gen_ai.tool.name': record.target, 'gen_ai.operation.name': 'execute_tool' } : {}),
         ...(record.method === 'prompts/get' && record.target !== undefined ? { 'gen_ai.prompt.name': record.target } : {}),
         ...(exchange.principal?.clientId === undefined ? {} : { 'portcullis.auth.client_id': exchange.principal.clientId }),

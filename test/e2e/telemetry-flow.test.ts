@@ -236,6 +236,11 @@ function pseudonym (user: User): string {
   return createHmac('sha256', PSEUDONYM_KEY).update(`${stack.idp.issuer}\n${USERS[user].sub}`).digest('base64url').slice(0, 22)
 }
 
+/** `mcp.session.id` in spans and audit lines: a pseudonym of the sealed id, never the id itself */
+function sessionPseudonym (sessionId: string): string {
+  return createHmac('sha256', PSEUDONYM_KEY).update(`\0mcp.session.id\n${sessionId}`).digest('base64url').slice(0, 22)
+}
+
 /** The upstream request that carried the JSON-RPC request with this id, and its parsed body. */
 function upstreamRequestFor (id: string): { headers: Record<string, unknown>, body: { params?: { _meta?: Record<string, unknown> } } } | undefined {
   for (const r of guardedUpstream.requests) {
@@ -365,7 +370,7 @@ t.test('spans: SERVER per request, CLIENT child per upstream call', async (t) =>
     'gen_ai.operation.name': 'execute_tool',
     'jsonrpc.request.id': 'call-echo',
     'mcp.protocol.version': alice.version,
-    'mcp.session.id': alice.id,
+    'mcp.session.id': sessionPseudonym(alice.id),
     'portcullis.server': 'guarded',
     'portcullis.policy.decision': 'allow',
     'portcullis.auth.client_id': CLIENT.id,
@@ -463,11 +468,12 @@ t.test('audit: one line per request with the design.md §6 fields', async (t) =>
     t.type(line.duration_s, 'number')
     t.ok((line.duration_s as number) > 0 && (line.duration_s as number) < 10, `${id}: duration_s in seconds`)
     t.notOk('gen_ai.tool.call.arguments' in line, 'never the arguments')
+    t.notOk(Object.values(line).includes(alice.id), 'never the sealed session id')
   }
   check('init-1', { 'event.name': 'mcp.request', 'mcp.method.name': 'initialize', outcome: 'success' })
-  check('list-1', { 'event.name': 'mcp.request', 'mcp.method.name': 'tools/list', outcome: 'success', 'mcp.session.id': alice.id })
+  check('list-1', { 'event.name': 'mcp.request', 'mcp.method.name': 'tools/list', outcome: 'success', 'mcp.session.id': sessionPseudonym(alice.id) })
   check('call-echo', {
-    'event.name': 'mcp.tool_call', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'echo', 'mcp.session.id': alice.id,
+    'event.name': 'mcp.tool_call', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'echo', 'mcp.session.id': sessionPseudonym(alice.id),
     'portcullis.policy.decision': 'allow', 'portcullis.policy.reason': 'allowed_by_rule', 'portcullis.policy.rule_id': 'read-tools', outcome: 'success',
   })
   check('call-secret', {
