@@ -18,6 +18,7 @@ import { createLoginContext, type LoginContext } from './login/context.ts'
 import type { CimdFetchOptions } from './login/client-metadata-document.ts'
 import { RevocationCheckingVerifier, SharedRevocationList, type RevocationList } from './login/revocation.ts'
 import type { Store } from '../store/store.ts'
+import { oauthRateLimits } from '../ratelimit/rate-oauth.ts'
 
 export interface AuthorizationContextOptions {
   /**
@@ -87,6 +88,8 @@ export interface AuthorizationServerOptions {
  */
 export async function authorizationServer (app: FastifyInstance, { auth, metrics }: AuthorizationServerOptions): Promise<void> {
   const { config, login } = auth
+  // before the routes: the limits' hooks apply to every /oauth/* route of this context
+  oauthRateLimits(app, { limits: config.authorization.rateLimits, store: auth.store, keyPrefix: config.store?.keyPrefix ?? '', metrics })
   const clientAuth = {
     // only the configured clients may use the jwt-bearer grant
     clients: async (clientId: string) => auth.clients.get(clientId),

@@ -1,4 +1,5 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import { decodeJwt } from 'jose'
 import type { Config } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { OAuthError, asOAuthError, invalidGrant, invalidRequest } from './errors.ts'
@@ -117,6 +118,34 @@ function readForm (request: FastifyRequest): Map<string, string> {
     params.set(name, value)
   }
   return params
+}
+
+/**
+ * The client a token request names, unauthenticated (for the per-client rate limit, before any
+ * check): the Basic user name, else `client_id`, else the client assertion's `iss`.
+ */
+export function claimedClientId (request: FastifyRequest): string | undefined {
+  const basic = /^basic +(\S+)$/i.exec(request.headers.authorization ?? '')?.[1]
+  if (basic !== undefined) return formDecode(Buffer.from(basic, 'base64').toString('utf8').split(':', 1)[0] ?? '')
+  if (!Buffer.isBuffer(request.body)) return undefined
+  const params = new URLSearchParams(request.body.toString('utf8'))
+  const assertion = params.get('client_assertion')
+  if (params.get('client_id') !== null || assertion === null) return params.get('client_id') ?? undefined
+  try {
+    const { iss } = decodeJwt(assertion)
+    return iss
+  } catch {
+    return undefined
+  }
+}
+
+/** RFC 6749 §2.3.1: Basic credentials are form-encoded first */
+function formDecode (value: string): string {
+  try {
+    return decodeURIComponent(value.replaceAll('+', ' '))
+  } catch {
+    return value
+  }
 }
 
 /** The grant to run: undefined for jwt-bearer, the code context for authorization_code (only when the login is on). */

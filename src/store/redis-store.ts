@@ -108,6 +108,14 @@ export class RedisStore implements Store {
     return this.#up
   }
 
+  /**
+   * The command connection, for rate-limiter-flexible (src/ratelimit): its commands get the same
+   * timeouts and no offline queue, and its keys the same prefix (it adds it itself).
+   */
+  get limiterClient (): unknown {
+    return this.#client
+  }
+
   onStateChange (listener: (up: boolean) => void): void {
     this.#stateListeners.push(listener)
   }
