@@ -42,6 +42,7 @@ export const gatewayErrors = {
   PORTCULLIS_ERR_UPSTREAM_STATUS: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server failed', expose: true },
   PORTCULLIS_ERR_UPSTREAM_BUSY: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: no connection to the MCP server came free in time', expose: true },
   PORTCULLIS_ERR_UPSTREAM_OVERLOADED: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: the MCP server is overloaded', expose: true },
+  PORTCULLIS_ERR_CIRCUIT_OPEN: { statusCode: 503, rpcCode: -32603, message: 'Service Unavailable: the MCP server is failing; calls are paused', expose: true },
   PORTCULLIS_ERR_UPSTREAM_TIMEOUT: { statusCode: 504, rpcCode: -32603, message: 'Gateway Timeout: the MCP server did not answer in time', expose: true },
   PORTCULLIS_ERR_UPSTREAM_CLOSED: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server closed the stream before answering', expose: true },
   PORTCULLIS_ERR_UPSTREAM_EXITED: { statusCode: 502, rpcCode: -32603, message: 'Bad Gateway: the MCP server process exited', expose: true },

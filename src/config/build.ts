@@ -64,6 +64,7 @@ function buildServer(name: string, server: RawServer, publicUrl: string): Server
     mode: server.mode,
     auth: server.auth,
     rateLimits: server.rateLimits.map((limit) => ({ ...parseRate(limit.rate), per: limit.per, tools: limit.tools === undefined ? undefined : [...limit.tools] })),
+    circuitBreaker: { ...server.circuitBreaker },
   }
 }
 

@@ -40,6 +40,7 @@ export interface RawServer {
   mode: PolicyMode
   auth: ServerAuth
   rateLimits: Array<{ per: 'subject' | 'client' | 'server'; rate: string; tools?: string[] }>
+  circuitBreaker: { consecutiveFailures: number; halfOpenAfterMs: number }
 }
 export interface RawClient {
   clientId: string

@@ -54,6 +54,8 @@ export const DEFAULTS = {
     ],
   },
   server: { scopes: [], mode: 'enforce', auth: 'required' },
+  // after this many failures in a row the upstream is not called for halfOpenAfterMs; then one probe
+  circuitBreaker: { consecutiveFailures: 5, halfOpenAfterMs: 10_000 },
   streamableHttp: {
     connectTimeoutMs: 5_000, // 5 s
     headersTimeoutMs: 30_000, // 30 s to the upstream's response headers
@@ -181,6 +183,10 @@ const server: Schema = closed(
     mode: { enum: ['enforce', 'shadow'], default: DEFAULTS.server.mode },
     auth: { enum: ['required', 'none'], default: DEFAULTS.server.auth },
     rateLimits: list(serverRateLimit, []),
+    circuitBreaker: closed({
+      consecutiveFailures: int(1, 10_000, DEFAULTS.circuitBreaker.consecutiveFailures),
+      halfOpenAfterMs: ms(100, DEFAULTS.circuitBreaker.halfOpenAfterMs),
+    }, { default: {} }),
   },
   { required: ['upstream'] },
 )

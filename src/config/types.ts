@@ -165,6 +165,8 @@ export interface ServerConfig {
   readonly mode: PolicyMode
   readonly auth: ServerAuth
   readonly rateLimits: readonly ServerRateLimit[]
+  /** failures in a row (refused, timeout, 5xx, 401) after which calls fail fast for halfOpenAfterMs, then one probe */
+  readonly circuitBreaker: { readonly consecutiveFailures: number; readonly halfOpenAfterMs: number }
 }
 
 interface UpstreamCommon {

@@ -110,6 +110,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly upstreamCircuitOpen = new Gauge({
+    name: 'portcullis_upstream_circuit_open',
+    help: 'Whether calls to an upstream fail fast: 1 open or half-open, 0 closed, by server',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  })
+
   readonly openStreams = new Gauge({
     name: 'portcullis_open_streams',
     help: 'SSE streams open to clients, by server and kind (post, get)',

@@ -3,12 +3,13 @@ import type { Dispatcher } from 'undici'
 import type { IncomingHttpHeaders } from 'node:http'
 import type { ServerConfig } from '../config/types.ts'
 import type { McpExchange } from '../mcp/exchange.ts'
-import { GatewayError } from '../errors.ts'
+import { GatewayError, isGatewayError } from '../errors.ts'
 import { headerValue, pickResponseHeaders } from './headers.ts'
 import { relayJson, relaySse } from './relay.ts'
 import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
+import type { UpstreamCircuit } from './circuit.ts'
 import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
 import type { ConnectionGate, Waiting } from './connection-gate.ts'
 import { streamKey, type UpstreamLimits } from './upstream-limits.ts'
@@ -46,10 +47,13 @@ export abstract class HttpForwarder {
   readonly #target: (exchange: McpExchange) => ForwardTarget
   readonly #gate: (exchange: McpExchange) => ConnectionGate
   readonly #limits: UpstreamLimits
+  /** the upstream's circuit breaker (none towards other replicas: an owner that is gone is a lost session) */
+  readonly #circuit: UpstreamCircuit | undefined
 
   constructor (server: ServerConfig, dispatcher: Dispatcher, target: (exchange: McpExchange) => ForwardTarget,
-    gate: (exchange: McpExchange) => ConnectionGate, limits: UpstreamLimits, log: FastifyBaseLogger, metrics: Metrics) {
+    gate: (exchange: McpExchange) => ConnectionGate, limits: UpstreamLimits, log: FastifyBaseLogger, metrics: Metrics, circuit?: UpstreamCircuit) {
     this.server = server
+    this.#circuit = circuit
     this.#dispatcher = dispatcher
     this.#target = target
     this.#gate = gate
@@ -148,7 +152,7 @@ export abstract class HttpForwarder {
     const headers = this.requestHeaders(exchange, request, call, method, body)
     if (body !== undefined) headers['content-type'] = 'application/json'
     const gate = this.#gate(exchange)
-    let permit = gate.tryAcquire()
+    let permit: (() => void) | undefined
     let waiting: Waiting | undefined
     let upstream: UpstreamRequest | undefined
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
@@ -158,42 +162,50 @@ export abstract class HttpForwarder {
       waiting?.cancel()
       if (!reply.raw.writableFinished) upstream?.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
     })
-    if (permit === undefined) {
-      waiting = gate.wait(this.#limits.upstreamWaitMs)
-      try {
-        permit = await waiting.ready
-      } catch (err) {
-        if (err instanceof GatewayError && err.code === 'PORTCULLIS_ERR_UPSTREAM_BUSY') {
-          this.log.warn({ server: this.server.name, waitMs: this.#limits.upstreamWaitMs }, 'no upstream connection came free in time')
-          throw this.failure(call, 'pool_timeout', err)
+    const send = async (): Promise<UpstreamResponse> => {
+      permit = gate.tryAcquire()
+      if (permit === undefined) {
+        waiting = gate.wait(this.#limits.upstreamWaitMs)
+        try {
+          permit = await waiting.ready
+        } catch (err) {
+          if (err instanceof GatewayError && err.code === 'PORTCULLIS_ERR_UPSTREAM_BUSY') {
+            this.log.warn({ server: this.server.name, waitMs: this.#limits.upstreamWaitMs }, 'no upstream connection came free in time')
+            throw this.failure(call, 'pool_timeout', err)
+          }
+          throw err
         }
-        throw err
+        waiting = undefined
       }
-      waiting = undefined
+      if (reply.raw.destroyed) {
+        // the client left before its request could be sent (its close handlers may have run already)
+        permit()
+        throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED')
+      }
+      upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body }, permit)
+      let sent: UpstreamResponse
+      try {
+        sent = await upstream.response()
+      } catch (err) {
+        // The client went away and its close aborted the upstream request: nobody failed upstream.
+        if (upstream.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
+        throw this.unreachable(err, call)
+      }
+      this.answered(exchange, sent, call)
+      const { statusCode } = sent
+      if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
+        await sent.dump()
+        this.log.warn({ server: this.server.name, statusCode }, 'upstream answered with an error status')
+        throw this.failure(call, statusCode >= 500 ? (statusCode === 503 ? 'overloaded' : 'status_5xx') : 'status_401',
+          upstreamStatusFailure(statusCode, headerValue(sent.headers, 'retry-after')))
+      }
+      return sent
     }
-    if (reply.raw.destroyed) {
-      // the client left before its request could be sent (its close handlers may have run already)
-      permit()
-      throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED')
-    }
-    upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body }, permit)
-
-    let res: UpstreamResponse
-    try {
-      res = await upstream.response()
-    } catch (err) {
-      // The client went away and its close aborted the upstream request: nobody failed upstream.
-      if (upstream.aborted) throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED', undefined, { cause: err })
-      throw this.unreachable(err, call)
-    }
-    this.answered(exchange, res, call)
+    // An open circuit refuses before a connection slot is taken or anything is sent.
+    const res = this.#circuit === undefined ? await send() : await this.#circuit.run(send).catch((err: unknown) => {
+      throw isGatewayError(err) && err.code === 'PORTCULLIS_ERR_CIRCUIT_OPEN' ? this.failure(call, 'circuit_open', err) : err
+    })
     const { statusCode } = res
-    if (statusCode >= 500 || statusCode === 401 || statusCode === 407) {
-      await res.dump()
-      this.log.warn({ server: this.server.name, statusCode }, 'upstream answered with an error status')
-      throw this.failure(call, statusCode >= 500 ? (statusCode === 503 ? 'overloaded' : 'status_5xx') : 'status_401',
-        upstreamStatusFailure(statusCode, headerValue(res.headers, 'retry-after')))
-    }
     if (statusCode >= 400) {
       if (statusCode === 404 && exchange.sessionId !== undefined) this.sessionGone(exchange)
       await this.#passThrough(exchange, reply, res)

@@ -13,6 +13,7 @@ import type { Upstream } from './upstream.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { UpstreamCall } from './upstream-call.ts'
 import { HttpForwarder } from './http-forwarder.ts'
+import { UpstreamCircuit } from './circuit.ts'
 import { ConnectionGate } from './connection-gate.ts'
 import type { UpstreamLimits } from './upstream-limits.ts'
 
@@ -49,7 +50,7 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
     const target = { path }
     // The pool's connections, counted by us, so a request waits for one at most limits.upstreamWaitMs.
     const gate = new ConnectionGate(config.maxConnections)
-    super(server, pool, () => target, () => gate, limits, log, metrics)
+    super(server, pool, () => target, () => gate, limits, log, metrics, new UpstreamCircuit(server, metrics, log))
     this.#config = config
     this.#pool = pool
     this.#sessions = sessions

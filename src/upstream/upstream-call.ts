@@ -9,7 +9,7 @@ import { upstreamHealth } from './health.ts'
 
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
 export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
-  | 'process_exited' | 'start_failed' | 'overloaded' | 'pool_timeout'
+  | 'process_exited' | 'start_failed' | 'overloaded' | 'pool_timeout' | 'circuit_open'
 
 /**
  * One call to the upstream on behalf of an exchange: a CLIENT span (child of the request's SERVER

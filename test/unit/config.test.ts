@@ -123,6 +123,7 @@ servers:
   ])
   const { http, old, local } = config.servers
   t.same(http?.rateLimits, [])
+  t.same(http?.circuitBreaker, { consecutiveFailures: 5, halfOpenAfterMs: 10000 })
   t.same([http?.scopes, http?.mode, http?.auth, http?.tools], [[], 'enforce', 'required', undefined])
   t.same(old?.upstream, { transport: 'sse', url: 'http://127.0.0.1:9/sse', headers: {}, connectTimeoutMs: 5000, headersTimeoutMs: 30000, tlsVerify: true })
   t.same(local?.upstream, { transport: 'stdio', command: 'node', args: [], env: {}, cwd: undefined, headers: {}, maxSessions: 32, maxSessionsPerPrincipal: 8, idleTimeoutMs: 600000, requestTimeoutMs: 120000 })
@@ -211,6 +212,8 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['rate per unknown', { 'servers.s.rateLimits': [{ per: 'user', rate: '1/s' }] }, 'servers.s.rateLimits[0].per', 'must be one of'],
   ['oauth rate per subject', { 'authorization.rateLimits': [{ per: 'subject', rate: '1/s' }] }, 'authorization.rateLimits[0].per', 'must be one of'],
   ['oauth rate unknown endpoint', { 'authorization.rateLimits': [{ per: 'address', rate: '1/s', endpoints: ['jwks'] }] }, 'authorization.rateLimits[0].endpoints[0]', 'must be one of'],
+  ['circuit breaker that never opens', { 'servers.s.circuitBreaker': { consecutiveFailures: 0 } }, 'servers.s.circuitBreaker.consecutiveFailures', 'must be ≥ 1'],
+  ['circuit breaker half-open too soon', { 'servers.s.circuitBreaker': { halfOpenAfterMs: 10 } }, 'servers.s.circuitBreaker.halfOpenAfterMs', 'must be ≥ 100'],
   ['maxSessionsPerPrincipal on an HTTP upstream', { 'servers.s.upstream.maxSessionsPerPrincipal': 2 }, 'servers.s.upstream.maxSessionsPerPrincipal', 'is not used by streamable-http upstreams'],
   ['no servers', { servers: {} }, 'servers', 'must not be empty'],
   ['bad server name', { 'servers.bad name': { upstream: { url: 'http://127.0.0.1:1/mcp' } } }, 'servers["bad name"]', 'server name must match'],

@@ -12,6 +12,7 @@ import { BridgedSession } from './bridged-session.ts'
 import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
+import { UpstreamCircuit } from '../circuit.ts'
 import { upstreamHealth } from '../health.ts'
 import { streamKey, type UpstreamLimits } from '../upstream-limits.ts'
 import { holdUntilClosed } from '../http-forwarder.ts'
@@ -57,6 +58,7 @@ export class BridgeUpstream implements Upstream {
   readonly #limits: UpstreamLimits
   /** sessions by principal (limitKey) */
   readonly #perPrincipal: ConcurrencyLimiter
+  readonly #circuit: UpstreamCircuit
   readonly #live = new Map<string, BridgedSession>()
   /** sessions still starting or initializing, counted against maxSessions */
   readonly #all = new Set<BridgedSession>()
@@ -68,6 +70,7 @@ export class BridgeUpstream implements Upstream {
     this.#metrics = metrics
     this.#limits = limits
     this.#perPrincipal = new ConcurrencyLimiter(opts.maxSessionsPerPrincipal)
+    this.#circuit = new UpstreamCircuit(server, metrics, log)
     this.transport = opts.transport
     this.#server = server
     this.#opts = opts
@@ -224,9 +227,15 @@ export class BridgeUpstream implements Upstream {
     })
     this.#all.add(session)
     try {
-      await withTimeout(session.start(), this.#opts.startTimeoutMs)
+      // Starting a process or a legacy SSE connection is what fails when the upstream is down:
+      // after a run of failures the circuit answers at once instead of spawning again.
+      await this.#circuit.run(async () => { await withTimeout(session.start(), this.#opts.startTimeoutMs) })
     } catch (err) {
       await session.close()
+      if (err instanceof GatewayError && err.code === 'PORTCULLIS_ERR_CIRCUIT_OPEN') {
+        this.#metrics.upstreamErrors.inc({ server, reason: 'circuit_open' })
+        throw err
+      }
       this.#metrics.upstreamErrors.inc({ server, reason: 'start_failed' })
       upstreamHealth(this.#metrics).failed(server, 'start_failed')
       this.#log.warn({ server, err }, 'could not open the upstream channel')

@@ -1,0 +1,53 @@
+import type { FastifyBaseLogger } from 'fastify'
+import { BrokenCircuitError, CircuitState, ConsecutiveBreaker, circuitBreaker, handleWhen, type CircuitBreakerPolicy } from 'cockatiel'
+import { GatewayError, isGatewayError } from '../errors.ts'
+import type { ServerConfig } from '../config/types.ts'
+import type { Metrics } from '../telemetry/metrics.ts'
+
+/** Failures that are not the upstream's: a client that left, our own connection queue. */
+const NOT_THE_UPSTREAMS = new Set(['PORTCULLIS_ERR_CLIENT_CLOSED', 'PORTCULLIS_ERR_UPSTREAM_BUSY', 'PORTCULLIS_ERR_RATE_LIMITED', 'PORTCULLIS_ERR_TOO_MANY_SESSIONS'])
+
+/**
+ * A circuit breaker per upstream (cockatiel): after `consecutiveFailures` failures in a row —
+ * refused, reset, timed out, 5xx, 401 — calls fail fast with 503 + Retry-After for
+ * `halfOpenAfterMs` instead of piling up on a dead upstream; then one call probes it, and its
+ * success closes the circuit again (its failure opens it for another period).
+ * `portcullis_upstream_circuit_open{server}` is 1 while calls are held back (open or half-open).
+ */
+export class UpstreamCircuit {
+  readonly #policy: CircuitBreakerPolicy
+  readonly #halfOpenAfterMs: number
+  #openedAt = 0
+
+  constructor (server: ServerConfig, metrics: Metrics, log: FastifyBaseLogger) {
+    const { consecutiveFailures, halfOpenAfterMs } = server.circuitBreaker
+    this.#halfOpenAfterMs = halfOpenAfterMs
+    this.#policy = circuitBreaker(handleWhen((err) => !(isGatewayError(err) && NOT_THE_UPSTREAMS.has(err.code))), {
+      halfOpenAfter: halfOpenAfterMs,
+      breaker: new ConsecutiveBreaker(consecutiveFailures),
+    })
+    const gauge = metrics.upstreamCircuitOpen.labels({ server: server.name })
+    gauge.set(0)
+    this.#policy.onBreak(() => {
+      this.#openedAt = Date.now()
+      gauge.set(1)
+      log.warn({ server: server.name, consecutiveFailures, halfOpenAfterMs }, 'upstream circuit open: calls fail fast until a probe succeeds')
+    })
+    this.#policy.onReset(() => {
+      gauge.set(0)
+      log.info({ server: server.name }, 'upstream circuit closed: the probe succeeded')
+    })
+  }
+
+  /** Run one upstream call through the breaker; while it is open, refuse without calling. */
+  async run<T> (call: () => Promise<T>): Promise<T> {
+    try {
+      return await this.#policy.execute(call)
+    } catch (err) {
+      if (!(err instanceof BrokenCircuitError)) throw err
+      // half-open with its probe under way, or open: the same answer, with when to try again
+      const wait = this.#policy.state === CircuitState.HalfOpen ? 1_000 : this.#openedAt + this.#halfOpenAfterMs - Date.now()
+      throw new GatewayError('PORTCULLIS_ERR_CIRCUIT_OPEN', undefined, { cause: err, headers: { 'retry-after': String(Math.max(1, Math.ceil(wait / 1000))) } })
+    }
+  }
+}
