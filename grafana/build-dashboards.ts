@@ -294,6 +294,13 @@ export const DASHBOARDS: readonly DashboardSpec[] = [
       {
         title: 'Failures',
         panels: [
+          {
+            type: 'stat', title: 'Circuit open, by server', unit: 'short', w: 6, h: 8, min: 0, max: 1,
+            description: 'Whether calls to each upstream fail fast (portcullis_upstream_circuit_open): 1 open or half-open — clients get 503 + Retry-After without the upstream being called — 0 closed. Opens after servers.*.circuitBreaker.consecutiveFailures failures in a row; one probe after halfOpenAfterMs closes it again. PortcullisUpstreamCircuitOpen fires after 2 minutes.',
+            queries: [{ expr: `max by (server) (portcullis_upstream_circuit_open{${S}})`, legend: '{{server}}' }],
+            thresholds: [[null, 'green'], [1, 'red']],
+            mappings: [{ value: 0, text: 'closed', color: 'green' }, { value: 1, text: 'open', color: 'red' }],
+          },
           { type: 'timeseries', title: 'Upstream errors by server and reason', unit: 'ops', stack: true, description: 'Upstream failures per second by server and reason (refused, timeout, status_5xx, bad_response, stream_closed, process_exited …).', queries: [{ expr: sumRate('server, reason', 'portcullis_upstream_errors_total', S), legend: '{{server}}: {{reason}}' }] },
           {
             type: 'timeseries', title: 'Requests failed upstream, by server', unit: 'percentunit', min: 0, max: 1,

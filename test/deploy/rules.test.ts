@@ -53,7 +53,7 @@ t.test('promtool check config deploy/prometheus/prometheus.yml', { skip: noPromt
 t.test('the alerts the issue asks for are there', async (t) => {
   const names = alerts.map((a) => a.alert).sort()
   t.same(names, ['PortcullisDown', 'PortcullisEventLoopLagHigh', 'PortcullisInstanceDown', 'PortcullisJwksStale',
-    'PortcullisStoreDown', 'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamLatencyHigh'])
+    'PortcullisStoreDown', 'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamCircuitOpen', 'PortcullisUpstreamLatencyHigh'])
   const expr = (name: string): string => alerts.find((a) => a.alert === name)?.expr ?? ''
   t.match(expr('PortcullisDown'), /absent\(up\{job="portcullis"\}\)/, 'down covers a missing target')
   t.match(expr('PortcullisDown'), /up\{job="portcullis"\}/, 'down covers up == 0')
@@ -63,6 +63,7 @@ t.test('the alerts the issue asks for are there', async (t) => {
   t.match(storeDown?.expr, /^portcullis_store_up\{job="portcullis"\} == 0\s*$/, 'store down: the gauge at 0, per instance')
   t.notMatch(storeDown?.expr, /absent/, 'store down: an absent series (no store.url) is not an outage')
   t.equal(storeDown?.for, '1m', 'store down: after 1 minute')
+  t.match(expr('PortcullisUpstreamCircuitOpen'), /portcullis_upstream_circuit_open\{job="portcullis"\}\) == 1/, 'circuit open: per server, on any instance')
 })
 
 t.test('rules.test.yaml shows PortcullisStoreDown quiet with the store up and with no store at all', async (t) => {
