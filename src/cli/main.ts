@@ -1,11 +1,3 @@
-import { runCheck } from './check.ts'
-import { runStart } from './start.ts'
-import { runDemo } from './demo.ts'
-import { runCall } from './call.ts'
-import { runKeys } from './keys.ts'
-import { runDevIdp } from './dev-idp.ts'
-import { runToken } from './token.ts'
-import { runPolicy } from './policy.ts'
 import { HELP, wantsHelp } from './help.ts'
 import type { CliIo } from './io.ts'
 
@@ -34,14 +26,15 @@ export async function main (argv: string[], io: CliIo = { stdout: process.stdout
     return 0
   }
   switch (command) {
-    case 'start': return await runStart(rest, io)
-    case 'check': return await runCheck(rest, io)
-    case 'demo': return await runDemo(rest, io)
-    case 'call': return await runCall(rest, io)
-    case 'keys': return await runKeys(rest, io)
-    case 'dev-idp': return await runDevIdp(rest, io)
-    case 'token': return await runToken(rest, io)
-    case 'policy': return await runPolicy(rest, io)
+    // Each command loads only what it uses: `start` never loads the SDK client, the dev IdP or the demo.
+    case 'start': return await (await import('./start.ts')).runStart(rest, io)
+    case 'check': return await (await import('./check.ts')).runCheck(rest, io)
+    case 'demo': return await (await import('./demo.ts')).runDemo(rest, io)
+    case 'call': return await (await import('./call.ts')).runCall(rest, io)
+    case 'keys': return await (await import('./keys.ts')).runKeys(rest, io)
+    case 'dev-idp': return await (await import('./dev-idp.ts')).runDevIdp(rest, io)
+    case 'token': return await (await import('./token.ts')).runToken(rest, io)
+    case 'policy': return await (await import('./policy.ts')).runPolicy(rest, io)
     case undefined:
     case '-h':
     case '--help':
