@@ -3,7 +3,8 @@
 // set. Checks each view and its JSON, that denials, would_deny and step-ups show up within 2 s,
 // that the playground answers what `portcullis policy explain` answers, that no secret of the
 // config is shown anywhere, that nothing outside the admin listener is loaded, that no page logs
-// an error, and that axe-core finds nothing serious or critical. Screenshots go to docs/console/.
+// an error, and that axe-core finds nothing serious or critical. Screenshots of every view go to
+// docs/console/ with PORTCULLIS_UPDATE_SCREENSHOTS=1.
 import t from 'tap'
 import { randomUUID } from 'node:crypto'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
@@ -163,8 +164,10 @@ async function open (view: typeof VIEWS[number]): Promise<void> {
   if (res?.status() !== 200) throw new Error(`${view}: HTTP ${res?.status()}`)
 }
 
+/** Into docs/console/ with PORTCULLIS_UPDATE_SCREENSHOTS=1 (the README's), else a temporary directory: a run leaves the tree clean. */
 async function screenshot (view: typeof VIEWS[number]): Promise<void> {
-  await page.screenshot({ path: new URL(`../../docs/console/${view}.png`, import.meta.url).pathname, fullPage: false })
+  const path = process.env.PORTCULLIS_UPDATE_SCREENSHOTS === '1' ? new URL(`../../docs/console/${view}.png`, import.meta.url).pathname : join(dir, `${view}.png`)
+  await page.screenshot({ path, fullPage: false })
 }
 
 const bobRead = await token('tools', 'tools.read')
