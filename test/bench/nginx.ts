@@ -14,8 +14,16 @@ export interface NginxFiles {
   readonly pidFile: string
 }
 
+export interface NginxOptions {
+  /** worker_connections (4096); an open stream holds two (client and upstream) */
+  readonly workerConnections?: number
+  /** proxy_read_timeout in seconds (nginx's default 60 s closes an idle stream) */
+  readonly readTimeoutS?: number
+}
+
 /** Write nginx.conf for `127.0.0.1:listenPort` → `127.0.0.1:upstreamPort` (paths are passed through). */
-export function writeNginxConfig (dir: string, listenPort: number, upstreamPort: number): NginxFiles {
+export function writeNginxConfig (dir: string, listenPort: number, upstreamPort: number, o: NginxOptions = {}): NginxFiles {
+  const workerConnections = o.workerConnections ?? 4096
   const prefix = join(dir, 'nginx')
   mkdirSync(prefix, { recursive: true })
   // workers run as the compiled-in user (nobody) when started as root: let them reach the temp paths
@@ -28,11 +36,11 @@ export function writeNginxConfig (dir: string, listenPort: number, upstreamPort:
 daemon off;
 master_process on;
 worker_processes 1;
-pid ${pidFile};
+${workerConnections > 4096 ? `worker_rlimit_nofile ${workerConnections + 64};\n` : ''}pid ${pidFile};
 error_log ${errorLog} warn;
 
 events {
-  worker_connections 4096;
+  worker_connections ${workerConnections};
 }
 
 http {
@@ -55,7 +63,7 @@ http {
       proxy_http_version 1.1;
       proxy_set_header Connection "";
       proxy_buffering off;
-    }
+${o.readTimeoutS === undefined ? '' : `      proxy_read_timeout ${o.readTimeoutS}s;\n`}    }
   }
 }
 `)

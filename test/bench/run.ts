@@ -11,6 +11,10 @@
  * grants/s, telemetry off vs on (issue 5's ≥ 0.9× goal), and the MCP path with and without the
  * shared store (store.url → a redis-server of its own, test/bench/store.ts: ≥ 0.95×, Redis commands
  * per MCP request and per grant); its BENCH_FEATURES_* options are described there.
+ * Then the memory section (test/bench/memory.ts: idle RSS, RSS per open GET stream over rounds of
+ * opening and closing them, the gateway's heap; gateway vs nginx; BENCH_MEMORY_*) and the tails
+ * section (test/bench/tails.ts: p50/p99 at c=1/10/100 for nginx and the full gateway with tracing
+ * off / at the shipped ratio / always_on, and its ratio to nginx at c=10; BENCH_TAILS_*).
  *
  * Environment:
  *   BENCH_DURATION=10        seconds per measured run      BENCH_WARMUP=2   warm-up seconds
@@ -31,19 +35,23 @@
  *   BENCH_KEEP=1             keep the temp dir (configs, logs) instead of deleting it
  *   BENCH_ONLY=features      only the features section (no nginx, no main tables, no micro-benchmark)
  *   BENCH_ONLY=main          only the main section (as before the features section existed)
+ *   BENCH_ONLY=memory,tails  only those sections (a comma-separated list of main, features, memory, tails)
  */
 import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { spawn } from 'node:child_process'
-import { CLOCK_TICK_US, ProcessGroup, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
-import { busiest, busyProcesses, elapsed, freePorts, gatewayMemory, httpOk, mb, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
+import { ProcessGroup, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
+import { busyProcesses, elapsed, freePorts, gatewayMemory, httpOk, mb, rssSplit, scanGatewayLog } from './common.ts'
 import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
-import { runWrk, runningWrk, type WrkResult } from './wrk.ts'
+import { runWrk, runningWrk } from './wrk.ts'
+import { measure as measureRun, type MeasureEnv, type Target } from './measure.ts'
 import { QUIET_PCT, quiet, rows, runLine, table, valid, type Row, type RunRecord } from './report.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
 import { featuresEstimateS, featuresOptions } from './features-options.ts'
+import { memoryEstimateS, memoryOptions, runMemory, type MemoryOutcome } from './memory.ts'
+import { runTails, tailsEstimateS, tailsOptions, type TailsOutcome } from './tails.ts'
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url))
 const HERE = fileURLToPath(new URL('./', import.meta.url))
@@ -79,7 +87,11 @@ const options = {
   keep: process.env.BENCH_KEEP === '1',
   only: process.env.BENCH_ONLY ?? '',
 }
-if (!['', 'main', 'features'].includes(options.only)) throw new Error(`BENCH_ONLY must be main or features (got ${JSON.stringify(options.only)})`)
+const SECTION_NAMES = ['main', 'features', 'memory', 'tails']
+const only = new Set(options.only.split(',').map((s) => s.trim()).filter((s) => s !== ''))
+for (const s of only) if (!SECTION_NAMES.includes(s)) throw new Error(`BENCH_ONLY must be a comma-separated list of ${SECTION_NAMES.join(', ')} (got ${JSON.stringify(options.only)})`)
+/** a section runs when BENCH_ONLY is unset or names it */
+const sectionOn = (name: string): boolean => only.size === 0 || only.has(name)
 if (options.connections.some((c) => !Number.isInteger(c) || c < 1)) throw new Error('BENCH_CONNECTIONS must be a comma-separated list of integers ≥ 1')
 
 const log = (line = ''): void => { process.stdout.write(`${line}\n`) }
@@ -103,14 +115,6 @@ servers:
 `
 }
 
-interface Target {
-  readonly name: string
-  readonly url: string
-  readonly pids: () => number[]
-  /** which of the gateway processes (1…BENCH_GATEWAY_PROCESSES) */
-  readonly process?: number
-}
-
 /** POST the bench body once and check the answer: 200, the expected content type, a JSON-RPC result. */
 async function smoke (target: Target, sse: boolean): Promise<string> {
   const res = await fetch(target.url, {
@@ -129,70 +133,13 @@ async function smoke (target: Target, sse: boolean): Promise<string> {
 }
 
 // ---------------------------------------------------------------------------------------------
-// one measured run
-
-interface Env {
-  /** PIDs of the bench's own processes (not noise) */
-  readonly ours: () => ReadonlySet<number>
-  readonly wrk: string
-  readonly script: string
-  readonly upstream: Proc
-  readonly upstreamPort: number
-  readonly signal: AbortSignal
-}
+// one measured run (measure.ts), with this section's options
 
 async function measure (env: Env, set: string, target: Target, connections: number, round: number): Promise<RunRecord> {
-  const common = { wrk: env.wrk, url: target.url, connections, script: env.script, cpu: LOAD_CPU, signal: env.signal }
-  const proxyPids = target.pids()
-  const rssOf = (): number | undefined => proxyPids.length === 0 ? undefined : proxyPids.reduce((s, p) => s + (rssBytes(p) ?? 0), 0)
-  const rssIdle = rssOf()
-  if (options.warmup > 0) await runWrk({ ...common, durationS: options.warmup })
-  const postsBefore = await upstreamPosts(env.upstreamPort)
-  const proxyTicks0 = proxyPids.map((p) => cpuTicks(p) ?? 0)
-  const upTicks0 = cpuTicks(env.upstream.pid) ?? 0
-  const cpu1Before = cpuTimes(Number(PROXY_CPU))
-  const others0 = snapshot(env.ours())
-  let rssLoad = 0
-  const sampler = setInterval(() => { rssLoad = Math.max(rssLoad, rssOf() ?? 0) }, 1_000)
-  let result: WrkResult
-  const startUs = Number(process.hrtime.bigint() / 1000n)
-  try {
-    result = await runWrk({ ...common, durationS: options.duration })
-  } finally {
-    clearInterval(sampler)
-  }
-  const window: [number, number] = [startUs, Number(process.hrtime.bigint() / 1000n)]
-  const others = busiest(others0, snapshot(env.ours()), (window[1] - window[0]) / 1000, 5)
-  const proxyTicks = proxyPids.reduce((s, p, i) => s + (cpuTicks(p) ?? proxyTicks0[i]!) - proxyTicks0[i]!, 0)
-  const upTicks = (cpuTicks(env.upstream.pid) ?? upTicks0) - upTicks0
-  const cpu1After = cpuTimes(Number(PROXY_CPU))
-  const otherOnProxyCpu = cpu1Before === undefined || cpu1After === undefined
-    ? undefined
-    : Math.max(0, (100 * (cpu1After.busy - cpu1Before.busy - proxyTicks)) / ((cpu1After.busy + cpu1After.idle) - (cpu1Before.busy + cpu1Before.idle)))
-  const postsAfter = await upstreamPosts(env.upstreamPort)
-  const forwarded = postsAfter - postsBefore
-  if (result.requests > 0 && forwarded < result.requests * 0.99) {
-    log(`  ⚠ ${target.name}: wrk counted ${result.requests} responses but the upstream answered only ${forwarded} requests`)
-  }
-  if (otherOnProxyCpu !== undefined && otherOnProxyCpu >= 10) {
-    log(`  ⚠ noise during ${target.name} c=${connections} round ${round}: other processes used ${otherOnProxyCpu.toFixed(0)}% of CPU ${PROXY_CPU}; busiest (any CPU): ${others.slice(0, 3).join(' | ') || 'none ≥ 5 % (kernel threads / softirq?)'}`)
-  }
-  const perReq = (ticks: number): number | undefined => result.requests === 0 ? undefined : (ticks * CLOCK_TICK_US) / result.requests
-  return {
-    set,
-    connections,
-    round,
-    target: target.name,
-    result,
-    proxyCpuUs: proxyPids.length === 0 ? undefined : perReq(proxyTicks),
-    upstreamCpuUs: perReq(upTicks),
-    rssIdle,
-    rssLoad: proxyPids.length === 0 ? undefined : rssLoad,
-    otherOnProxyCpu,
-    window,
-    process: target.process,
-  }
+  return await measureRun({ ...env, warmup: options.warmup, duration: options.duration, loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU, log }, set, target, connections, round)
 }
+
+type Env = Omit<MeasureEnv, 'warmup' | 'duration' | 'loadCpu' | 'proxyCpu' | 'log'>
 
 // ---------------------------------------------------------------------------------------------
 // main
@@ -202,20 +149,24 @@ const sets = options.sse ? ['json', 'sse'] : ['json']
 async function main (): Promise<number> {
   const t0 = Date.now()
   const perRun = options.warmup + options.duration + 1
-  const mainOn = options.profile || options.only !== 'features'
-  const featuresOn = !options.profile && options.only !== 'main'
+  const mainOn = options.profile || sectionOn('main')
+  const featuresOn = !options.profile && sectionOn('features')
   const featOpts = featuresOn ? featuresOptions(process.env, { rounds: options.rounds }) : undefined
+  const memOpts = !options.profile && sectionOn('memory') ? memoryOptions(process.env) : undefined
+  const tailsOpts = !options.profile && sectionOn('tails') ? tailsOptions(process.env) : undefined
   const mainEstimate = !mainOn ? 0 : options.profile
     ? perRun + options.prewarm + 20
     : sets.length * options.connections.length * options.rounds * 3 * perRun + (1 + options.gatewayProcesses) * (options.prewarm + 3) + 25
-  const estimate = mainEstimate + (featOpts === undefined ? 0 : featuresEstimateS(featOpts)) + (mainOn ? 0 : 15)
+  const estimate = mainEstimate + (featOpts === undefined ? 0 : featuresEstimateS(featOpts)) + (mainOn ? 0 : 15) +
+    (memOpts === undefined ? 0 : memoryEstimateS(memOpts)) + (tailsOpts === undefined ? 0 : tailsEstimateS(tailsOpts))
   log(`# portcullis bench (performance.md Protocol P) — ${new Date().toISOString()}`)
   log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   log(options.profile
     ? `mode: profile the gateway (${options.profileSet} responses) at c=${options.profileConnections}, ${options.prewarm} s pre-warm, ${options.warmup} s warm-up + ${options.duration} s (only the measured run is summarised)`
     : `runs: ${mainOn ? `connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
-      `${options.warmup} s warm-up + ${options.duration} s each` : 'main section skipped (BENCH_ONLY=features)'}` +
-      `${featOpts === undefined ? '; features section skipped (BENCH_ONLY=main)' : `; then the features section (${[...featOpts.sections].join(', ')}; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
+      `${options.warmup} s warm-up + ${options.duration} s each` : `main section skipped (BENCH_ONLY=${options.only})`}` +
+      `${featOpts === undefined ? `; features section skipped (BENCH_ONLY=${options.only})` : `; then the features section (${[...featOpts.sections].join(', ')}; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
+      `${memOpts === undefined ? '' : `; then memory (${memOpts.rounds} × ${memOpts.streams} streams)`}${tailsOpts === undefined ? '' : `; then tails (c=${tailsOpts.connections.join('/')}, ${tailsOpts.rounds} rounds, ${tailsOpts.duration} s runs)`}` +
       `; estimated ${Math.ceil(estimate / 60)} min`)
   log(`pinning: CPU ${LOAD_CPU} = wrk -t1 + upstream; CPU ${PROXY_CPU} = the proxy under test (nginx or gateway)`)
 
@@ -244,6 +195,8 @@ async function main (): Promise<number> {
   const records: RunRecord[] = []
   let exitCode = 0
   let features: Awaited<ReturnType<typeof import('./features.ts').runFeatures>> | undefined
+  let memory: MemoryOutcome | undefined
+  let tails: TailsOutcome | undefined
   try {
     const [upstreamPort] = await freePorts(1) as [number]
 
@@ -274,6 +227,25 @@ async function main (): Promise<number> {
       const noiseAfter = await busyProcesses(new Set(withChildren(upstream.pid)))
       if (noiseAfter.length > 0) log(`⚠ other busy processes at the end:\n  ${noiseAfter.join('\n  ')}`)
     }
+
+    // a section that fails is reported and the next one still runs
+    const common = { group, tmp, nginx: tools.nginx, node: NODE, root: ROOT, here: HERE, loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU, upstream, upstreamPort, signal: abort.signal, log }
+    if (memOpts !== undefined && !abort.signal.aborted) {
+      try {
+        memory = await runMemory({ ...common, options: memOpts })
+      } catch (err) {
+        exitCode = 1
+        log(`\n✗ memory section failed: ${(err as Error).message}`)
+      }
+    }
+    if (tailsOpts !== undefined && !abort.signal.aborted) {
+      try {
+        tails = await runTails({ ...common, wrk: tools.wrk, ours: () => new Set(withChildren(upstream.pid)), options: tailsOpts })
+      } catch (err) {
+        exitCode = 1
+        log(`\n✗ tails section failed: ${(err as Error).message}`)
+      }
+    }
   } catch (err) {
     exitCode = 1
     log(`\n✗ bench failed: ${(err as Error).message}`)
@@ -283,7 +255,7 @@ async function main (): Promise<number> {
   }
 
   if (options.json !== undefined) {
-    const lines = [...records, ...(features?.records ?? [])].map((r) => JSON.stringify({ ...r, result: { ...r.result, raw: undefined } }))
+    const lines = [...records, ...(features?.records ?? []), ...(tails?.records ?? [])].map((r) => JSON.stringify({ ...r, result: { ...r.result, raw: undefined } }))
     for (const g of features?.grants ?? []) lines.push(JSON.stringify({ set: 'tokens', ...g }))
     writeFileSync(options.json, lines.join('\n') + '\n')
   }
@@ -300,6 +272,11 @@ async function main (): Promise<number> {
     if (features !== undefined) {
       log(features.summary)
       if (features.goal !== undefined) log(features.goal)
+    }
+    for (const s of [memory, tails]) {
+      if (s === undefined) continue
+      log(s.summary)
+      log(s.goal)
     }
     log(`wall ${elapsed(t0)}`)
   }

@@ -3,7 +3,10 @@
  * be pinned: `node test/bench/upstream.ts PORT`.
  *   POST /mcp      → a fixed ~190-byte JSON-RPC tools/call result, application/json
  *   POST /mcp-sse  → the same result as one `event: message`, text/event-stream, chunked
- *   GET  /stats    → {"posts": N} (requests answered so far; the bench checks proxies really forward)
+ *   GET  /mcp      → an idle GET stream (Accept: text/event-stream): the 200 text/event-stream head,
+ *                    then nothing until the client goes (the memory section holds thousands)
+ *   GET  /stats    → {"posts": N, "streams": open GET streams, "streamsOpened": M} (the bench checks
+ *                    proxies really forward, and that the streams it opened and closed reached here)
  * Keep-alive idles out after 120 s, longer than nginx's upstream keepalive_timeout (60 s), so a
  * pooled connection is never closed by the upstream while a proxy is about to reuse it.
  */
@@ -20,6 +23,8 @@ export const SSE_BODY = Buffer.from(`event: message\ndata: ${RESULT}\n\n`)
 
 export function startUpstream (port: number, host = '127.0.0.1'): Promise<() => Promise<void>> {
   let posts = 0
+  let streams = 0
+  let streamsOpened = 0
   const server = createServer((req: IncomingMessage, res: ServerResponse) => {
     if (req.method === 'POST' && (req.url === '/mcp' || req.url === '/mcp-sse')) {
       const sse = req.url === '/mcp-sse'
@@ -36,9 +41,22 @@ export function startUpstream (port: number, host = '127.0.0.1'): Promise<() => 
       req.resume()
       return
     }
+    if (req.method === 'GET' && req.url === '/mcp') {
+      if (!(req.headers.accept ?? '').includes('text/event-stream')) {
+        res.writeHead(406).end()
+        return
+      }
+      streams++
+      streamsOpened++
+      res.once('close', () => { streams-- })
+      res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
+      // the head now, the body never: an idle stream
+      res.flushHeaders()
+      return
+    }
     if (req.method === 'GET' && req.url === '/stats') {
       res.writeHead(200, { 'content-type': 'application/json' })
-      res.end(JSON.stringify({ posts }))
+      res.end(JSON.stringify({ posts, streams, streamsOpened }))
       return
     }
     res.writeHead(404).end()
