@@ -1,8 +1,9 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Agent, fetch as undiciFetch } from 'undici'
 import type { Sessions } from '../session/sessions.ts'
-import { StdioClientTransport, getDefaultEnvironment } from '@modelcontextprotocol/sdk/client/stdio.js'
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
+import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
+import type { Sdk } from './bridge/sdk.ts'
 import type { Config, ServerConfig, SseUpstream, StdioUpstream } from '../config/types.ts'
 import type { Principal } from '../authn/principal.ts'
 import { BridgeUpstream } from './bridge/bridge-upstream.ts'
@@ -87,7 +88,7 @@ export class UpstreamRegistry {
           idleTimeoutMs: upstream.idleTimeoutMs,
           requestTimeoutMs: upstream.requestTimeoutMs,
           startTimeoutMs: 10_000,
-          connect: () => spawnStdio(upstream, log),
+          connect: (sdk) => spawnStdio(sdk, upstream, log),
         }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
       case 'sse': {
         const agent = sseAgent(upstream)
@@ -95,7 +96,7 @@ export class UpstreamRegistry {
           transport: 'sse',
           ...SSE_BRIDGE,
           startTimeoutMs: upstream.connectTimeoutMs + upstream.headersTimeoutMs,
-          connect: (principal) => connectSse(upstream, principal, agent),
+          connect: (sdk, principal) => connectSse(sdk, upstream, principal, agent),
           dispose: () => agent.destroy(),
         }, this.sessions, this.#peerAgent, this.limits, log, this.#metrics)
       }
@@ -104,7 +105,7 @@ export class UpstreamRegistry {
 }
 
 /** A child process per client session; its stderr goes to the log, line by line. */
-function spawnStdio (config: StdioUpstream, log: FastifyBaseLogger): StdioClientTransport {
+function spawnStdio ({ StdioClientTransport, getDefaultEnvironment }: Sdk, config: StdioUpstream, log: FastifyBaseLogger): StdioClientTransport {
   const transport = new StdioClientTransport({
     command: config.command,
     args: [...config.args],
@@ -136,7 +137,7 @@ function sseAgent (config: SseUpstream): Agent {
 }
 
 /** A legacy HTTP+SSE connection per client session, with the configured upstream credentials, over the upstream's agent. */
-function connectSse (config: SseUpstream, principal: Principal | null, agent: Agent): SSEClientTransport {
+function connectSse ({ SSEClientTransport }: Sdk, config: SseUpstream, principal: Principal | null, agent: Agent): SSEClientTransport {
   const headers = buildUpstreamRequestHeaders({}, config.headers, principal)
   const fetch = ((url, init) => undiciFetch(url, { ...(init as Parameters<typeof undiciFetch>[1]), dispatcher: agent })) as FetchLike
   return new SSEClientTransport(new URL(config.url), { requestInit: { headers }, fetch })

@@ -9,6 +9,7 @@ import { principalBinding } from '../../session/sealed-session-id.ts'
 import type { Sessions } from '../../session/sessions.ts'
 import type { Upstream } from '../upstream.ts'
 import { BridgedSession } from './bridged-session.ts'
+import { loadSdk, type Sdk } from './sdk.ts'
 import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
@@ -30,7 +31,7 @@ export interface BridgeOptions {
   /** how long opening the upstream channel may take */
   readonly startTimeoutMs: number
   /** a new upstream channel for one client session (not yet started) */
-  readonly connect: (principal: Principal | null) => Transport
+  readonly connect: (sdk: Sdk, principal: Principal | null) => Transport
   /** release what the channels shared (an HTTP agent), once no session is left */
   readonly dispose?: () => Promise<void>
 }
@@ -70,6 +71,7 @@ export class BridgeUpstream implements Upstream {
     this.#metrics = metrics
     this.#limits = limits
     this.#perPrincipal = new ConcurrencyLimiter(opts.maxSessionsPerPrincipal)
+    loadSdk().catch((err: unknown) => { log.error({ err }, 'the MCP SDK could not be loaded: bridged sessions will fail') })
     this.#circuit = new UpstreamCircuit(server, metrics, log)
     this.transport = opts.transport
     this.#server = server
@@ -184,6 +186,9 @@ export class BridgeUpstream implements Upstream {
   }
 
   async #open (exchange: McpExchange, request: FastifyRequest): Promise<BridgedSession> {
+    // Loaded since this upstream was built (sdk.ts); from here to the session's start nothing
+    // awaits, so the session caps below are checked and taken in one step.
+    const sdk = await loadSdk()
     const server = this.#server.name
     // One principal's sessions must not take everyone's: its own cap first (429), then the server's (503).
     const release = this.#perPrincipal.acquire(limitKey(exchange, request))
@@ -198,12 +203,12 @@ export class BridgeUpstream implements Upstream {
     const owner = this.#sessions.self
     let channel: Transport
     try {
-      channel = this.#opts.connect(principal)
+      channel = this.#opts.connect(sdk, principal)
     } catch (err) {
       release()
       throw err
     }
-    const session: BridgedSession = new BridgedSession(channel, {
+    const session: BridgedSession = new BridgedSession(sdk, channel, {
       server,
       sessionId: () => this.#sessions.sealer.seal({ server, principal: principalBinding(principal ?? ANONYMOUS), upstream: undefined, owner }),
       requestTimeoutMs: this.#opts.requestTimeoutMs,

@@ -1,4 +1,4 @@
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
+import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js'
 import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js'
 import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js'
 import type { FastifyBaseLogger } from 'fastify'
@@ -7,6 +7,7 @@ import { GatewayError } from '../../errors.ts'
 import { jsonRpcError } from '../../listener/reply-error.ts'
 import { observeUpstreamMessage } from '../relay.ts'
 import { BoundedEventStore } from './event-store.ts'
+import type { Sdk } from './sdk.ts'
 
 type RequestId = string | number
 
@@ -50,10 +51,11 @@ export class BridgedSession {
   #idle: NodeJS.Timeout | undefined
   #closed = false
 
-  constructor (upstream: Transport, opts: BridgedSessionOptions) {
+  /** `sdk`: the SDK, loaded (sdk.ts) */
+  constructor (sdk: Sdk, upstream: Transport, opts: BridgedSessionOptions) {
     this.#upstream = upstream
     this.#opts = opts
-    this.downstream = new StreamableHTTPServerTransport({
+    this.downstream = new sdk.StreamableHTTPServerTransport({
       sessionIdGenerator: opts.sessionId,
       eventStore: new BoundedEventStore(),
       onsessioninitialized: (sessionId) => opts.onOpen(sessionId),
