@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto'
 import type { FastifyBaseLogger } from 'fastify'
-import { createClient } from 'redis'
+import { createRequire } from 'node:module'
+import type { createClient as CreateClient } from '@redis/client'
 import { StoreUnavailable, type Store } from './store.ts'
 
 export interface RedisStoreOptions {
@@ -14,7 +15,15 @@ export interface RedisStoreOptions {
 }
 
 type Listener = (member: string, expiresAtMs: number) => void
-type Client = ReturnType<typeof createClient>
+type Client = ReturnType<typeof CreateClient>
+
+/**
+ * node-redis's client package, required when a store is built — only with store.url: a gateway
+ * without one never loads its ~500 modules (~25 MB). Not the `redis` meta-package: its modules
+ * for RedisJSON, search, bloom and time series are nothing the gateway uses.
+ */
+const require = createRequire(import.meta.url)
+const loadClient = (): typeof CreateClient => (require('@redis/client') as { createClient: typeof CreateClient }).createClient
 
 /**
  * Lua, not GETDEL: one code path from Redis 6.0 (GETDEL is 6.2+). Each script touches only
@@ -69,7 +78,7 @@ export class RedisStore implements Store {
     this.#log = opts.log
     this.#secrets = secretsOf(opts.url)
     try {
-      this.#client = createClient({
+      this.#client = loadClient()({
         url: opts.url,
         RESP: 3,
         disableOfflineQueue: true,

@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { createClient } from 'redis'
+import { createClient } from '@redis/client'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts'
 import { captureLogs } from '../helpers/log-capture.ts'
@@ -256,7 +256,7 @@ t.test('with Redis: replicas share the counts; Redis down → local counts, logg
   const keys = await inspect.keys('rl-test:rl:oauth:*')
   await inspect.close()
   t.ok(keys.length >= 2, `the counters are in Redis under the store's prefix: ${keys.length} keys`)
-  t.ok(keys.every((k) => k.length <= 'rl-test:rl:oauth:0:'.length + 200), 'every key is bounded')
+  t.ok(keys.every((k: string) => k.length <= 'rl-test:rl:oauth:0:'.length + 200), 'every key is bounded')
   await redis.kill()
   const local = []
   for (let i = 0; i < 12; i++) local.push((await tokenRequest(a, CONTROL)).status)
