@@ -32,7 +32,8 @@ export class AccessTokenVerifier {
   readonly #issuer: string
   readonly #keys: () => SigningKeySet
   #jwks: { set: SigningKeySet; lookup: JWTVerifyGetKey } | undefined
-  readonly #cache = new LRUCache<string, Verified>({ max: 50_000 })
+  // maxSize, not max: lru-cache preallocates arrays of `max` entries; this grows with the tokens seen
+  readonly #cache = new LRUCache<string, Verified>({ maxSize: 50_000, sizeCalculation: () => 1 })
 
   constructor (issuer: string, keys: () => SigningKeySet) {
     this.#issuer = issuer

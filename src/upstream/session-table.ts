@@ -10,7 +10,8 @@ export class SessionTable {
   readonly #sessions: LRUCache<string, string>
 
   constructor (opts: { max: number, idleTtlMs: number } = { max: 100_000, idleTtlMs: 24 * 3600_000 }) {
-    this.#sessions = new LRUCache({ max: opts.max, ttl: opts.idleTtlMs, updateAgeOnGet: true })
+    // maxSize, not max: lru-cache preallocates arrays of `max` entries; sized by use instead
+    this.#sessions = new LRUCache({ maxSize: opts.max, sizeCalculation: one, ttl: opts.idleTtlMs, updateAgeOnGet: true })
   }
 
   open (server: string, sessionId: string): void {
@@ -31,4 +32,8 @@ export class SessionTable {
     for (const s of this.#sessions.values()) if (s === server) n++
     return n
   }
+}
+
+function one (): number {
+  return 1
 }
