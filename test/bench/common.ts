@@ -6,6 +6,7 @@
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { join } from 'node:path'
 import { CLOCK_TICK_US, cpuTicks } from './procs.ts'
 
 export const mb = (bytes: number | undefined): string => bytes === undefined ? '?' : `${(bytes / 1048576).toFixed(0)} MB`
@@ -135,4 +136,15 @@ export function scanGatewayLog (file: string, start: number, label: string, maxB
   return `${label}: ${lines.length} line(s)${note}, ${bad.length} at warn/error/fatal or not JSON` +
     [...groups].map(([k, n]) => `\n  ${n} × ${k}`).join('') +
     (bad.length === 0 ? '' : `\n  first one in full: ${bad[0]!.slice(0, 1500)}`)
+}
+
+/**
+ * The node flags every bench gateway runs with: BENCH_GATEWAY_FLAGS, else the image's own
+ * (deploy/Dockerfile's `ENV NODE_OPTIONS=…`), so the bench measures what is shipped.
+ */
+export function gatewayNodeFlags (root: string): string[] {
+  const given = process.env.BENCH_GATEWAY_FLAGS
+  if (given !== undefined) return given.split(/\s+/).filter((f) => f !== '')
+  const image = /^ENV NODE_OPTIONS=(.+)$/m.exec(readFileSync(join(root, 'deploy/Dockerfile'), 'utf8'))?.[1] ?? ''
+  return image.replace(/^"|"$/g, '').split(/\s+/).filter((f) => f !== '')
 }

@@ -61,7 +61,7 @@ import { runWrk, type WrkResult } from './wrk.ts'
 import { median, perRoundValues, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
 import { f2, grantsOk, grown, int, markdown, variantRows, type VariantRow } from './feature-tables.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
-import { busiest, elapsed, freePorts, gatewayMemory, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
+import { busiest, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
 import { PROD_SAMPLER, TOKEN_TTL_S, authGatewayYaml, featuresEstimateS, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml, type FeaturesOptions } from './features-options.ts'
 import { CLIENT, basic, claimDifferences, generateSigningKeys, mintAccessTokens, redeem, startBenchIdp, type BenchIdp } from './tokens.ts'
 import { runStore, storeSummary } from './store.ts'
@@ -230,7 +230,7 @@ class Features {
     const prof = this.#o.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(this.#ctx.tmp, `cpuprof-${name}`)}`] : []
     // stdout (the audit log) goes into a pipe read on the load CPU, as a container runtime reads a
     // pod's stdout: the gateway pays its write(2) into the pipe, not this VM's disk.
-    const proc = this.#spawn(name, [...prof, join(this.#ctx.root, 'bin/portcullis.js'), 'start', '--config', config], this.#ctx.proxyCpu, env, logFile, this.#ctx.loadCpu)
+    const proc = this.#spawn(name, [...prof, ...gatewayNodeFlags(this.#ctx.root), join(this.#ctx.root, 'bin/portcullis.js'), 'start', '--config', config], this.#ctx.proxyCpu, env, logFile, this.#ctx.loadCpu)
     return { proc, logFile, config }
   }
 

@@ -29,7 +29,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { rssBytes, waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, httpOk, metricSum, rssSplit, scanGatewayLog } from './common.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, metricSum, rssSplit, scanGatewayLog } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { markdown } from './feature-tables.ts'
 import { gatewayBaseEnv } from './features-options.ts'
@@ -156,7 +156,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
     procs.push(nginx)
     const config = join(ctx.tmp, 'gateway-memory.yaml')
     writeFileSync(config, gatewayYaml(gwPort, adminPort, ctx.upstreamPort, o.streams))
-    gw = ctx.group.spawn('gateway (memory)', ctx.node, [join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], {
+    gw = ctx.group.spawn('gateway (memory)', ctx.node, [...gatewayNodeFlags(ctx.root), join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], {
       cpu: ctx.proxyCpu, cwd: ctx.root, env: { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: 'info' }, logFile: gwLog, logCollectorCpu: ctx.loadCpu,
     })
     procs.push(gw)

@@ -30,7 +30,7 @@
  *                            ((r − 1) mod N) + 1): two processes of the same build and config differ
  *                            by up to ~15 % for their whole life on this VM, so one process per run
  *                            would make the ratio partly a draw (the profile uses one)
- *   BENCH_GATEWAY_FLAGS="…"  extra node flags for the gateway processes (e.g. --max-semi-space-size=16)
+ *   BENCH_GATEWAY_FLAGS="…"  node flags for every gateway process (default: deploy/Dockerfile's NODE_OPTIONS; "" for none)
  *   BENCH_JSON=FILE          also write every run as a JSON line to FILE
  *   BENCH_KEEP=1             keep the temp dir (configs, logs) instead of deleting it
  *   BENCH_ONLY=features      only the features section (no nginx, no main tables, no micro-benchmark)
@@ -41,9 +41,9 @@ import { copyFileSync, existsSync, mkdtempSync, readFileSync, readdirSync, rmSyn
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { spawn } from 'node:child_process'
+import { execFileSync, spawn } from 'node:child_process'
 import { ProcessGroup, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
-import { busyProcesses, elapsed, freePorts, gatewayMemory, httpOk, mb, rssSplit, scanGatewayLog } from './common.ts'
+import { busyProcesses, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, mb, rssSplit, scanGatewayLog } from './common.ts'
 import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk, runningWrk } from './wrk.ts'
 import { measure as measureRun, type MeasureEnv, type Target } from './measure.ts'
@@ -171,6 +171,9 @@ async function main (): Promise<number> {
   log(`pinning: CPU ${LOAD_CPU} = wrk -t1 + upstream; CPU ${PROXY_CPU} = the proxy under test (nginx or gateway)`)
 
   const tools = ensureTools(log)
+  // The gateways run what the image runs: compiled dist/ (bin/portcullis.js takes it while it is fresh).
+  execFileSync(NODE, [join(ROOT, 'bin/build.js')], { cwd: ROOT, stdio: 'inherit' })
+  log(`built dist/; gateway node flags: ${gatewayNodeFlags(ROOT).join(' ') || '(none)'}`)
   const tmp = mkdtempSync(join(tmpdir(), 'portcullis-bench-'))
   const group = new ProcessGroup()
   const abort = new AbortController()
@@ -326,7 +329,7 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
 
     // the gateways (CPU 1): `count` processes of the same config, taking turns by round
     const profDir = join(tmp, 'cpuprof')
-    const extraFlags = (process.env.BENCH_GATEWAY_FLAGS ?? '').split(/\s+/).filter((f) => f !== '')
+    const extraFlags = gatewayNodeFlags(ROOT)
     if (extraFlags.length > 0) log(`gateway node flags: ${extraFlags.join(' ')}`)
     const nodeFlags = [...extraFlags, ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [])]
     for (let n = 1; n <= count; n++) {

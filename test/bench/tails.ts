@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, httpOk, scanGatewayLog } from './common.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, scanGatewayLog } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk } from './wrk.ts'
 import { measure, type Target } from './measure.ts'
@@ -168,7 +168,7 @@ export async function runTails (ctx: TailsContext): Promise<TailsOutcome> {
             publicUrl, port, admin, upstreamPort: ctx.upstreamPort, keysFile, idpIssuer: idp.issuer, clientId: CLIENT.id, tokenTtlS: TOKEN_TTL_S, writer: 'test/bench/tails.ts',
           }))
           const logFile = join(ctx.tmp, `gateway-${name}-${attempt}.log`)
-          const proc = spawn(`gateway ${name}`, ctx.node, [join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], logFile, { ...base, ...otel[variant] }, ctx.loadCpu)
+          const proc = spawn(`gateway ${name}`, ctx.node, [...gatewayNodeFlags(ctx.root), join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], logFile, { ...base, ...otel[variant] }, ctx.loadCpu)
           try {
             await waitFor(`the ${name} gateway (/readyz)`, () => httpOk(`http://127.0.0.1:${admin}/readyz`), 30_000, proc, ctx.group)
           } catch (err) {
