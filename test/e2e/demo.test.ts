@@ -1,7 +1,10 @@
-// `npm start` is `portcullis demo`: the dev IdP, server-everything and the gateway, and — before it
-// waits for Ctrl-C — an authorized tool call made on the spot (alice's EMA flow, then tools/call
-// echo) and a call without a token that is refused. Started as a user starts it, on free ports.
+// `npm start` is `portcullis demo`: the dev IdP, server-everything and the gateway with a
+// read-only-first policy, and — before it waits for Ctrl-C — what it did on the spot: a call
+// without a token refused, alice's and bob's EMA flows, the tools/list each gets, alice's allowed
+// call and her denied one, and the console that now shows the denial. Started as a user starts
+// it, on free ports.
 import t from 'tap'
+import { request } from 'undici'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
@@ -61,7 +64,7 @@ async function startDemo (gateway: number, idp: number, upstream: number): Promi
   return { child, exited, gateway, output: () => out, killGroup }
 }
 
-t.test('portcullis demo shows an authorized tool call and a refused one, then stops on SIGTERM', async (t) => {
+t.test('portcullis demo tells the policy\'s story, then stops on SIGTERM', async (t) => {
   const { child, exited, gateway, output, killGroup } = await withFreePorts(3, startDemo)
   t.teardown(async () => {
     if (child.exitCode === null && child.signalCode === null) killGroup()
@@ -73,9 +76,32 @@ t.test('portcullis demo shows an authorized tool call and a refused one, then st
   const mcpUrl = `http://127.0.0.1:${gateway}/mcp/everything`
   t.match(out, `gateway                    ${mcpUrl}`)
   t.match(out, /without a token: {2}refused — Unauthorized: a bearer token is required/, 'a call without a token is refused (401)')
-  t.match(out, `alice, ID token → ID-JAG → access token (`, 'alice\'s EMA flow ran')
-  t.match(out, 'tools/call echo with it: "Echo: hello through the gateway"', 'and the authorized tool call went through')
+  t.match(out, 'alice (eng), ID token → ID-JAG → access token (', 'alice\'s EMA flow ran')
+  t.match(out, 'bob (sales), ID token → ID-JAG → access token (', 'and bob\'s')
+
+  const listed = (user: string): string[] => /tools\/list as (\w+): \d+ of server-everything's \d+ — (.*)/.exec(out.slice(out.indexOf(`tools/list as ${user}:`)))?.[2]?.split(', ') ?? []
+  const alice = listed('alice')
+  const bob = listed('bob')
+  t.ok(alice.includes('echo') && alice.includes('get-sum') && alice.includes('get-structured-content'), `alice (eng) lists the read tools: ${alice.join(' ')}`)
+  t.ok(bob.includes('echo') && bob.length < alice.length, `bob (sales) lists fewer: ${bob.join(' ')}`)
+  t.ok(bob.every((name) => alice.includes(name)), 'and nothing alice does not')
+  for (const [user, names] of [['alice', alice], ['bob', bob]] as const) {
+    t.notOk(names.includes('get-env'), `${user}: get-env is not listed`)
+    t.notOk(names.some((n) => /^(trigger|toggle)-/.test(n) || n === 'gzip-file-as-resource'), `${user}: no tool with side effects is listed`)
+  }
+  t.match(out, /tools\/list as alice: \d+ of server-everything's (\d+)/, 'out of what server-everything lists')
+
+  t.match(out, 'alice, tools/call echo:     "Echo: hello through the gateway"', 'the allowed call went through')
+  t.match(out, 'alice, tools/call get-env:  denied — Unknown tool: get-env', 'the denied one is answered as an unknown tool')
   t.notMatch(out, /eyJ[A-Za-z0-9_-]{10,}/, 'no token is printed')
+
+  const adminUrl = /Console: (http:\/\/127\.0\.0\.1:\d+)\/ — these decisions are there now/.exec(out)?.[1]
+  t.ok(adminUrl, 'the console URL is printed')
+  t.match(out, `console                    ${adminUrl}/`)
+  const api = await (await request(`${adminUrl}/api/decisions`)).body.json() as { decisions: Array<Record<string, unknown>> }
+  t.match(api.decisions, [{ server: 'everything', kind: 'tool', name: 'get-env', decision: 'deny', ruleId: 'no-env', reason: 'denied_by_rule', clientId: 'demo-client' }], 'the console\'s decisions show the denial with its rule id')
+  t.notOk(api.decisions.some((d) => d.name === 'echo'), 'and no denial of the allowed call')
+
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM stops everything, exit 0')
 })
