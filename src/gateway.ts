@@ -150,16 +150,27 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       return { url, adminUrl }
     },
     async close () {
+      // The drain: out of the Service first; GET streams end (clients reopen them elsewhere); the
+      // listener stops accepting, and requests arriving on open connections get 503; requests in
+      // flight — tool calls and their SSE answers — finish, for listen.drainTimeoutMs at most; only
+      // then do upstream pools and bridged sessions close.
       readiness.ready = false
       replicas?.stop()
+      holder.current.upstreams.getStreams.drain()
       const timer = setTimeout(() => app.server.closeAllConnections(), config.listen.drainTimeoutMs)
       timer.unref()
+      // A keep-alive connection whose request finishes during the drain would otherwise stay open
+      // (keepAliveTimeout) and hold the close until the timeout: close connections as they go idle.
+      const idle = setInterval(() => app.server.closeIdleConnections(), 100)
+      idle.unref()
       try {
+        await app.close()
+        clearInterval(idle)
         await holder.current.upstreams.close()
         await Promise.allSettled([...retiring].map((u) => u.close()))
-        await app.close()
       } finally {
         clearTimeout(timer)
+        clearInterval(idle)
         await admin.close()
         await store.close()
       }

@@ -62,6 +62,8 @@ export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxB
         exchange.messages = parsed.messages
         exchange.batch = parsed.batch
       }
+      // a peer's GET stream ends with this replica's drain like a client's
+      if (request.method === 'GET') state.upstreams.getStreams.track(reply.raw)
       await upstream.servePeer(exchange, request, reply)
     },
   })

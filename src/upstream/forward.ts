@@ -7,7 +7,9 @@ export async function forwardToUpstream (request: FastifyRequest, reply: Fastify
   if (exchange === null || upstream === null) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'forward before resolveServer')
   switch (request.method) {
     case 'POST': return await upstream.post(exchange, request, reply)
-    case 'GET': return await upstream.get(exchange, request, reply)
+    case 'GET':
+      exchange.state.upstreams.getStreams.track(reply.raw)
+      return await upstream.get(exchange, request, reply)
     case 'DELETE': return await upstream.delete(exchange, request, reply)
     default: throw new GatewayError('PORTCULLIS_ERR_METHOD_NOT_ALLOWED', undefined, { headers: { allow: 'GET, POST, DELETE' } })
   }

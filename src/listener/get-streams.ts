@@ -1,0 +1,34 @@
+import type { ServerResponse } from 'node:http'
+
+/**
+ * The GET streams open to clients (Streamable HTTP's server-to-client channel). A draining
+ * replica ends them at once — a client reopens its GET stream at another replica, losing nothing
+ * (a resumable stream resumes with Last-Event-ID) — so that the drain waits only for requests in
+ * flight, not for streams that would stay open for hours.
+ */
+export class GetStreams {
+  readonly #open = new Set<ServerResponse>()
+  #draining = false
+
+  track (res: ServerResponse): void {
+    if (this.#draining) {
+      res.destroy()
+      return
+    }
+    this.#open.add(res)
+    res.once('close', () => this.#open.delete(res))
+  }
+
+  get size (): number {
+    return this.#open.size
+  }
+
+  /** End every open GET stream, and any opened from now on. */
+  drain (): void {
+    this.#draining = true
+    for (const res of this.#open) {
+      if (res.headersSent) res.end()
+      else res.destroy()
+    }
+  }
+}
