@@ -6,6 +6,9 @@ import { rawHttp, rawRequest } from '../helpers/mcp-http.ts'
 // metricsRequireToken). Against the real gateway process.
 const TOKEN = 'admin-token-0123456789-abcdefghijklmnop'
 const CHALLENGE = 'Bearer realm="portcullis-admin"'
+const BASIC_CHALLENGE = 'Basic realm="portcullis-admin", charset="UTF-8"'
+const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
+const basic = (user: string, password: string): string => `Basic ${b64(`${user}:${password}`)}`
 
 const yaml = (admin: string): string => `
 publicUrl: http://127.0.0.1:9
@@ -32,9 +35,29 @@ async function get (base: string, path: string, headers: Array<[string, string]>
 }
 
 t.test('hostile requests for guarded paths: 401, the challenge, never the content', async (t) => {
+  t.match(b64(`adm:${TOKEN}`), /[^=]==$/, 'the unpadded row below really drops padding')
   const hostile: Array<[string, string, Array<[string, string]>]> = [
     ['no header', '/metrics', []],
-    ['wrong scheme', '/metrics', [['Authorization', `Basic ${Buffer.from(`admin:${TOKEN}`).toString('base64')}`]]],
+    ['wrong scheme', '/metrics', [['Authorization', `Digest ${b64(`admin:${TOKEN}`)}`]]],
+    ['Basic, wrong password', '/metrics', [['Authorization', basic('admin', 'not-the-admin-token-0123456789-abcdef')]]],
+    ['Basic, empty password', '/metrics', [['Authorization', basic('admin', '')]]],
+    ['Basic, empty credentials', '/metrics', [['Authorization', 'Basic ']]],
+    ['Basic without credentials', '/metrics', [['Authorization', 'Basic']]],
+    ['Basic, the token as user name', '/metrics', [['Authorization', basic(TOKEN, '')]]],
+    ['Basic, the token as user name and a password', '/metrics', [['Authorization', basic(TOKEN, 'x')]]],
+    ['Basic, the token without a colon', '/metrics', [['Authorization', `Basic ${b64(TOKEN)}`]]],
+    ['Basic, the token in clear', '/metrics', [['Authorization', `Basic admin:${TOKEN}`]]],
+    ['Basic, malformed base64', '/metrics', [['Authorization', `Basic ${b64(`admin:${TOKEN}`).slice(0, -2)}!!`]]],
+    ['Basic, base64 after the padding', '/metrics', [['Authorization', `Basic ${b64(`admin:${TOKEN}x`)}QQ==`]]],
+    ['Basic, unpadded base64', '/metrics', [['Authorization', `Basic ${b64(`adm:${TOKEN}`).replace(/==$/, '')}`]]],
+    ['Basic, base64url alphabet', '/metrics', [['Authorization', `Basic ${Buffer.from(`admin?:${TOKEN}`).toString('base64url')}`]]],
+    ['Basic, the password with a trailing newline', '/metrics', [['Authorization', basic('admin', `${TOKEN}\n`)]]],
+    ['Basic, the password in Latin-1, not UTF-8', '/metrics', [['Authorization', `Basic ${Buffer.from(`\u00e9:${TOKEN}`, 'latin1').toString('base64')}`]]],
+    ['Basic, two spaces', '/metrics', [['Authorization', `Basic  ${b64(`admin:${TOKEN}`)}`]]],
+    ['Basic and Bearer in one header', '/metrics', [['Authorization', `${basic('admin', TOKEN)}, Bearer ${TOKEN}`]]],
+    ['two headers, Basic right then Bearer wrong', '/metrics', [['Authorization', basic('admin', TOKEN)], ['Authorization', 'Bearer wrong']]],
+    ['two headers, Bearer wrong then Basic right', '/metrics', [['Authorization', 'Bearer wrong'], ['Authorization', basic('admin', TOKEN)]]],
+    ['two headers, Basic right twice', '/metrics', [['Authorization', basic('admin', TOKEN)], ['Authorization', basic('admin', TOKEN)]]],
     ['token without a scheme', '/metrics', [['Authorization', TOKEN]]],
     ['wrong token', '/metrics', [['Authorization', 'Bearer not-the-admin-token-0123456789-abcdef']]],
     ['the token with one character changed', '/metrics', [['Authorization', `Bearer ${TOKEN.slice(0, -1)}X`]]],
@@ -61,6 +84,27 @@ t.test('hostile requests for guarded paths: 401, the challenge, never the conten
     t.equal(res.headers['www-authenticate'], CHALLENGE, `${name}: the challenge`)
     t.notMatch(res.body, /portcullis_|process_cpu|# HELP|status/, `${name}: no content`)
   }
+})
+
+t.test('a browser is offered Basic too, and the token as its password opens the console', async (t) => {
+  const html: [string, string] = ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8']
+  const asked: Array<[string, Array<[string, string]>]> = [['no header', [html]], ['wrong password', [html, ['Authorization', basic('admin', 'wrong')]]]]
+  for (const [name, headers] of asked) {
+    const res = await get(strict.adminUrl, '/', headers)
+    t.equal(res.status, 401, `${name}: 401`)
+    t.same(res.headers['www-authenticate'], [CHALLENGE, BASIC_CHALLENGE], `${name}: Bearer and Basic, so the browser prompts`)
+  }
+  const api = await get(strict.adminUrl, '/api/servers', [['Accept', 'application/json']])
+  t.equal(api.headers['www-authenticate'], CHALLENGE, 'not a browser: Bearer only')
+  for (const user of ['admin', '', 'ops@example.com', 'zoë']) {
+    const ok = await get(strict.adminUrl, '/', [html, ['Authorization', basic(user, TOKEN)]])
+    t.equal(ok.status, 200, `user name ${JSON.stringify(user)}: any user name`)
+    t.match(ok.body, /<title>[^<]*Servers/)
+  }
+  const colon = await get(strict.adminUrl, '/metrics', [['Authorization', `basic ${b64(`a:b:${TOKEN}`)}`]])
+  t.equal(colon.status, 401, 'the password is everything after the first colon')
+  const scheme = await get(strict.adminUrl, '/metrics', [['Authorization', `basic ${b64(`admin:${TOKEN}`)}`]])
+  t.equal(scheme.status, 200, 'the scheme is case-insensitive')
 })
 
 t.test('the right token opens everything; unknown paths then 404', async (t) => {

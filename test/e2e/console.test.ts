@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { Writable } from 'node:stream'
 import { request } from 'undici'
 import axe from 'axe-core'
-import type { Page } from 'playwright-core'
+import { chromium, type Page } from 'playwright-core'
 import type { JWTPayload } from 'jose'
 import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
 import { parseConfig } from '../../src/config/load.ts'
@@ -22,7 +22,7 @@ import { runPolicy } from '../../src/cli/policy.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
 import { withFreePorts } from '../helpers/ports.ts'
 import { POST_HEADERS, rawInitialize, readMessages, type RawSession } from '../helpers/raw-mcp.ts'
-import { launchChromium } from '../helpers/chromium.ts'
+import { CHROMIUM, CHROMIUM_ARGS, launchChromium } from '../helpers/chromium.ts'
 import { basic } from '../helpers/ema.ts'
 
 const SECRETS = {
@@ -185,6 +185,28 @@ t.test('admin.token: the console and /api/ answer 401 without it; the probes do 
   t.equal(await token401('/healthz'), 200)
   t.equal(await token401('/readyz'), 200)
   t.equal(await token401('/', ADMIN), 200, 'with the token')
+})
+
+t.test('admin.token in a plain browser: the Basic prompt, answered with the token as password, opens the console', async (t) => {
+  const plain = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_ARGS, headless: true })
+  t.teardown(async () => { await plain.close() })
+  const anonymous = await (await plain.newContext()).newPage()
+  // headless, nobody answers the prompt: Chromium gives up on the challenge it was offered
+  await t.rejects(anonymous.goto(`${stack.adminUrl}/`), /ERR_INVALID_AUTH_CREDENTIALS/, 'no credentials: asked for them')
+  // Playwright answers a Basic challenge with these, as a user answers the prompt
+  const context = await plain.newContext({ httpCredentials: { username: 'ops', password: SECRETS.ADMIN_TOKEN } })
+  const errors: string[] = []
+  const page = await context.newPage()
+  page.on('console', (msg) => { if (msg.type() === 'error') errors.push(msg.text()) })
+  const failed: string[] = []
+  page.on('response', (res) => { if (res.status() !== 200) failed.push(`${res.status()} ${res.url()}`) })
+  t.equal((await page.goto(`${stack.adminUrl}/decisions`))?.status(), 200, 'the decisions view')
+  const started = Date.now()
+  // its script refreshes the table from /api/decisions with the same credentials
+  while (!(await page.locator('#updated').innerText()).startsWith('Updated ') && Date.now() - started < 3_000) await new Promise((resolve) => setTimeout(resolve, 50))
+  t.match(await page.locator('#updated').innerText(), /^Updated /, 'the table refreshed itself through the API')
+  t.same(failed.filter((f) => !f.startsWith('401 ')), [], 'everything else it loaded: 200')
+  t.same(errors.filter((e) => !/401/.test(e)), [], 'no console error')
 })
 
 t.test('servers: every server, its upstream without credentials, and its health', async (t) => {
