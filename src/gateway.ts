@@ -112,7 +112,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   const reloads = new ReloadHistory()
   const replicas = config.store === undefined ? undefined : new Replicas(store, VERSION)
   void admin.register(consoleRoutes, {
-    sources: gatewaySources({ holder, metrics, auth, health: upstreamHealth(metrics), decisions, toolNames, reloads, replicas }),
+    sources: gatewaySources({ holder, metrics, auth, health: upstreamHealth(metrics), decisions, toolNames, reloads, replicas, traceUrlTemplate: config.admin.traceUrlTemplate }),
   })
 
   return {

@@ -20,7 +20,7 @@ export function buildConfig(raw: RawConfig, source: string): Config {
     publicUrl,
     listen: { ...raw.listen, allowedOrigins: [...raw.listen.allowedOrigins], advertiseUrl: raw.listen.advertiseUrl?.replace(/\/+$/, ''), trustProxy: [...raw.listen.trustProxy] },
     limits: { ...raw.limits },
-    admin: { host: raw.admin.host, port: raw.admin.port, token: raw.admin.token, metricsRequireToken: raw.admin.metricsRequireToken },
+    admin: { host: raw.admin.host, port: raw.admin.port, token: raw.admin.token, metricsRequireToken: raw.admin.metricsRequireToken, traceUrlTemplate: raw.admin.traceUrlTemplate },
     authorization: {
       issuer: auth.issuer ?? publicUrl,
       signingKeys: auth.signingKeys,

@@ -62,7 +62,7 @@ export interface RawConfig {
   publicUrl: string
   listen: { host: string; port: number; allowedOrigins: string[]; drainTimeoutMs: number; advertiseUrl?: string; trustProxy: string[] }
   limits: { maxBodyBytes: number; maxStreamsPerPrincipal: number; upstreamWaitMs: number; headersTimeoutMs: number; requestTimeoutMs: number }
-  admin: { host: string; port: number; token?: string; metricsRequireToken: boolean }
+  admin: { host: string; port: number; token?: string; metricsRequireToken: boolean; traceUrlTemplate?: string }
   authorization: {
     issuer?: string
     signingKeys?: string

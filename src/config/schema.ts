@@ -117,6 +117,13 @@ const claimName: Schema = { type: 'string', pattern: CLAIM_NAME, errorText: 'mus
 /** A list of strings, or one string standing for a list of one. */
 const oneOrMore: Schema = { type: ['string', 'array'], minLength: 1, minItems: 1, items: text }
 
+/** The console's link to a trace: an http(s) URL, no credentials, `{traceId}` after the host. */
+const traceUrlTemplate: Schema = {
+  type: 'string',
+  pattern: '^https?://[A-Za-z0-9.:\\[\\]-]+[/?#][\\x21-\\x7E]*\\{traceId\\}[\\x21-\\x7E]*$',
+  errorText: 'must be an http(s) URL with {traceId} in its path, query or fragment, e.g. https://grafana.example.com/explore?traceId={traceId}',
+}
+
 /** `N/s`, `N/min` or `N/h`: a token bucket of N that refills over that period. */
 const rate: Schema = { type: 'string', pattern: '^[1-9][0-9]{0,8}/(s|min|h)$', errorText: 'must be N/s, N/min or N/h (N a positive integer)' }
 const serverRateLimit: Schema = closed({
@@ -260,6 +267,7 @@ export const configSchema: Schema = closed(
       port: port(DEFAULTS.admin.port),
       token: { type: 'string', minLength: 32, errorText: 'must be at least 32 characters' },
       metricsRequireToken: flag(DEFAULTS.admin.metricsRequireToken),
+      traceUrlTemplate,
     }, { default: {} }),
     authorization: closed(
       {

@@ -58,6 +58,8 @@ export interface AdminConfig {
   /** a bearer token for everything on the admin listener but /healthz, /readyz and (unless metricsRequireToken) /metrics */
   readonly token: string | undefined
   readonly metricsRequireToken: boolean
+  /** the console links each trace id to this URL, `{traceId}` replaced (e.g. Grafana's explore) */
+  readonly traceUrlTemplate: string | undefined
 }
 
 /** A token bucket: `points` requests per `durationSeconds`, refilled continuously. */

@@ -207,6 +207,14 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['trustProxy prefix too long', { 'listen.trustProxy': ['10.0.0.0/33'] }, 'listen.trustProxy[0]', 'IP address or CIDR'],
   ['trustProxy bad IPv4', { 'listen.trustProxy': ['10.0.0.256'] }, 'listen.trustProxy[0]', 'IP address or CIDR'],
   ['admin token too short', { 'admin.token': 'short' }, 'admin.token', 'at least 32 characters'],
+  ['trace URL without {traceId}', { 'admin.traceUrlTemplate': 'https://grafana.example.com/explore' }, 'admin.traceUrlTemplate', 'with {traceId}'],
+  ['trace URL not http(s)', { 'admin.traceUrlTemplate': 'javascript:alert(1)//{traceId}' }, 'admin.traceUrlTemplate', 'must be an http(s) URL'],
+  ['trace URL relative', { 'admin.traceUrlTemplate': '/explore?traceId={traceId}' }, 'admin.traceUrlTemplate', 'must be an http(s) URL'],
+  ['trace URL with {traceId} in the host', { 'admin.traceUrlTemplate': 'https://{traceId}.example.com/' }, 'admin.traceUrlTemplate', 'in its path, query or fragment'],
+  ['trace URL with credentials', { 'admin.traceUrlTemplate': 'https://u:p@grafana.example.com/?t={traceId}' }, 'admin.traceUrlTemplate', 'must be an http(s) URL'],
+  ['trace URL with a space', { 'admin.traceUrlTemplate': 'https://grafana.example.com/explore?q=trace {traceId}' }, 'admin.traceUrlTemplate', 'must be an http(s) URL'],
+  ['trace URL with a misspelt placeholder', { 'admin.traceUrlTemplate': 'https://grafana.example.com/?t={traceid}' }, 'admin.traceUrlTemplate', 'with {traceId}'],
+  ['trace URL not a string', { 'admin.traceUrlTemplate': true }, 'admin.traceUrlTemplate', 'must be a string'],
   ['rate without unit', { 'servers.s.rateLimits': [{ per: 'subject', rate: '10' }] }, 'servers.s.rateLimits[0].rate', 'N/s, N/min or N/h'],
   ['rate of zero', { 'servers.s.rateLimits': [{ per: 'subject', rate: '0/min' }] }, 'servers.s.rateLimits[0].rate', 'N/s, N/min or N/h'],
   ['rate per unknown', { 'servers.s.rateLimits': [{ per: 'user', rate: '1/s' }] }, 'servers.s.rateLimits[0].per', 'must be one of'],
@@ -284,6 +292,19 @@ t.test('bad configs name the exact path', async (t) => {
     t.same(problems.map((p) => p.path), [path], `${title}: one problem, at ${path}`)
     t.match(problems[0]?.message, message, `${title}: message`)
   }
+})
+
+t.test('admin.traceUrlTemplate: http(s) URLs with {traceId} load as written', async (t) => {
+  for (const template of [
+    'https://grafana.example.com/explore?traceId={traceId}',
+    'http://127.0.0.1:16686/trace/{traceId}',
+    'https://grafana.example.com/explore?left=%7B%22queries%22%3A%5B%7B%22query%22%3A%22{traceId}%22%7D%5D%7D',
+    'https://[::1]:3000/#/trace/{traceId}',
+  ]) {
+    const config = parseConfig(JSON.stringify(change(validDocument(), { 'admin.traceUrlTemplate': template })), { source: '<trace>', env: {} })
+    t.equal(config.admin.traceUrlTemplate, template, template)
+  }
+  t.equal(parseConfig(JSON.stringify(validDocument()), { source: '<trace>', env: {} }).admin.traceUrlTemplate, undefined, 'absent: no links')
 })
 
 t.test('YAML-level problems', async (t) => {

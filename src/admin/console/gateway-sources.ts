@@ -23,7 +23,7 @@ export interface GatewayParts {
   readonly reloads: ReloadHistory
   /** with store.url only */
   readonly replicas: Replicas | undefined
-  /** `{traceId}` in it is replaced by a trace id (admin.traceUrlTemplate, once the config has it) */
+  /** admin.traceUrlTemplate: `{traceId}` in it is replaced by a trace id */
   readonly traceUrlTemplate?: string | undefined
 }
 
