@@ -12,6 +12,7 @@ import { parseMcpBody } from './listener/body.ts'
 import { startSpans } from './observe/start-spans.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
 import { enforcePolicy } from './policy/enforce.ts'
+import { enforceRateLimits } from './ratelimit/server-rate-limits.ts'
 import { forwardToUpstream } from './upstream/forward.ts'
 import type { Stage } from './listener/run-stages.ts'
 import type { Sessions } from './session/sessions.ts'
@@ -45,6 +46,7 @@ export function mcpPipeline (config: Config, holder: StateHolder, auth: Authoriz
       startSpans(sink.toolNames),
       checkMcpHeaders,
       enforcePolicy(sink),
+      enforceRateLimits(auth.store, config.store?.keyPrefix ?? '', sink),
     ],
     handler: forwardToUpstream,
   }

@@ -1,16 +1,15 @@
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthEndpoint, OAuthRateLimit } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Store } from '../store/store.ts'
-import { RedisStore } from '../store/redis-store.ts'
 import { escapeHtml } from '../authorization-server/login/responses.ts'
 import { claimedClientId } from '../authorization-server/token-endpoint.ts'
-import { RateLimiter, type Limited, type RateBackend } from './rate-limiter.ts'
+import { RateLimiter, type Limited } from './rate-limiter.ts'
+import { rateBackend } from './rate-backend.ts'
 
 const ENDPOINTS: ReadonlySet<string> = new Set<OAuthEndpoint>(['token', 'authorize', 'callback', 'register', 'consent'])
 /** endpoints a browser navigates to: an HTML page for people, JSON for programs */
 const BROWSER_ENDPOINTS: ReadonlySet<string> = new Set<OAuthEndpoint>(['authorize', 'callback', 'consent'])
-const FALLBACK_LOG_INTERVAL_MS = 60_000
 
 export interface OAuthRateLimitOptions {
   readonly limits: readonly OAuthRateLimit[]
@@ -40,26 +39,6 @@ export function oauthRateLimits (app: FastifyInstance, opts: OAuthRateLimitOptio
   }
   app.addHook('onRequest', async function oauthAddressLimits (request, reply) { return await check(request, reply, 'address') })
   app.addHook('preHandler', async function oauthClientLimits (request, reply) { return await check(request, reply, 'client') })
-}
-
-/** Redis when the store is Redis (replicas count together), else memory; fallbacks are logged at most once a minute with their count. */
-export function rateBackend (store: Store, keyPrefix: string, log: FastifyBaseLogger): RateBackend {
-  let fallbacks = 0
-  let nextLog = 0
-  return {
-    redis: store instanceof RedisStore ? store.limiterClient : undefined,
-    keyPrefix,
-    up: () => store.up,
-    onFallback () {
-      fallbacks++
-      const now = Date.now()
-      if (now < nextLog) return
-      log.warn({ 'event.name': 'ratelimit.fallback', count: fallbacks },
-        'rate limits counted in this replica\'s memory: the store did not answer (each replica now allows the whole limit)')
-      fallbacks = 0
-      nextLog = now + FALLBACK_LOG_INTERVAL_MS
-    },
-  }
 }
 
 /** the endpoint named by an /oauth/* path; undefined for other /oauth/* paths; null outside /oauth/ */
