@@ -1,12 +1,14 @@
 import { parseArgs } from 'node:util'
 import { ConfigError, loadConfig } from '../config/load.ts'
 import { compilePolicy, decide, type PolicyKind } from '../policy/decide.ts'
+import { decideResource } from '../policy/resource-decision.ts'
 import type { Principal } from '../authn/principal.ts'
 import type { CliIo } from './io.ts'
 
 /**
  * `portcullis policy explain --config F --server S --tool T [--scope "a b"] [--claims JSON]`:
- * run the gateway's own `decide()` for one identity and one tool (or `--kind prompts|resources`)
+ * run the gateway's own decision for one identity and one tool (or `--kind prompts|resources`:
+ * a resource URI as the request path judges it, refused when not in its RFC 3986 normal form)
  * and print the decision, the rule id the audit log would record, and the reason.
  * Exit 0 allow, 1 deny, 2 usage or config error (design.md §5).
  */
@@ -67,7 +69,8 @@ export async function runPolicy (argv: string[], io: CliIo): Promise<number> {
     anonymous: false,
     assertionJti: undefined,
   }
-  const decision = decide(compilePolicy(server), values.kind as PolicyKind, values.tool, principal)
+  const policy = compilePolicy(server)
+  const decision = values.kind === 'resources' ? decideResource(policy, values.tool, principal) : decide(policy, values.kind as PolicyKind, values.tool, principal)
   const verdict = decision.allow ? 'allow' : server.mode === 'shadow' ? 'deny (would_deny: the server is in shadow mode)' : 'deny'
   io.stdout.write([
     `${verdict}: ${values.kind.replace(/s$/, '')} ${JSON.stringify(values.tool)} on server ${server.name}`,

@@ -55,7 +55,10 @@ const RULES = `
         id: no-secrets
     prompts:
       - allow: [greet]
-        id: greet-only`
+        id: greet-only
+    resources:
+      - allow: ["file:///public/*"]
+        id: public-files`
 
 const upstream = await startRecordingUpstream({ promptsAndResources: true })
 const shadowUpstream = await startRecordingUpstream()
@@ -273,7 +276,9 @@ const IDENTITIES = [
   { name: 'carol (eng, read)', scope: 'tools.read', claims: { sub: 'carol', groups: ['eng'], client_id: CLIENT_ID } },
   { name: 'nobody (no scope)', scope: '', claims: {} },
 ]
-const CASES: Array<{ server: string, kind: 'tool' | 'prompt', name: string }> = [
+/** `file:///public/*` names it as a string; the request path refuses it: not in normal form */
+const DOTTED = 'file:///public/../secret/keys.txt'
+const CASES: Array<{ server: string, kind: 'tool' | 'prompt' | 'resource', name: string }> = [
   { server: 'tools', kind: 'tool', name: 'echo' },
   { server: 'tools', kind: 'tool', name: 'slow' },
   { server: 'tools', kind: 'tool', name: 'fail' },
@@ -282,6 +287,9 @@ const CASES: Array<{ server: string, kind: 'tool' | 'prompt', name: string }> = 
   { server: 'tools', kind: 'prompt', name: 'greet' },
   { server: 'shadow', kind: 'tool', name: 'secret' },
   { server: 'shadow', kind: 'tool', name: 'fail' },
+  { server: 'tools', kind: 'resource', name: 'file:///public/readme.txt' },
+  { server: 'tools', kind: 'resource', name: DOTTED },
+  { server: 'shadow', kind: 'resource', name: 'file:///public/%72eadme.txt' },
 ]
 
 t.test('playground: the same answers as `portcullis policy explain`, in the page and at /api/explain', async (t) => {
@@ -325,6 +333,28 @@ t.test('playground: the same answers as `portcullis policy explain`, in the page
   await page.locator('#results tbody tr').first().waitFor({ timeout: 2_000 })
   t.ok(await page.locator('#results tbody tr').count() >= 6, 'every tool and prompt known for the server')
   await screenshot('playground')
+})
+
+t.test('a resource URI not in normal form: denied by the playground and by `policy explain`, as the request path denies it', async (t) => {
+  const alice = IDENTITIES[0] ?? { scope: '', claims: {} }
+  for (const [name, ruleId, reason] of [
+    ['file:///public/readme.txt', 'public-files', 'allowed_by_rule'],
+    [DOTTED, 'default', 'non_canonical_uri'],
+    ['file:///public/%72eadme.txt', 'default', 'non_canonical_uri'],
+    ['FILE:///public/readme.txt', 'default', 'non_canonical_uri'],
+  ] as const) {
+    const decision = reason === 'allowed_by_rule' ? 'allow' : 'deny'
+    t.same(await explainCli('tools', 'resource', name, alice.scope, alice.claims), { decision, ruleId, reason }, `policy explain: ${name}`)
+    const res = await request(`${stack.adminUrl}/api/explain`, {
+      method: 'POST',
+      headers: { ...ADMIN, 'content-type': 'application/json' },
+      body: JSON.stringify({ server: 'tools', resource: name, scopes: alice.scope.split(' '), claims: alice.claims }),
+    })
+    t.match(await res.body.json(), { decision, ruleId, reason }, `playground: ${name}`)
+  }
+  const session = await rawInitialize(`${stack.url}/mcp/tools`, { authorization: `Bearer ${bobRead}` })
+  const read = await rpc('tools', bobRead, session, 9, 'resources/read', { uri: DOTTED })
+  t.equal(read.messages[0]?.error?.code, -32002, 'and the request path: resources/read of it is "Resource not found"')
 })
 
 t.test('playground without JavaScript: a plain form POST answers with the page', async (t) => {

@@ -1,6 +1,7 @@
 import type { ServerConfig } from '../../config/types.ts'
 import type { Principal } from '../../authn/principal.ts'
 import { decide, type CompiledPolicy, type PolicyKind } from '../../policy/decide.ts'
+import { decideResource } from '../../policy/resource-decision.ts'
 import type { ExplainAnswer, Identity, Item } from './sources.ts'
 
 const KINDS: Readonly<Record<Item['kind'], PolicyKind>> = { tool: 'tools', prompt: 'prompts', resource: 'resources' }
@@ -24,13 +25,12 @@ export function explainPrincipal (identity: Identity): Principal {
 }
 
 /**
- * The decision of `decide()` — the request path's and `policy explain`'s — on the compiled policy
- * the requests are judged by; shadow mode turns a denial into would_deny, an insufficient scope
- * is a step-up. (The request path refuses a resource URI not in normal form before deciding.)
+ * The request path's decision — and `policy explain`'s — on the compiled policy the requests are
+ * judged by: `decide()`, or for a resource URI `decideResource()` (not in normal form → denied);
+ * shadow mode turns a denial into would_deny, an insufficient scope is a step-up.
  */
 export function explainOne (server: ServerConfig, policy: CompiledPolicy, principal: Principal, item: Item): ExplainAnswer {
-  const kind = KINDS[item.kind]
-  const decision = decide(policy, kind, item.name, principal)
+  const decision = item.kind === 'resource' ? decideResource(policy, item.name, principal) : decide(policy, KINDS[item.kind], item.name, principal)
   return {
     decision: decision.allow ? 'allow' : server.mode === 'shadow' ? 'would_deny' : decision.reason === 'insufficient_scope' ? 'step_up' : 'deny',
     ruleId: decision.ruleId,
