@@ -61,7 +61,7 @@ export interface RawIdentityProvider {
 export interface RawConfig {
   publicUrl: string
   listen: { host: string; port: number; allowedOrigins: string[]; drainTimeoutMs: number; advertiseUrl?: string; trustProxy: string[] }
-  limits: { maxBodyBytes: number; maxStreamsPerPrincipal: number; upstreamWaitMs: number; headersTimeoutMs: number; requestTimeoutMs: number }
+  limits: { maxBodyBytes: number; maxStreamsPerPrincipal: number; upstreamWaitMs: number; headersTimeoutMs: number; requestTimeoutMs: number; streamStallMs: number; maxStreamBufferBytes: number }
   admin: { host: string; port: number; token?: string; metricsRequireToken: boolean; traceUrlTemplate?: string }
   authorization: {
     issuer?: string

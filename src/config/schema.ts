@@ -26,6 +26,8 @@ export const DEFAULTS = {
     upstreamWaitMs: 5_000, // longest wait for an upstream connection before 503 + Retry-After
     headersTimeoutMs: 10_000, // to receive a request's headers
     requestTimeoutMs: 30_000, // to receive a whole request (headers and body); not the response
+    streamStallMs: 30_000, // an SSE stream whose client reads nothing for this long is closed
+    maxStreamBufferBytes: 1_048_576, // what one stream may hold unread before it is closed at once
   },
   // loopback unless said otherwise: metrics and the console are for the platform, not the world
   admin: { host: '127.0.0.1', port: 9464, metricsRequireToken: false },
@@ -261,6 +263,8 @@ export const configSchema: Schema = closed(
       upstreamWaitMs: ms(1, DEFAULTS.limits.upstreamWaitMs),
       headersTimeoutMs: ms(1, DEFAULTS.limits.headersTimeoutMs),
       requestTimeoutMs: ms(1, DEFAULTS.limits.requestTimeoutMs),
+      streamStallMs: ms(100, DEFAULTS.limits.streamStallMs),
+      maxStreamBufferBytes: int(65_536, 1_073_741_824, DEFAULTS.limits.maxStreamBufferBytes),
     }, { default: {} }),
     admin: closed({
       host: { ...text, default: DEFAULTS.admin.host },

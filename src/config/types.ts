@@ -49,6 +49,10 @@ export interface LimitsConfig {
   readonly headersTimeoutMs: number
   /** To receive a whole request, headers and body (default 30 s); responses (streams) are not bounded by it. */
   readonly requestTimeoutMs: number
+  /** An SSE stream whose client reads nothing for this long is closed (default 30 s). */
+  readonly streamStallMs: number
+  /** Unread bytes one stream may hold before it is closed at once (default 1 MiB). */
+  readonly maxStreamBufferBytes: number
 }
 
 export interface AdminConfig {

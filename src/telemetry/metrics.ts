@@ -110,6 +110,13 @@ export class Metrics {
     registers: [this.registry],
   })
 
+  readonly streamsStalled = new Counter({
+    name: 'portcullis_streams_stalled_total',
+    help: 'SSE streams closed because their client stopped reading (limits.streamStallMs, maxStreamBufferBytes), by server',
+    labelNames: ['server'] as const,
+    registers: [this.registry],
+  })
+
   readonly upstreamCircuitOpen = new Gauge({
     name: 'portcullis_upstream_circuit_open',
     help: 'Whether calls to an upstream fail fast: 1 open or half-open, 0 closed, by server',

@@ -10,6 +10,7 @@ import { upstreamFailure, upstreamStatusFailure } from './errors.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
 import type { UpstreamCircuit } from './circuit.ts'
+import { closeWhenStalled } from './stall.ts'
 import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
 import type { ConnectionGate, Waiting } from './connection-gate.ts'
 import { streamKey, type UpstreamLimits } from './upstream-limits.ts'
@@ -223,6 +224,7 @@ export abstract class HttpForwarder {
     const streams = this.metrics.openStreams.labels({ server: this.server.name, kind })
     streams.inc()
     raw.once('close', () => streams.dec())
+    closeWhenStalled(raw, this.#limits.stall, () => { this.metrics.streamsStalled.inc({ server: this.server.name }) })
     // The relay writes the response itself, event by event (relay.ts); Fastify steps aside.
     reply.hijack()
     raw.writeHead(res.statusCode, {

@@ -1,6 +1,7 @@
 import type { LimitsConfig } from '../config/types.ts'
 import { ConcurrencyLimiter } from '../limits/concurrency-limiter.ts'
 import { ConnectionGate } from './connection-gate.ts'
+import type { StallLimits } from './stall.ts'
 
 /**
  * The `limits` every upstream of this replica obeys, one object shared by all of them and kept
@@ -12,18 +13,22 @@ export class UpstreamLimits {
   readonly streams: ConcurrencyLimiter
   /** how long a request may wait for an upstream connection: limits.upstreamWaitMs */
   upstreamWaitMs: number
+  /** when a stream whose client stopped reading is closed: limits.streamStallMs, maxStreamBufferBytes */
+  stall: StallLimits
   readonly #peerConnections: number
   readonly #peerGates = new Map<string, ConnectionGate>()
 
   constructor (limits: LimitsConfig, peerConnections: number) {
     this.streams = new ConcurrencyLimiter(limits.maxStreamsPerPrincipal)
     this.upstreamWaitMs = limits.upstreamWaitMs
+    this.stall = { streamStallMs: limits.streamStallMs, maxStreamBufferBytes: limits.maxStreamBufferBytes }
     this.#peerConnections = peerConnections
   }
 
   update (limits: LimitsConfig): void {
     this.streams.max = limits.maxStreamsPerPrincipal
     this.upstreamWaitMs = limits.upstreamWaitMs
+    this.stall = { streamStallMs: limits.streamStallMs, maxStreamBufferBytes: limits.maxStreamBufferBytes }
   }
 
   /** The connections of the peer agent towards one replica (one gate per replica origin). */

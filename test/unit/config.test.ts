@@ -109,7 +109,7 @@ servers:
     { source: '<min>', env: {} },
   )
   t.equal(config.publicUrl, 'https://gw.example.com', 'trailing slash removed')
-  t.same(config.limits, { maxBodyBytes: 4194304, maxStreamsPerPrincipal: 64, upstreamWaitMs: 5000, headersTimeoutMs: 10000, requestTimeoutMs: 30000 })
+  t.same(config.limits, { maxBodyBytes: 4194304, maxStreamsPerPrincipal: 64, upstreamWaitMs: 5000, headersTimeoutMs: 10000, requestTimeoutMs: 30000, streamStallMs: 30000, maxStreamBufferBytes: 1048576 })
   t.same(config.admin, { host: '127.0.0.1', port: 9464, token: undefined, metricsRequireToken: false }, 'the admin listener is loopback unless said otherwise')
   const auth = config.authorization
   t.equal(auth.issuer, 'https://gw.example.com')

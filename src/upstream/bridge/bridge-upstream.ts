@@ -14,6 +14,7 @@ import { PeerForwarder } from './peer-forwarder.ts'
 import type { Metrics } from '../../telemetry/metrics.ts'
 import { UpstreamCall } from '../upstream-call.ts'
 import { UpstreamCircuit } from '../circuit.ts'
+import { closeWhenStalled } from '../stall.ts'
 import { upstreamHealth } from '../health.ts'
 import { streamKey, type UpstreamLimits } from '../upstream-limits.ts'
 import { holdUntilClosed } from '../http-forwarder.ts'
@@ -138,6 +139,8 @@ export class BridgeUpstream implements Upstream {
     }
     session.accept(exchange, request.method === 'GET' ? 'GET' : 'POST')
     const body = request.method !== 'POST' ? undefined : exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw
+    // the peer stops reading when its client does: the same bound here, not counted twice
+    closeWhenStalled(reply.raw, this.#limits.stall, () => {})
     await this.#hand(session, request, reply, body, undefined)
   }
 
@@ -255,6 +258,7 @@ export class BridgeUpstream implements Upstream {
       const streams = this.#metrics.openStreams.labels({ server: this.#server.name, kind: stream })
       streams.inc()
       reply.raw.once('close', () => streams.dec())
+      closeWhenStalled(reply.raw, this.#limits.stall, () => { this.#metrics.streamsStalled.inc({ server: this.#server.name }) })
     }
     reply.hijack()
     await session.downstream.handleRequest(request.raw, reply.raw, body)
