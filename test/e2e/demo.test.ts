@@ -2,13 +2,15 @@
 // read-only-first policy, and — before it waits for Ctrl-C — what it did on the spot: a call
 // without a token refused, alice's and bob's EMA flows, the tools/list each gets, alice's allowed
 // call and her denied one, and the console that now shows the denial. Started as a user starts
-// it, on free ports.
+// it, on free ports. PORTCULLIS_UPDATE_SCREENSHOTS=1 also takes the README's screenshot of the
+// demo's console (docs/console/demo.png).
 import t from 'tap'
 import { request } from 'undici'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import { addressInUse, withFreePorts } from '../helpers/ports.ts'
+import { launchChromium } from '../helpers/chromium.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 
@@ -101,6 +103,16 @@ t.test('portcullis demo tells the policy\'s story, then stops on SIGTERM', async
   const api = await (await request(`${adminUrl}/api/decisions`)).body.json() as { decisions: Array<Record<string, unknown>> }
   t.match(api.decisions, [{ server: 'everything', kind: 'tool', name: 'get-env', decision: 'deny', ruleId: 'no-env', reason: 'denied_by_rule', clientId: 'demo-client' }], 'the console\'s decisions show the denial with its rule id')
   t.notOk(api.decisions.some((d) => d.name === 'echo'), 'and no denial of the allowed call')
+  if (process.env.PORTCULLIS_UPDATE_SCREENSHOTS === '1') {
+    const browser = await launchChromium({ viewport: { width: 1280, height: 340 } })
+    try {
+      const page = browser.context.pages()[0] ?? await browser.context.newPage()
+      await page.goto(`${adminUrl}/decisions`)
+      await page.screenshot({ path: join(root, 'docs/console/demo.png') })
+    } finally {
+      await browser.close()
+    }
+  }
 
   child.kill('SIGTERM')
   t.equal(await exited, 0, 'SIGTERM stops everything, exit 0')
