@@ -3,7 +3,7 @@ import type { ClientConfig, ServerConfig } from '../config/types.ts'
 import { OAuthError, asOAuthError, invalidRequest } from './errors.ts'
 import { sameIdentifier } from './grants/jwt-bearer-id-jag.ts'
 import { grantScopes } from './resource-and-scope.ts'
-import { unknownClient } from './login/clients.ts'
+import { unknownClient, type KnownClient } from './login/clients.ts'
 import type { LoginContext } from './login/context.ts'
 import { idpAuthorizationUrl } from './login/idp-login.ts'
 import { isS256Challenge } from './login/pkce.ts'
@@ -73,13 +73,9 @@ async function sendTooManyLogins (request: FastifyRequest, reply: FastifyReply, 
 `)
 }
 
-/**
- * The client's registered name for the consent page. clients.ts does not keep a registration's
- * client_name yet, so today this finds none ("unnamed client"); a record that carries one is shown.
- */
-function registeredName (client: ClientConfig): string | undefined {
-  const name: unknown = Reflect.get(client, 'clientName')
-  return typeof name === 'string' && name !== '' ? name : undefined
+/** The client's registered (or documented) name for the consent page; configured clients have none and never see it. */
+function registeredName (client: KnownClient): string | undefined {
+  return client.clientName !== undefined && client.clientName !== '' ? client.clientName : undefined
 }
 
 function checkLoginEnabled (login: LoginContext): NonNullable<LoginContext['idp']> {
@@ -89,7 +85,7 @@ function checkLoginEnabled (login: LoginContext): NonNullable<LoginContext['idp'
   return login.idp
 }
 
-async function identifyClient (params: ReadonlyMap<string, string>, login: LoginContext): Promise<ClientConfig> {
+async function identifyClient (params: ReadonlyMap<string, string>, login: LoginContext): Promise<KnownClient> {
   const clientId = params.get('client_id')
   if (clientId === undefined) throw invalidRequest('The client_id parameter is required', 'missing_client_id')
   const client = await login.clients.find(clientId)

@@ -44,7 +44,10 @@ export async function registrationRoute (app: FastifyInstance, { login }: { logi
       const metadata = readMetadata(request.headers['content-type'], request.body)
       const registration = checkMetadata(metadata, login.registration.allowedRedirectHosts)
       const secret = registration.auth === 'none' ? undefined : randomBytes(32).toString('base64url')
-      const client = await login.clients.register({ auth: registration.auth, secret, jwksUri: undefined, jwks: undefined, redirectUris: registration.redirectUris })
+      const client = await login.clients.register({
+        auth: registration.auth, secret, jwksUri: undefined, jwks: undefined, redirectUris: registration.redirectUris,
+        ...(registration.clientName === undefined ? {} : { clientName: registration.clientName }),
+      })
       request.log.info({ 'event.name': 'oauth.register', outcome: 'registered', 'portcullis.auth.client_id': client.clientId, 'portcullis.auth.method': client.auth }, 'client registered')
       return await cors(reply).code(201).header('cache-control', 'no-store').header('pragma', 'no-cache').send({
         client_id: client.clientId,

@@ -63,8 +63,8 @@ const thrown = (fn: () => unknown): unknown => { try { fn() } catch (err) { retu
 t.test('a good document: pinned to the checked address, TLS verified for the host name', async (t) => {
   t.same(await fetchDoc('/client.json'), {
     clientId: `https://cimd.test:${port}/client.json`, auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined,
-    redirectUris: ['http://127.0.0.1:7/cb', `https://cimd.test:${port}/cb`],
-  }, 'a public client; its own host is an allowed redirect host')
+    redirectUris: ['http://127.0.0.1:7/cb', `https://cimd.test:${port}/cb`], clientName: 'CIMD app',
+  }, 'a public client; its own host is an allowed redirect host; its client_name kept for the consent page')
   t.equal(reason(await fetchDoc('/client.json', { ...opts, tls: {} })), 'cimd_fetch_failed', 'an untrusted certificate fails')
 })
 

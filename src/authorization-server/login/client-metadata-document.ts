@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import { Agent } from 'undici'
-import type { ClientConfig } from '../../config/types.ts'
+import type { KnownClient } from './clients.ts'
 import { OAuthError } from '../errors.ts'
 import { isPublicAddress } from './address-guard.ts'
 import { fetchJson, isObject } from './http.ts'
@@ -49,7 +49,7 @@ export function clientIdMetadataUrl (clientId: string): URL | undefined {
  * goes to the address that was checked — not to a second DNS answer — with TLS verified for the
  * host name; no redirects; bounded time and size. The document's `client_id` must equal the URL.
  */
-export async function fetchClientMetadataDocument (clientId: string, url: URL, allowedHosts: readonly string[], opts: CimdFetchOptions): Promise<ClientConfig> {
+export async function fetchClientMetadataDocument (clientId: string, url: URL, allowedHosts: readonly string[], opts: CimdFetchOptions): Promise<KnownClient> {
   const pinned = await resolveChecked(url.hostname.replace(/^\[(.*)\]$/, '$1'), opts)
   const pinnedLookup: LookupFunction = (_host, options, callback) => {
     if (options.all === true) (callback as unknown as (err: null, addresses: Array<{ address: string, family: number }>) => void)(null, [pinned])
@@ -86,7 +86,7 @@ async function resolveChecked (hostname: string, opts: CimdFetchOptions): Promis
 }
 
 /** The document's claims, checked: it is about this URL, lists redirect URIs we may use, and is a public client. */
-export function clientFromDocument (clientId: string, url: URL, doc: unknown, allowedHosts: readonly string[]): ClientConfig {
+export function clientFromDocument (clientId: string, url: URL, doc: unknown, allowedHosts: readonly string[]): KnownClient {
   if (!isObject(doc)) throw refuse('The client metadata document is not a JSON object', 'cimd_bad_document')
   if (doc.client_id !== clientId) throw refuse('The client metadata document\'s client_id is not its own URL', 'cimd_client_id_mismatch')
   // It is public: a secret in a public document authenticates nothing.
@@ -100,5 +100,6 @@ export function clientFromDocument (clientId: string, url: URL, doc: unknown, al
   // Its own host, or one the operator allows (loopback for native apps by default).
   const hosts = [...allowedHosts, url.hostname]
   if (uris.some((u) => redirectUriProblem(u, hosts) !== undefined)) throw refuse('The client metadata document lists a redirect URI this gateway does not allow', 'cimd_bad_redirect_uri')
-  return { clientId, auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined, redirectUris: [...uris] }
+  const name = typeof doc.client_name === 'string' && doc.client_name !== '' ? doc.client_name.slice(0, 200) : undefined
+  return { clientId, auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined, redirectUris: [...uris], ...(name === undefined ? {} : { clientName: name }) }
 }

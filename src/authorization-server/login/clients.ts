@@ -20,6 +20,8 @@ const CIMD_TTL_MS = 5 * 60_000
  */
 export interface KnownClient extends ClientConfig {
   readonly secretDigest?: string
+  /** the client_name it registered (or its metadata document gives): shown on the consent page */
+  readonly clientName?: string
 }
 
 /** Client authentication's lookup: the client with this id, or undefined; rejects when the store cannot answer. */
@@ -85,7 +87,7 @@ export class ClientRegistry {
    * (renewed at each use). Its place in the quota is taken first and given back on failure, so
    * concurrent registrations at any replica never push the count past `maxClients`.
    */
-  async register (client: Omit<ClientConfig, 'clientId'>): Promise<KnownClient> {
+  async register (client: Omit<ClientConfig, 'clientId'> & { readonly clientName?: string }): Promise<KnownClient> {
     const { secret, ...rest } = client
     // full: refused with reads only (a flood against a full quota writes nothing)
     if (await this.#count.total() >= this.#registration.maxClients) throw quotaReached()
@@ -159,6 +161,7 @@ function fromStored (stored: StoredClient): KnownClient {
     jwks: stored.jwks,
     redirectUris: stored.redirectUris,
     ...(stored.secretDigest === undefined ? {} : { secretDigest: stored.secretDigest }),
+    ...(stored.clientName === undefined ? {} : { clientName: stored.clientName }),
   }
 }
 
@@ -168,6 +171,7 @@ function isStoredClient (value: unknown): value is StoredClient {
   return typeof client.clientId === 'string' && typeof client.auth === 'string' && client.secret === undefined &&
     Array.isArray(client.redirectUris) && client.redirectUris.every((u) => typeof u === 'string') &&
     (client.secretDigest === undefined || typeof client.secretDigest === 'string') &&
+    (client.clientName === undefined || typeof client.clientName === 'string') &&
     (client.bucket === undefined || Number.isSafeInteger(client.bucket))
 }
 
