@@ -197,10 +197,12 @@ async function exportRun (t: Test, protocol: Protocol): Promise<void> {
       'gen_ai.operation.name': 'execute_tool',
       'jsonrpc.request.id': call.id,
       'mcp.protocol.version': session.protocolVersion,
-      'mcp.session.id': session.sessionId,
       'portcullis.server': 'demo',
       'portcullis.policy.decision': 'allow',
     }, 'the SERVER span\'s attributes survived the export')
+    const sessionAttribute = server.attributes['mcp.session.id']
+    t.match(sessionAttribute, /^[A-Za-z0-9_-]{16,}$/, 'mcp.session.id: a pseudonym of the session')
+    t.not(sessionAttribute, session.sessionId, 'never the session id itself')
     t.equal(client.traceId, server.traceId, 'CLIENT in the same trace')
     t.equal(client.parentSpanId, server.spanId, 'CLIENT is the SERVER span\'s child')
     t.equal(server.parentSpanId, '', 'SERVER is a root (the client sent no context)')

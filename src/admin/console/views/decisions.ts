@@ -15,7 +15,7 @@ export function decisionRow (d: DecisionEntry, traceUrl: string | undefined): Ht
 export function decisionsView (decisions: readonly DecisionEntry[], traceUrl: (id: string) => string | undefined): Html {
   return html`<p>The latest denials, <code>would_deny</code> (shadow mode) and step-ups on this replica, newest first. Users are the audit log's pseudonyms.</p>
 <p class="controls"><button type="button" id="pause" aria-pressed="false" hidden>Pause updates</button> <span id="updated" class="none"></span></p>
-<div class="scroll"><table id="decisions" data-source="/api/decisions?limit=100">
+<div class="scroll" tabindex="0" role="region" aria-label="Recent decisions"><table id="decisions" data-source="/api/decisions?limit=100">
 <caption>Recent policy decisions</caption>
 <thead><tr>
 <th scope="col">Time</th><th scope="col">Server</th><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Decision</th>

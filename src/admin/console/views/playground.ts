@@ -26,7 +26,7 @@ the same <code>decide()</code> as the request path and <code>portcullis policy e
 <button type="submit">Decide</button>
 </form>
 <p id="error" class="bad" role="alert">${error ?? ''}</p>
-<div class="scroll"><table id="results"${rows === undefined ? html` hidden` : ''}>
+<div class="scroll" tabindex="0" role="region" aria-label="Decisions for this identity"><table id="results"${rows === undefined ? html` hidden` : ''}>
 <caption>Decisions for this identity</caption>
 <thead><tr><th scope="col">Kind</th><th scope="col">Name</th><th scope="col">Decision</th><th scope="col">Rule</th><th scope="col">Reason</th><th scope="col">Step-up scopes</th></tr></thead>
 <tbody>

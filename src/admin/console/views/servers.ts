@@ -4,7 +4,7 @@ import type { ServerView } from '../sources.ts'
 
 export function serversView (servers: readonly ServerView[]): Html {
   return html`<p>Every configured server, its upstream (credentials redacted) and what this replica last heard from it.</p>
-<div class="scroll"><table>
+<div class="scroll" tabindex="0" role="region" aria-label="Servers"><table>
 <caption>Servers</caption>
 <thead><tr>
 <th scope="col">Server</th><th scope="col">Transport</th><th scope="col">Upstream</th><th scope="col">Mode</th><th scope="col">Auth</th>
