@@ -148,3 +148,12 @@ export function gatewayNodeFlags (root: string): string[] {
   const image = /^ENV NODE_OPTIONS=(.+)$/m.exec(readFileSync(join(root, 'deploy/Dockerfile'), 'utf8'))?.[1] ?? ''
   return image.replace(/^"|"$/g, '').split(/\s+/).filter((f) => f !== '')
 }
+
+/** An integer setting from the environment: `fallback` when unset, else at least `min`. */
+export function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
+  const raw = env[name]
+  if (raw === undefined || raw === '') return fallback
+  const n = Number(raw)
+  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
+  return n
+}

@@ -2,6 +2,8 @@
  * Options of the features section of `npm run bench` (features.ts), kept apart so run.ts can read
  * them and estimate the time without loading features.ts (which imports src/).
  */
+import { intEnv } from './common.ts'
+
 /** lifetime of the bench's access tokens (the auth and store gateways' accessTokenTtlSeconds) */
 export const TOKEN_TTL_S = 3600
 
@@ -108,14 +110,6 @@ export interface FeaturesOptions {
 
 /** The parts of the features section, in the order they run (the default: all). */
 export const SECTIONS: readonly string[] = ['auth', 'tokens', 'telemetry', 'store']
-
-function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
-  return n
-}
 
 export function featuresOptions (env: NodeJS.ProcessEnv, fallback: { rounds: number }): FeaturesOptions {
   const sections = new Set((env.BENCH_FEATURES_SECTIONS ?? SECTIONS.join(',')).split(',').map((s) => s.trim()).filter((s) => s !== ''))

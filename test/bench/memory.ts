@@ -29,7 +29,7 @@ import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { rssBytes, waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, metricSum, rssSplit, scanGatewayLog } from './common.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, metricSum, rssSplit, scanGatewayLog } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { markdown } from './feature-tables.ts'
 import { gatewayBaseEnv } from './features-options.ts'
@@ -44,14 +44,6 @@ export interface MemoryOptions {
   readonly rounds: number
   readonly requests: number
   readonly settle: number
-}
-
-function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
-  return n
 }
 
 export function memoryOptions (env: NodeJS.ProcessEnv): MemoryOptions {

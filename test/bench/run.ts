@@ -43,7 +43,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execFileSync, spawn } from 'node:child_process'
 import { ProcessGroup, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
-import { busyProcesses, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, mb, rssSplit, scanGatewayLog } from './common.ts'
+import { busyProcesses, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, mb, rssSplit, scanGatewayLog } from './common.ts'
 import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk, runningWrk } from './wrk.ts'
 import { measure as measureRun, type MeasureEnv, type Target } from './measure.ts'
@@ -64,24 +64,17 @@ const GOAL_RATIO = 0.40
 // ---------------------------------------------------------------------------------------------
 // options
 
-function intEnv (name: string, fallback: number, min: number): number {
-  const raw = process.env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
-  return n
-}
 
 const options = {
-  duration: intEnv('BENCH_DURATION', 10, 1),
-  warmup: intEnv('BENCH_WARMUP', 2, 0),
-  prewarm: intEnv('BENCH_PREWARM', 10, 0),
-  rounds: intEnv('BENCH_ROUNDS', 3, 1),
-  gatewayProcesses: intEnv('BENCH_GATEWAY_PROCESSES', 3, 1),
+  duration: intEnv(process.env, 'BENCH_DURATION', 10, 1),
+  warmup: intEnv(process.env, 'BENCH_WARMUP', 2, 0),
+  prewarm: intEnv(process.env, 'BENCH_PREWARM', 10, 0),
+  rounds: intEnv(process.env, 'BENCH_ROUNDS', 3, 1),
+  gatewayProcesses: intEnv(process.env, 'BENCH_GATEWAY_PROCESSES', 3, 1),
   connections: (process.env.BENCH_CONNECTIONS ?? '1,10,100').split(',').map((s) => Number(s.trim())),
   sse: process.env.BENCH_SSE === '1',
   profile: process.env.BENCH_PROFILE === '1',
-  profileConnections: intEnv('BENCH_PROFILE_CONNECTIONS', 10, 1),
+  profileConnections: intEnv(process.env, 'BENCH_PROFILE_CONNECTIONS', 10, 1),
   profileSet: process.env.BENCH_PROFILE_SET === 'sse' ? 'sse' : 'json',
   json: process.env.BENCH_JSON,
   keep: process.env.BENCH_KEEP === '1',

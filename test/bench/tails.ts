@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, scanGatewayLog } from './common.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, scanGatewayLog } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk } from './wrk.ts'
 import { measure, type Target } from './measure.ts'
@@ -43,14 +43,6 @@ export interface TailsOptions {
   readonly duration: number
   readonly warmup: number
   readonly prewarm: number
-}
-
-function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
-  const raw = env[name]
-  if (raw === undefined || raw === '') return fallback
-  const n = Number(raw)
-  if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
-  return n
 }
 
 export function tailsOptions (env: NodeJS.ProcessEnv): TailsOptions {
