@@ -41,6 +41,9 @@ export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, s
   })
 }
 
+/** 5xx answers that shed load by design rather than report a fault. */
+const SHED: ReadonlySet<string> = new Set(['PORTCULLIS_ERR_CIRCUIT_OPEN', 'PORTCULLIS_ERR_UPSTREAM_BUSY', 'PORTCULLIS_ERR_TOO_MANY_SESSIONS'])
+
 /**
  * Every failure on the MCP endpoint becomes a JSON-RPC error body with the right HTTP status,
  * carrying the request's id when the body held exactly one request. Never a stack trace:
@@ -51,7 +54,10 @@ function mcpErrorHandler (sink: RecordSink) {
     const failure = toGatewayError(err)
     const exchange = request.mcp
     const server = exchange?.server.name
-    if (failure.statusCode >= 500) request.log.error({ err, server }, failure.message)
+    // An answer the gateway gives on purpose (an open circuit, a full pool, a session cap) is
+    // counted by its metric and one warn line, not an error with a stack per request.
+    if (SHED.has(failure.code)) request.log.warn({ code: failure.code, server }, failure.message)
+    else if (failure.statusCode >= 500) request.log.error({ err, server }, failure.message)
     if (failure.code === 'PORTCULLIS_ERR_CLIENT_CLOSED') return
     // Refused (4xx) before any request of the body was judged: counted and audited here, the
     // audit line in place of the log line. Requests of a parsed body end through their records.

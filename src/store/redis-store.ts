@@ -71,6 +71,7 @@ export class RedisStore implements Store {
   #timer: NodeJS.Timeout | undefined
   #started = false
   #closed: Promise<void> | undefined
+  #closing = false
 
   constructor (opts: RedisStoreOptions) {
     this.#prefix = opts.keyPrefix
@@ -183,6 +184,8 @@ export class RedisStore implements Store {
 
   /** Disconnect both connections and stop the health PING. Idempotent. */
   close (): Promise<void> {
+    // set before #close runs: its connections' 'end' events must not read as Redis going away
+    this.#closing = true
     this.#closed ??= this.#close()
     return this.#closed
   }
@@ -237,7 +240,7 @@ export class RedisStore implements Store {
   }
 
   #setUp (up: boolean): void {
-    if (this.#logged !== up && this.#closed === undefined) {
+    if (this.#logged !== up && !this.#closing) {
       if (up) this.#log?.info('store: Redis is reachable')
       else this.#log?.warn({ err: this.#safe(this.#lastError) }, 'store: Redis is unreachable; retrying')
       this.#logged = up
