@@ -18,11 +18,13 @@ export class UpstreamCircuit {
   readonly #policy: CircuitBreakerPolicy
   readonly #halfOpenAfterMs: number
   #openedAt = 0
+  /** no failure counted since the last success: the breaker has nothing to reset */
+  #clean = true
 
   constructor (server: ServerConfig, metrics: Metrics, log: FastifyBaseLogger) {
     const { consecutiveFailures, halfOpenAfterMs } = server.circuitBreaker
     this.#halfOpenAfterMs = halfOpenAfterMs
-    this.#policy = circuitBreaker(handleWhen((err) => !(isGatewayError(err) && NOT_THE_UPSTREAMS.has(err.code))), {
+    this.#policy = circuitBreaker(handleWhen((err) => this.#counts(err)), {
       halfOpenAfter: halfOpenAfterMs,
       breaker: new ConsecutiveBreaker(consecutiveFailures),
     })
@@ -39,10 +41,33 @@ export class UpstreamCircuit {
     })
   }
 
-  /** Run one upstream call through the breaker; while it is open, refuse without calling. */
+  #counts (err: unknown): boolean {
+    return !(isGatewayError(err) && NOT_THE_UPSTREAMS.has(err.code))
+  }
+
+  /**
+   * Run one upstream call through the breaker; while it is open, refuse without calling. The
+   * common case — closed, no failure counted since the last success — calls directly: a success
+   * then changes nothing in a ConsecutiveBreaker, so only a failure needs reporting to it, and the
+   * hot path skips cockatiel's bookkeeping (measured: a few % of pass-through throughput).
+   */
   async run<T> (call: () => Promise<T>): Promise<T> {
+    if (this.#clean && this.#policy.state === CircuitState.Closed) {
+      try {
+        return await call()
+      } catch (err) {
+        if (this.#counts(err)) {
+          this.#clean = false
+          // the breaker counts it as if it had run the call itself
+          await this.#policy.execute(() => { throw err }).catch(() => {})
+        }
+        throw err
+      }
+    }
     try {
-      return await this.#policy.execute(call)
+      const result = await this.#policy.execute(call)
+      if (this.#policy.state === CircuitState.Closed) this.#clean = true
+      return result
     } catch (err) {
       if (!(err instanceof BrokenCircuitError)) throw err
       // half-open with its probe under way, or open: the same answer, with when to try again

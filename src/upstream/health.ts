@@ -7,26 +7,36 @@ export interface ServerHealth {
   readonly lastError: { readonly at: string; readonly reason: string } | undefined
 }
 
+interface Entry {
+  /** epoch ms: kept as a number on the request path, formatted only when read */
+  lastSuccessAt: number
+  lastError: { readonly at: number; readonly reason: string } | undefined
+}
+
 /** Per server: when its upstream last answered, and its last failure. Reasons are fixed labels. */
 export class UpstreamHealth {
-  readonly #servers = new Map<string, { lastSuccessAt: string | undefined; lastError: ServerHealth['lastError'] }>()
+  readonly #servers = new Map<string, Entry>()
 
+  /** on every answer: one clock read and one store, nothing formatted */
   answered (server: string): void {
-    this.#entry(server).lastSuccessAt = new Date().toISOString()
+    this.#entry(server).lastSuccessAt = Date.now()
   }
 
   failed (server: string, reason: string): void {
-    this.#entry(server).lastError = { at: new Date().toISOString(), reason }
+    this.#entry(server).lastError = { at: Date.now(), reason }
   }
 
   of (server: string): ServerHealth {
     const entry = this.#servers.get(server)
-    return { lastSuccessAt: entry?.lastSuccessAt, lastError: entry?.lastError }
+    return {
+      lastSuccessAt: entry === undefined || entry.lastSuccessAt === 0 ? undefined : new Date(entry.lastSuccessAt).toISOString(),
+      lastError: entry?.lastError === undefined ? undefined : { at: new Date(entry.lastError.at).toISOString(), reason: entry.lastError.reason },
+    }
   }
 
-  #entry (server: string): { lastSuccessAt: string | undefined; lastError: ServerHealth['lastError'] } {
+  #entry (server: string): Entry {
     let entry = this.#servers.get(server)
-    if (entry === undefined) this.#servers.set(server, entry = { lastSuccessAt: undefined, lastError: undefined })
+    if (entry === undefined) this.#servers.set(server, entry = { lastSuccessAt: 0, lastError: undefined })
     return entry
   }
 }
