@@ -22,8 +22,9 @@ function compiled () {
   return stale ? undefined : main
 }
 
-const main = compiled()
-if (main === undefined && !process.features.typescript) {
+// An older node (no type stripping: before 22.18) cannot run the sources nor the dependencies
+// either way: re-execute with the project's own node@24, which then picks dist/ or src/.
+if (!process.features.typescript) {
   const local = fileURLToPath(new URL('../node_modules/node/bin/node', import.meta.url))
   if (!existsSync(local)) {
     console.error(`portcullis needs Node.js >= 22.19 (this is ${process.version}); run \`npm install\` or install Node 24`)
@@ -33,6 +34,6 @@ if (main === undefined && !process.features.typescript) {
   for (const signal of ['SIGHUP', 'SIGTERM', 'SIGINT']) process.on(signal, () => child.kill(signal))
   child.on('exit', (code, signal) => process.exit(code ?? (signal === null ? 1 : 128)))
 } else {
-  const cli = await import(main ?? '../src/cli/main.ts')
+  const cli = await import(compiled() ?? '../src/cli/main.ts')
   process.exitCode = await cli.main(process.argv.slice(2))
 }
