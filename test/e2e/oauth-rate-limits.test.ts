@@ -1,5 +1,5 @@
 import t, { type Test } from 'tap'
-import { createClient } from '@redis/client'
+import { createClient } from 'redis'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.ts'
 import { captureLogs } from '../helpers/log-capture.ts'
