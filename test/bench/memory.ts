@@ -13,7 +13,7 @@
  *      open BENCH_MEMORY_STREAMS idle GET text/event-stream streams (the upstream holds them;
  *      its count must reach N), RSS with all open → KiB per stream = (open − before) / N, close
  *      all (the upstream's count must fall to 0), rest, RSS and the gateway's heap
- *      (nodejs_heap_size_used_bytes on its /metrics) after the close.
+ *      (nodejs_heap_size_used_bytes on its /metrics, read after a full GC: gc-on-signal.mjs) after the close.
  * RSS is VmRSS from /proc (nginx: master + worker), MB = MiB as elsewhere in the bench. Targets:
  * idle ≤ 100 MB; ≤ 24 KiB per stream (round 1, from the state after the requests); round 3's RSS
  * with the streams open within 5 % of round 2's; heap after the closes within 10 % of fresh (heap
@@ -148,7 +148,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
     procs.push(nginx)
     const config = join(ctx.tmp, 'gateway-memory.yaml')
     writeFileSync(config, gatewayYaml(gwPort, adminPort, ctx.upstreamPort, o.streams))
-    gw = ctx.group.spawn('gateway (memory)', ctx.node, [...gatewayNodeFlags(ctx.root), join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], {
+    gw = ctx.group.spawn('gateway (memory)', ctx.node, [...gatewayNodeFlags(ctx.root), '--expose-gc', '--import', join(ctx.here, 'gc-on-signal.mjs'), join(ctx.root, 'bin/portcullis.js'), 'start', '--config', config], {
       cpu: ctx.proxyCpu, cwd: ctx.root, env: { ...gatewayBaseEnv(), PORTCULLIS_LOG_LEVEL: 'info' }, logFile: gwLog, logCollectorCpu: ctx.loadCpu,
     })
     procs.push(gw)
@@ -162,8 +162,11 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
     log(`open files (soft/hard, /proc/PID/limits): this machine allows ${nofile(process.pid)} here; stream client ${nofile(client.pid)}, upstream ${nofile(ctx.upstream.pid)}, gateway ${nofile(g.pid)} ` +
       `(Node raises its soft limit to the hard one), nginx worker ${nofile(nginxPids().at(-1)!)} (worker_rlimit_nofile); each stream costs the client 1, the proxy 2 and the upstream 1`)
 
+    /** the live heap: a full GC first (gc-on-signal.mjs), so garbage awaiting collection is not counted */
     const heap = async (): Promise<number | undefined> => {
       try {
+        process.kill(g.pid, 'SIGUSR2')
+        await sleep(500)
         return metricSum(await (await fetch(`http://127.0.0.1:${adminPort}/metrics`, { signal: AbortSignal.timeout(5_000) })).text(), 'nodejs_heap_size_used_bytes')
       } catch {
         return undefined
@@ -180,7 +183,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
     for (const s of sides) s.idle = s.rss()
     const heapFresh = await heap()
     notes.push(`gateway /proc status fresh: ${rssSplit(g.pid)}`, `gateway /metrics fresh:     ${await gatewayMemory(adminPort)}`)
-    log(`idle after ${o.settle} s: gateway RSS ${mbs(gSide.idle)} MB (heap used ${mbs(heapFresh)} MB), nginx ${mbs(nSide.idle)} MB`)
+    log(`idle after ${o.settle} s: gateway RSS ${mbs(gSide.idle)} MB (live heap ${mbs(heapFresh)} MB), nginx ${mbs(nSide.idle)} MB`)
 
     let heapAfterRequests: number | undefined
     if (o.requests > 0) {
@@ -193,7 +196,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
       await sleep(2_000)
       for (const s of sides) s.afterRequests = s.rss()
       heapAfterRequests = await heap()
-      log(`after ${o.requests} requests: gateway RSS ${mbs(gSide.afterRequests)} MB (heap used ${mbs(heapAfterRequests)} MB), nginx ${mbs(nSide.afterRequests)} MB`)
+      log(`after ${o.requests} requests: gateway RSS ${mbs(gSide.afterRequests)} MB (live heap ${mbs(heapAfterRequests)} MB), nginx ${mbs(nSide.afterRequests)} MB`)
     }
 
     for (let round = 1; round <= o.rounds; round++) {
@@ -217,7 +220,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
         const h = s.name === 'gateway' ? await heap() : undefined
         s.rounds.push({ before, open, closed, heap: h, openMs: r.ms })
         log(`  [memory round ${round}/${o.rounds}] ${s.name.padEnd(7)} ${o.streams} streams open in ${(r.ms / 1000).toFixed(1)} s (all at the upstream): RSS ${mbs(before)} → ${mbs(open)} MB open ` +
-          `(${((open - before) / 1024 / o.streams).toFixed(1)} KiB/stream) → ${mbs(closed)} MB ${o.settle} s after the close${h === undefined ? '' : `, heap used ${mbs(h)} MB`}`)
+          `(${((open - before) / 1024 / o.streams).toFixed(1)} KiB/stream) → ${mbs(closed)} MB ${o.settle} s after the close${h === undefined ? '' : `, live heap ${mbs(h)} MB`}`)
       }
     }
     notes.push(`gateway /proc status after the rounds: ${rssSplit(g.pid)}`, `gateway /metrics after the rounds:     ${await gatewayMemory(adminPort)}`)
@@ -226,7 +229,7 @@ export async function runMemory (ctx: MemoryContext): Promise<MemoryOutcome> {
     const kib = (x: Side['rounds'][number]): number => (x.open - x.before) / 1024 / o.streams
     const head = ['proxy', 'idle MB', `after ${o.requests} req MB`, ...sides[0]!.rounds.flatMap((_, i) => [`r${i + 1} open MB`, `r${i + 1} closed MB`]), ...sides[0]!.rounds.map((_, i) => `r${i + 1} KiB/stream`)]
     const line = (s: Side): string[] => [s.name, mbs(s.idle), mbs(s.afterRequests), ...s.rounds.flatMap((x) => [mbs(x.open), mbs(x.closed)]), ...s.rounds.map((x) => kib(x).toFixed(1))]
-    const heapLine = ['gateway heap used', mbs(heapFresh), mbs(heapAfterRequests), ...gSide.rounds.flatMap((x) => ['', mbs(x.heap)]), ...gSide.rounds.map(() => '')]
+    const heapLine = ['gateway live heap (after a full GC)', mbs(heapFresh), mbs(heapAfterRequests), ...gSide.rounds.flatMap((x) => ['', mbs(x.heap)]), ...gSide.rounds.map(() => '')]
     log()
     log(markdown(`memory, ${o.streams} idle GET streams × ${o.rounds} rounds (RSS = VmRSS; nginx = master + worker; KiB/stream = (open − before) / ${o.streams})`, head, [line(gSide), line(nSide), heapLine]))
 
