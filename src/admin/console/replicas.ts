@@ -39,10 +39,14 @@ export class Replicas {
     beat()
     this.#timer = setInterval(beat, EVERY_MS)
     this.#timer.unref()
+    // the store connects in the background: the first beat may have found it down; announce again
+    // as soon as it answers, rather than a period later
+    this.#store.onStateChange((up) => { if (up && this.#timer !== undefined) beat() })
   }
 
   stop (): void {
     clearInterval(this.#timer)
+    this.#timer = undefined
   }
 
   list (): ReplicaView[] {
