@@ -65,7 +65,12 @@ const LF = 0x0a
 const CR = 0x0d
 
 export class SseDecoder {
-  private readonly utf8 = new TextDecoder('utf-8', { ignoreBOM: true })
+  /**
+   * The bytes of a UTF-8 sequence cut by the end of the last chunk. Decoding chunk by chunk with
+   * no decoder object: a streaming TextDecoder (or StringDecoder) holds ~2 KiB of native state per
+   * instance, and there is one decoder per open stream.
+   */
+  private carry: Buffer | undefined = undefined
   private readonly maxEventLength: number
   private started = false
   /** the LF of a CRLF may still come */
@@ -88,7 +93,7 @@ export class SseDecoder {
 
   /** The events completed by this chunk, in order. */
   push (chunk: Buffer | Uint8Array | string): SseEvent[] {
-    let text = typeof chunk === 'string' ? chunk : this.utf8.decode(chunk, { stream: true })
+    let text = typeof chunk === 'string' ? chunk : this.decode(chunk)
     if (!this.started && text.length > 0) {
       this.started = true
       if (text.charCodeAt(0) === 0xfeff) text = text.slice(1)
@@ -139,11 +144,23 @@ export class SseDecoder {
 
   /** The end of the stream: an unfinished event is discarded. */
   end (): SseEvent[] {
-    this.utf8.decode()
+    this.carry = undefined
     this.partial = ''
     this.prefix = ''
     this.resetBlock()
     return []
+  }
+
+  /** UTF-8 → text, malformed bytes as U+FFFD; an incomplete last sequence waits for the next chunk. */
+  private decode (chunk: Buffer | Uint8Array): string {
+    let bytes = Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength)
+    if (this.carry !== undefined) {
+      bytes = Buffer.concat([this.carry, bytes])
+      this.carry = undefined
+    }
+    const end = completeUtf8Length(bytes)
+    if (end < bytes.length) this.carry = Buffer.from(bytes.subarray(end))
+    return bytes.toString('utf8', 0, end)
   }
 
   private line (line: string, rawLine: string, out: SseEvent[]): void {
@@ -238,4 +255,20 @@ export function encodeSseEvent (ev: SseEvent): string {
     for (const line of ev.data.split(/\r\n|\r|\n/)) out += `data: ${line}\n`
   }
   return out === '' ? '' : out + '\n' // a block of unknown fields only says nothing
+}
+
+/**
+ * How many leading bytes of `bytes` end on a UTF-8 sequence boundary: all of them, unless the last
+ * (up to 4) bytes start a multi-byte sequence that the buffer cuts short. Bytes that cannot start
+ * or continue a sequence count as complete (they decode as U+FFFD either way).
+ */
+export function completeUtf8Length (bytes: Buffer): number {
+  const n = bytes.length
+  for (let back = 1; back <= Math.min(4, n); back++) {
+    const b = bytes[n - back]!
+    if ((b & 0xc0) === 0x80) continue // a continuation byte: the sequence starts further back
+    const need = b >= 0xc2 && b <= 0xdf ? 2 : b >= 0xe0 && b <= 0xef ? 3 : b >= 0xf0 && b <= 0xf4 ? 4 : 1
+    return need > back ? n - back : n
+  }
+  return n
 }
