@@ -5,8 +5,12 @@ import { PeerAuth } from './peer-auth.ts'
 import { SessionSealer } from './sealed-session-id.ts'
 import type { SessionKeys } from './session-keys.ts'
 
-/** How long a session ended by DELETE stays refused (ids are stateless: the list is what ends them). */
-const ENDED_TTL_MS = 24 * 3600_000
+/**
+ * How long a session ended by DELETE stays refused here (ids are stateless: the list is what ends
+ * them; after it, the upstream's own answer for its dead id stands), and how many are kept at most.
+ */
+const ENDED_TTL_MS = 3600_000
+const MAX_ENDED = 100_000
 const ENDED = 'ended-sessions'
 
 /**
@@ -63,10 +67,25 @@ export class Sessions {
     })
   }
 
+  /**
+   * One TTL for all, so insertion order is expiry order: expired entries leave from the front, and
+   * past MAX_ENDED the oldest goes — a client that ends sessions in a loop costs bounded memory and
+   * constant work per entry, never a scan.
+   */
   #remember (key: string, until: number): void {
     const now = Date.now()
-    if (this.#ended.size >= 10_000) for (const [k, u] of this.#ended) if (u <= now) this.#ended.delete(k)
+    if (until <= now) return
+    this.#ended.delete(key)
     this.#ended.set(key, until)
+    for (const [k, u] of this.#ended) {
+      if (u > now && this.#ended.size <= MAX_ENDED) break
+      this.#ended.delete(k)
+    }
+  }
+
+  /** sessions currently refused as ended (tests) */
+  get endedCount (): number {
+    return this.#ended.size
   }
 }
 

@@ -65,8 +65,13 @@ export class MemoryStore implements Store {
   async broadcast (name: string, member: string, expiresAtMs: number): Promise<void> {
     let set = this.#sets.get(name)
     if (set === undefined) this.#sets.set(name, set = new Map())
+    // expired members leave from the front (mostly expiry order): constant work per broadcast, no scan
     const now = Date.now()
-    for (const [m, until] of set) if (until <= now) set.delete(m)
+    for (const [m, until] of set) {
+      if (until > now) break
+      set.delete(m)
+    }
+    set.delete(member)
     set.set(member, expiresAtMs)
     for (const listener of this.#listeners.get(name) ?? []) listener(member, expiresAtMs)
   }

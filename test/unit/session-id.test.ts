@@ -94,3 +94,23 @@ t.test('peer signatures: only a fresh signature of exactly this request by a rep
   const rotated = new PeerAuth(sessionKeysFromEnv({ PORTCULLIS_SESSION_KEY: 'x'.repeat(40), PORTCULLIS_SESSION_KEY_PREVIOUS: KEY }).peer)
   t.ok(rotated.verify(header, request, now), 'a replica already on the new key verifies one still on the old')
 })
+
+t.test('ended sessions: refused here at once and at another replica, in bounded memory', async (t) => {
+  const { MemoryStore } = await import('../../src/store/memory-store.ts')
+  const { Sessions } = await import('../../src/session/sessions.ts')
+  const store = new MemoryStore()
+  const log = { warn: () => {} }
+  const here = new Sessions(keys, store, log)
+  const there = new Sessions(keys, store, log)
+  const id = here.sealer.seal(state)
+  t.notOk(here.ended(id))
+  here.end(id)
+  await new Promise((resolve) => setImmediate(resolve))
+  t.ok(here.ended(id), 'at once here')
+  t.ok(there.ended(id), 'and at a replica that heard the broadcast')
+  t.notOk(there.ended(`${id}x`), 'another id is not ended')
+  for (let i = 0; i < 100_050; i++) here.end(`s${i}`)
+  t.equal(here.endedCount, 100_000, 'a client ending sessions in a loop fills at most 100,000 entries')
+  t.ok(here.ended('s100049'), 'the newest are kept')
+  t.notOk(here.ended('s0'), 'the oldest made room')
+})
