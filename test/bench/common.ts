@@ -7,7 +7,7 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { existsSync, readFileSync, readdirSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { join } from 'node:path'
-import { CLOCK_TICK_US, cpuTicks } from './procs.ts'
+import { CLOCK_TICK_US, cpuTicks, type Proc, type ProcessGroup } from './procs.ts'
 
 export const mb = (bytes: number | undefined): string => bytes === undefined ? '?' : `${(bytes / 1048576).toFixed(0)} MB`
 export const elapsed = (t0: number): string => { const s = Math.round((Date.now() - t0) / 1000); return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` }
@@ -156,4 +156,19 @@ export function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, 
   const n = Number(raw)
   if (!Number.isInteger(n) || n < min) throw new Error(`${name} must be an integer ≥ ${min} (got ${JSON.stringify(raw)})`)
   return n
+}
+
+/** What every section of the bench is handed by run.ts. */
+export interface SectionContext {
+  readonly group: ProcessGroup
+  readonly tmp: string
+  readonly node: string
+  readonly root: string
+  readonly here: string
+  readonly loadCpu: string
+  readonly proxyCpu: string
+  readonly upstream: Proc
+  readonly upstreamPort: number
+  readonly signal: AbortSignal
+  readonly log: (line?: string) => void
 }

@@ -56,12 +56,12 @@
 import { copyFileSync, existsSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { type Proc, type ProcessGroup, CLOCK_TICK_US, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, tail } from './procs.ts'
+import { type Proc, CLOCK_TICK_US, cpuTicks, cpuTimes, rssBytes, waitFor, withChildren, tail } from './procs.ts'
 import { runWrk, type WrkResult } from './wrk.ts'
 import { median, perRoundValues, quiet, valid, QUIET_PCT, type RunRecord } from './report.ts'
 import { f2, grantsOk, grown, int, markdown, variantRows, type VariantRow } from './feature-tables.ts'
 import { formatProfile, summarizeProfile } from './profile.ts'
-import { busiest, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts } from './common.ts'
+import { busiest, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, mb, metricSum, rssSplit, scanGatewayLog, snapshot, upstreamPosts, type SectionContext } from './common.ts'
 import { PROD_SAMPLER, TOKEN_TTL_S, authGatewayYaml, featuresEstimateS, gatewayBaseEnv, otlpEnv, telemetryGatewayYaml, type FeaturesOptions } from './features-options.ts'
 import { CLIENT, basic, claimDifferences, generateSigningKeys, mintAccessTokens, redeem, startBenchIdp, type BenchIdp } from './tokens.ts'
 import { runStore, storeSummary } from './store.ts'
@@ -72,21 +72,10 @@ const GOAL_CACHED = 0.85
 const GOAL_FRESH_VS_CACHED = 0.40
 const GOAL_TELEMETRY = 0.90
 
-export interface FeaturesContext {
-  readonly group: ProcessGroup
-  readonly tmp: string
+export interface FeaturesContext extends SectionContext {
   readonly wrk: string
-  readonly node: string
-  readonly root: string
-  readonly here: string
-  readonly loadCpu: string
-  readonly proxyCpu: string
-  readonly upstream: Proc
-  readonly upstreamPort: number
-  readonly signal: AbortSignal
   /** PIDs of the bench's processes started outside this section (not noise) */
   readonly ours: () => ReadonlySet<number>
-  readonly log: (line?: string) => void
   readonly options: FeaturesOptions
 }
 

@@ -28,8 +28,8 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { rssBytes, waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, metricSum, rssSplit, scanGatewayLog } from './common.ts'
+import { rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, metricSum, rssSplit, scanGatewayLog, type SectionContext } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { markdown } from './feature-tables.ts'
 import { gatewayBaseEnv } from './features-options.ts'
@@ -61,19 +61,8 @@ export function memoryEstimateS (o: MemoryOptions): number {
   return 15 + o.settle + 2 * (o.requests / 3000 + 2) + o.rounds * 2 * (o.streams / 1000 + 4 + o.settle)
 }
 
-export interface MemoryContext {
-  readonly group: ProcessGroup
-  readonly tmp: string
+export interface MemoryContext extends SectionContext {
   readonly nginx: string
-  readonly node: string
-  readonly root: string
-  readonly here: string
-  readonly loadCpu: string
-  readonly proxyCpu: string
-  readonly upstream: Proc
-  readonly upstreamPort: number
-  readonly signal: AbortSignal
-  readonly log: (line?: string) => void
   readonly options: MemoryOptions
 }
 

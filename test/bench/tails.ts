@@ -23,8 +23,8 @@
 import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
-import { waitFor, withChildren, type Proc, type ProcessGroup } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, scanGatewayLog } from './common.ts'
+import { waitFor, withChildren, type Proc } from './procs.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, scanGatewayLog, type SectionContext } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk } from './wrk.ts'
 import { measure, type Target } from './measure.ts'
@@ -66,22 +66,11 @@ export function tailsEstimateS (o: TailsOptions): number {
   return 25 + (1 + VARIANTS.length * o.processes) * (o.prewarm + 1) + o.connections.length * o.rounds * TARGETS.length * (o.warmup + o.duration + 1)
 }
 
-export interface TailsContext {
-  readonly group: ProcessGroup
-  readonly tmp: string
+export interface TailsContext extends SectionContext {
   readonly wrk: string
   readonly nginx: string
-  readonly node: string
-  readonly root: string
-  readonly here: string
-  readonly loadCpu: string
-  readonly proxyCpu: string
-  readonly upstream: Proc
-  readonly upstreamPort: number
-  readonly signal: AbortSignal
   /** PIDs of the bench's processes started outside this section (not noise) */
   readonly ours: () => ReadonlySet<number>
-  readonly log: (line?: string) => void
   readonly options: TailsOptions
 }
 
