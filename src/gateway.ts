@@ -30,6 +30,9 @@ import { ReloadHistory } from './admin/console/reload-history.ts'
 import { Replicas } from './admin/console/replicas.ts'
 import { VERSION } from './version.ts'
 
+/** how long a starting replica waits to hear the shared sets before it reports ready without them */
+const SYNC_WAIT_MS = 2000
+
 export interface GatewayDeps {
   /** pino options, or `false` for silence; the default logs JSON lines at info to stdout */
   readonly logger?: FastifyServerOptions['logger']
@@ -108,6 +111,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
+  let closing = false
   const admin = buildAdminServer(readiness, metrics, config.admin)
   const reloads = new ReloadHistory()
   const replicas = config.store === undefined ? undefined : new Replicas(store, VERSION)
@@ -146,7 +150,11 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       if (config.listen.advertiseUrl === undefined) sessions.self = boundUrl(config.listen.host, app.server.address() as AddressInfo)
       replicas?.start(sessions.self)
       const adminUrl = await admin.listen({ host: config.admin.host, port: config.admin.port })
-      readiness.ready = true
+      // Into the Service once this replica has heard the shared revocations and ended sessions —
+      // or, with the store unreachable, after SYNC_WAIT_MS anyway (MCP traffic does not need it, §7).
+      let timer: NodeJS.Timeout | undefined
+      void Promise.race([store.synced(), new Promise<void>((resolve) => { timer = setTimeout(resolve, SYNC_WAIT_MS) })])
+        .then(() => { clearTimeout(timer); if (!closing) readiness.ready = true })
       return { url, adminUrl }
     },
     async close () {
@@ -154,6 +162,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       // listener stops accepting, and requests arriving on open connections get 503; requests in
       // flight — tool calls and their SSE answers — finish, for listen.drainTimeoutMs at most; only
       // then do upstream pools and bridged sessions close.
+      closing = true
       readiness.ready = false
       replicas?.stop()
       holder.current.upstreams.getStreams.drain()

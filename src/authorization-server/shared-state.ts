@@ -28,6 +28,7 @@ export function failingClosed (store: Store): Store {
     compareAndSet: async (key, expected, next, ttlMs) => await call(async () => await store.compareAndSet(key, expected, next, ttlMs)),
     broadcast: async (name, member, expiresAtMs) => { await call(async () => { await store.broadcast(name, member, expiresAtMs) }) },
     subscribe: (name, listener) => { store.subscribe(name, listener) },
+    synced: async () => { await store.synced() },
     onStateChange: (listener) => { store.onStateChange(listener) },
     close: async () => { await store.close() },
   }

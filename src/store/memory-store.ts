@@ -84,6 +84,9 @@ export class MemoryStore implements Store {
     for (const [member, until] of this.#sets.get(name) ?? []) if (until > now) listener(member, until)
   }
 
+  /** subscribe replays synchronously: always synced */
+  async synced (): Promise<void> {}
+
   onStateChange (_listener: (up: boolean) => void): void {}
 
   async close (): Promise<void> {}

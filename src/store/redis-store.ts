@@ -15,6 +15,12 @@ export interface RedisStoreOptions {
 }
 
 type Listener = (member: string, expiresAtMs: number) => void
+interface Channel {
+  listeners: Listener[]
+  onMessage: (message: string) => void
+  /** resolved at this channel's next successful resync: listeners that have not heard the set yet */
+  waiting: Array<() => void>
+}
 type Client = ReturnType<typeof CreateClient>
 
 /**
@@ -60,7 +66,9 @@ export class RedisStore implements Store {
   readonly #timeoutMs: number
   readonly #log: Pick<FastifyBaseLogger, 'warn' | 'info'> | undefined
   readonly #secrets: string[]
-  readonly #channels = new Map<string, { listeners: Listener[], onMessage: (message: string) => void }>()
+  readonly #channels = new Map<string, Channel>()
+  /** first resyncs not yet done: what `synced()` waits for */
+  readonly #unsynced = new Set<Promise<void>>()
   readonly #stateListeners: Array<(up: boolean) => void> = []
   #up = false
   /** what was last logged: undefined before the first transition */
@@ -164,10 +172,16 @@ export class RedisStore implements Store {
   }
 
   subscribe (name: string, listener: Listener): void {
+    const heard = this.#firstResync()
     const channel = this.#channels.get(name)
     if (channel !== undefined) {
       channel.listeners.push(listener)
-      if (this.#sub.isReady) this.#resync(name, [listener]).catch((err: unknown) => { this.#warnResync(name, err) })
+      if (!this.#sub.isReady) { channel.waiting.push(heard); return }
+      this.#resync(name, [listener]).then(heard, (err: unknown) => {
+        // the next (re)connection resyncs every listener of the channel, this one included
+        channel.waiting.push(heard)
+        this.#warnResync(name, err)
+      })
       return
     }
     const listeners = [listener]
@@ -176,9 +190,20 @@ export class RedisStore implements Store {
       if (parsed === undefined) return
       for (const l of listeners) l(parsed[0], parsed[1])
     }
-    this.#channels.set(name, { listeners, onMessage })
+    this.#channels.set(name, { listeners, onMessage, waiting: [heard] })
     // not ready yet: the subscriber's 'ready' subscribes every channel
     if (this.#sub.isReady) this.#listen(name)
+  }
+
+  synced (): Promise<void> {
+    return Promise.all(this.#unsynced).then(() => {})
+  }
+
+  /** a promise in #unsynced until the returned function is called */
+  #firstResync (): () => void {
+    const { promise, resolve } = Promise.withResolvers<void>()
+    this.#unsynced.add(promise)
+    return () => { this.#unsynced.delete(promise); resolve() }
   }
 
   /** Disconnect both connections and stop the health PING. Idempotent. */
@@ -210,7 +235,10 @@ export class RedisStore implements Store {
     const channel = this.#channels.get(name)
     if (channel === undefined) return
     this.#sub.subscribe(this.#channel(name), channel.onMessage)
-      .then(() => this.#resync(name, channel.listeners))
+      .then(async () => {
+        await this.#resync(name, channel.listeners)
+        for (const heard of channel.waiting.splice(0)) heard()
+      })
       .catch((err: unknown) => { this.#warnResync(name, err) })
   }
 

@@ -39,6 +39,12 @@ export interface Store {
    * resync: what was added while this replica could not hear is not lost).
    */
   subscribe (name: string, listener: (member: string, expiresAtMs: number) => void): void
+  /**
+   * Settles once every listener subscribed so far has heard the members that were already in
+   * its set (its first resync). Never rejects; while the store cannot be reached it stays
+   * pending — callers bound the wait.
+   */
+  synced (): Promise<void>
   /** reachable now (memory: always) */
   readonly up: boolean
   /** called with the new state whenever `up` changes */

@@ -96,6 +96,16 @@ t.test('Redis killed: grants, registrations and logins fail closed and fast; MCP
   t.equal(login.statusCode, 503, 'a login cannot even find its dynamic client: 503, no redirect')
   t.equal(login.headers.location, undefined)
 
+  // a replica starting while Redis is down cannot read the shared sets: it waits for them up to
+  // 2 s, then joins anyway (MCP traffic does not need the store) and serves issued tokens
+  const late = await cluster.startExtra({ waitReady: false })
+  const readyAt = async (): Promise<number> => await request(`${late.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode })
+  t.equal(await readyAt(), 503, 'a replica started while Redis is down is not ready at once')
+  const waited = Date.now()
+  await eventually('the late replica to be ready', async () => await readyAt() === 200, 5000)
+  t.ok(Date.now() - waited < 3000, `ready after the bounded wait (${Date.now() - waited} ms)`)
+  t.equal(await echo('http', tokens.get('http')!, await init('http', tokens.get('http')!, late.url), 'late', late.url), 'Echo: late', 'it serves issued tokens')
+
   await cluster.redis.restart()
   for (const replica of cluster.replicas) await eventually('store_up 1', async () => await storeUp(replica.adminUrl) === '1')
   t.pass('portcullis_store_up is 1 again at every replica, without a restart')

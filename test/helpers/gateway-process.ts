@@ -13,6 +13,8 @@ export interface GatewayProcessOptions {
   readonly yaml: string
   /** added to this process's environment; OTEL_* and NODE_OPTIONS are dropped unless given here */
   readonly env?: Record<string, string>
+  /** resolve only once /readyz answers 200, as a Service would wait (default true) */
+  readonly waitReady?: boolean
 }
 
 export interface GatewayProcess {
@@ -130,6 +132,15 @@ export async function startGatewayProcess (opts: GatewayProcessOptions): Promise
   }
   const url = String(listening.url)
   const adminUrl = String(listening.adminUrl)
+  // what a Service waits for before it sends traffic (with a store: the shared sets are read)
+  const deadline = Date.now() + START_TIMEOUT_MS
+  while (opts.waitReady !== false && !await fetch(`${adminUrl}/readyz`, { signal: AbortSignal.timeout(2000) }).then(async (r) => { await r.body?.cancel(); return r.ok }, () => false)) {
+    if (Date.now() > deadline) {
+      await kill()
+      throw new Error(`the gateway did not become ready within ${START_TIMEOUT_MS} ms\n${tail()}`)
+    }
+    await new Promise((resolve) => setTimeout(resolve, 20))
+  }
 
   return {
     url,

@@ -37,6 +37,8 @@ export interface ReplicaCluster {
   redeem (assertion: string, base?: string): Promise<{ status: number, body: Record<string, unknown> }>
   /** stop every replica (SIGTERM, exit code checked by the caller) and start as many new ones on the same config */
   restartAll (): Promise<Array<number | null>>
+  /** one more gateway on the same config and environment, outside the balancer (stopped at close) */
+  startExtra (opts?: { waitReady?: boolean }): Promise<GatewayProcess>
   close (): Promise<void>
 }
 
@@ -140,6 +142,11 @@ policy:
         replicas = await startReplicas()
         balancer.setTargets(replicas.map((r) => r.url))
         return codes
+      },
+      async startExtra (opts = {}) {
+        const extra = await startGatewayProcess({ yaml, env, ...opts })
+        cleanup.push(async () => { await extra.stop() })
+        return extra
       },
       async close () {
         for (const step of cleanup.reverse()) await step().catch(() => {})

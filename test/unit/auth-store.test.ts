@@ -96,6 +96,7 @@ function delegate (store: Store, overrides: Partial<Store>): Store {
     compareAndSet: store.compareAndSet.bind(store),
     broadcast: store.broadcast.bind(store),
     subscribe: store.subscribe.bind(store),
+    synced: store.synced.bind(store),
     onStateChange: store.onStateChange.bind(store),
     close: store.close.bind(store),
     ...overrides,
@@ -234,6 +235,7 @@ for (const { name, open } of stores) {
       t.match(await rejection(r.auth.verifier.verify(accessToken, RESOURCE)), { reason: 'revoked' })
     }
     const later = await replica(t, store)
+    await store.synced()
     t.ok(later.auth.revocations.active, 'a replica started afterwards hears the revocation at subscription')
     t.match(await rejection(later.auth.verifier.verify(accessToken, RESOURCE)), { reason: 'revoked' })
   })
@@ -317,6 +319,7 @@ function downStore (raw = false): Store {
     compareAndSet: fail,
     broadcast: fail,
     subscribe: () => {},
+    synced: async () => {},
     onStateChange: () => {},
     close: async () => {},
   }
