@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 rmSync(new URL('../dist', import.meta.url), { recursive: true, force: true })
-execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript/bin/tsc', import.meta.url)), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
+execFileSync(process.execPath, [fileURLToPath(new URL('../node_modules/typescript7/bin/tsc', import.meta.url)), '-p', 'tsconfig.build.json'], { cwd: root, stdio: 'inherit' })
 cpSync(new URL('../src', import.meta.url), new URL('../dist/src', import.meta.url), { recursive: true, filter: (path) => !path.endsWith('.ts') })
 // dist/src/version.js reads ../package.json, as src/version.ts does; it also makes dist/ ESM
 cpSync(new URL('../package.json', import.meta.url), new URL('../dist/package.json', import.meta.url))

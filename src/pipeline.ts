@@ -17,7 +17,6 @@ import { forwardToUpstream } from './upstream/forward.ts'
 import type { Stage } from './listener/run-stages.ts'
 import type { Sessions } from './session/sessions.ts'
 
-
 export interface McpPipeline {
   /** before the body is read: an unauthenticated or misaddressed request never makes us read it */
   readonly onRequest: readonly Stage[]

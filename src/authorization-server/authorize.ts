@@ -40,7 +40,12 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
       const endpoints = await idp.discovery.endpoints()
       const clientName = registeredName(client)
       const started = await login.pending.begin({
-        clientId: client.clientId, redirectUri: target.redirectUri, clientState: target.state, codeChallenge, resource: server.resource, scopes,
+        clientId: client.clientId,
+        redirectUri: target.redirectUri,
+        clientState: target.state,
+        codeChallenge,
+        resource: server.resource,
+        scopes,
         ...(clientName === undefined ? {} : { clientName }),
       }, { address: request.ip })
       request.log.info({ 'event.name': 'oauth.authorize', outcome: 'login_started', 'portcullis.auth.client_id': client.clientId, 'portcullis.server': server.name },
@@ -50,7 +55,10 @@ export async function authorizeRoute (app: FastifyInstance, { login }: { login: 
     } catch (err) {
       const failure = asOAuthError(err)
       request.log[failure.statusCode >= 500 ? 'error' : 'info']({
-        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': failure.error, 'portcullis.auth.reason': failure.reason,
+        'event.name': 'oauth.authorize',
+        outcome: 'rejected',
+        'error.type': failure.error,
+        'portcullis.auth.reason': failure.reason,
         ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
       }, `authorization request rejected: ${failure.reason}`)
       if (failure.statusCode === 429) return await sendTooManyLogins(request, reply, failure)

@@ -45,7 +45,11 @@ export async function registrationRoute (app: FastifyInstance, { login }: { logi
       const registration = checkMetadata(metadata, login.registration.allowedRedirectHosts)
       const secret = registration.auth === 'none' ? undefined : randomBytes(32).toString('base64url')
       const client = await login.clients.register({
-        auth: registration.auth, secret, jwksUri: undefined, jwks: undefined, redirectUris: registration.redirectUris,
+        auth: registration.auth,
+        secret,
+        jwksUri: undefined,
+        jwks: undefined,
+        redirectUris: registration.redirectUris,
         ...(registration.clientName === undefined ? {} : { clientName: registration.clientName }),
       })
       request.log.info({ 'event.name': 'oauth.register', outcome: 'registered', 'portcullis.auth.client_id': client.clientId, 'portcullis.auth.method': client.auth }, 'client registered')

@@ -18,9 +18,9 @@ Exit status: 0 valid, 1 invalid, 2 usage error.
  * `portcullis check`: argv is what follows the subcommand. Returns the exit code:
  * 0 valid (warnings go to stdout), 1 invalid (every problem on stderr), 2 usage error.
  */
-export async function runCheck(
+export async function runCheck (
   argv: string[],
-  io: CliIo,
+  io: CliIo
 ): Promise<number> {
   const args = configFlag('check', argv, io, USAGE)
   if ('exit' in args) return args.exit

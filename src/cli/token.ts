@@ -72,8 +72,15 @@ function parseOptions (argv: string[]): Options | 'help' {
   const { values } = parseArgs({
     args: argv,
     options: {
-      idp: text, user: text, password: text, server: text, scope: text,
-      'client-id': text, 'client-secret': text, 'as-client-id': text, 'as-client-secret': text,
+      idp: text,
+      user: text,
+      password: text,
+      server: text,
+      scope: text,
+      'client-id': text,
+      'client-secret': text,
+      'as-client-id': text,
+      'as-client-secret': text,
       help: { type: 'boolean', short: 'h' },
     },
     strict: true,
@@ -208,5 +215,6 @@ async function request (url: string, init: RequestInit, step: string): Promise<J
 
 /** Text from a server, made safe for a terminal: no control characters, at most 300 characters. */
 function printable (text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\x00-\x1f\x7f-\x9f]/g, ' ').slice(0, 300)
 }

@@ -12,7 +12,7 @@ import { isLoopback } from './urls.ts'
 import type { RawConfig, RawRule, RawServer, RawUpstream, StringOrList } from './raw.ts'
 import { upstreamTransport } from './schema.ts'
 
-export function buildConfig(raw: RawConfig, source: string): Config {
+export function buildConfig (raw: RawConfig, source: string): Config {
   // design.md §4: publicUrl is the base of every resource id, so it carries no trailing slash
   const publicUrl = raw.publicUrl.endsWith('/') ? raw.publicUrl.slice(0, -1) : raw.publicUrl
   const { authorization: auth } = raw
@@ -52,7 +52,7 @@ export function buildConfig(raw: RawConfig, source: string): Config {
   }
 }
 
-function buildServer(name: string, server: RawServer, publicUrl: string): ServerConfig {
+function buildServer (name: string, server: RawServer, publicUrl: string): ServerConfig {
   return {
     name,
     resource: `${publicUrl}/mcp/${name}`,
@@ -76,7 +76,7 @@ export function parseRate (rate: string): Rate {
   return { rate, points: Number(n), durationSeconds: PERIOD_SECONDS[unit] }
 }
 
-function buildRules(rules: RawRule[] | undefined, list: string): PolicyRule[] | undefined {
+function buildRules (rules: RawRule[] | undefined, list: string): PolicyRule[] | undefined {
   return rules?.map((rule, i) => ({
     id: rule.id ?? `${list}[${i}]`,
     effect: rule.allow === undefined ? 'deny' : 'allow',
@@ -86,7 +86,7 @@ function buildRules(rules: RawRule[] | undefined, list: string): PolicyRule[] | 
   }))
 }
 
-function buildUpstream(upstream: RawUpstream): UpstreamConfig {
+function buildUpstream (upstream: RawUpstream): UpstreamConfig {
   const headers = record(Object.entries(upstream.headers))
   const transport = upstreamTransport(upstream)
   switch (transport) {
@@ -127,22 +127,22 @@ function buildUpstream(upstream: RawUpstream): UpstreamConfig {
 }
 
 /** The schema's defaults (and checkUpstream) guarantee these; a miss is a bug in schema.ts. */
-function defaulted<T>(value: T | undefined): T {
+function defaulted<T> (value: T | undefined): T {
   if (value === undefined) throw new Error('portcullis: a schema default is missing for an upstream field')
   return value
 }
 
-function toList(value: StringOrList): string[] {
+function toList (value: StringOrList): string[] {
   return typeof value === 'string' ? [value] : [...value]
 }
 
-function record<T>(entries: Iterable<readonly [string, T]>): Record<string, T> {
+function record<T> (entries: Iterable<readonly [string, T]>): Record<string, T> {
   const out: Record<string, T> = Object.create(null)
   for (const [key, value] of entries) out[key] = value
   return out
 }
 
-export function deepFreeze<T>(value: T): T {
+export function deepFreeze<T> (value: T): T {
   if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
     Object.freeze(value)
     for (const child of Object.values(value)) deepFreeze(child)
@@ -151,7 +151,7 @@ export function deepFreeze<T>(value: T): T {
 }
 
 /** Things that are allowed but that an operator should know about, printed at start and by `check`. */
-export function configWarnings(config: Config): string[] {
+export function configWarnings (config: Config): string[] {
   const warnings: string[] = []
   if (config.authorization.signingKeys === undefined) {
     warnings.push('authorization.signingKeys is not set: an ephemeral signing key is used, and tokens do not survive a restart')

@@ -43,7 +43,7 @@ export const CHECKS: readonly Check[] = [
   checkRuleScopes,
 ]
 
-export function runChecks(config: RawConfig, ctx: CheckContext): void {
+export function runChecks (config: RawConfig, ctx: CheckContext): void {
   for (const check of CHECKS) check(config, ctx)
 }
 
@@ -51,17 +51,17 @@ export const SERVER_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/
 /** Claims every access token carries; an identity-provider mapping must not overwrite them. */
 export const RESERVED_CLAIMS = ['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp', 'nbf', 'idp_iss', 'cnf', 'act', 'may_act']
 
-export function checkPublicUrl(config: RawConfig, ctx: CheckContext): void {
+export function checkPublicUrl (config: RawConfig, ctx: CheckContext): void {
   if (ctx.valid(['publicUrl'])) checkOwnUrl(config.publicUrl, ['publicUrl'], ctx)
 }
 
-export function checkIssuer(config: RawConfig, ctx: CheckContext): void {
+export function checkIssuer (config: RawConfig, ctx: CheckContext): void {
   const issuer = ctx.valid(['authorization', 'issuer']) ? config.authorization.issuer : undefined
   if (issuer !== undefined) checkOwnUrl(issuer, ['authorization', 'issuer'], ctx)
 }
 
 /** Our own URLs are compared byte for byte by clients, so they must already be in WHATWG form. */
-function checkOwnUrl(value: string, path: readonly PathSegment[], ctx: CheckContext): void {
+function checkOwnUrl (value: string, path: readonly PathSegment[], ctx: CheckContext): void {
   const url = parseUrl(value)
   if (url === undefined) return ctx.report(path, 'must be an absolute http(s) URL')
   if (url.protocol !== 'https:' && url.protocol !== 'http:') return ctx.report(path, 'must be an http or https URL')
@@ -73,14 +73,14 @@ function checkOwnUrl(value: string, path: readonly PathSegment[], ctx: CheckCont
   }
 }
 
-export function checkListeners(config: RawConfig, ctx: CheckContext): void {
+export function checkListeners (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['listen', 'port']) || !ctx.valid(['admin', 'port'])) return
   if (config.listen.port !== 0 && config.listen.port === config.admin.port) {
     ctx.report(['admin', 'port'], 'must differ from listen.port')
   }
 }
 
-export function checkAllowedOrigins(config: RawConfig, ctx: CheckContext): void {
+export function checkAllowedOrigins (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['listen', 'allowedOrigins'])) return
   config.listen.allowedOrigins.forEach((origin, i) => {
     const url = parseUrl(origin)
@@ -91,7 +91,7 @@ export function checkAllowedOrigins(config: RawConfig, ctx: CheckContext): void 
 }
 
 /** design.md §5: trusted issuers and JWKS URLs must be https, except on loopback addresses. */
-export function checkTrustedUrls(config: RawConfig, ctx: CheckContext): void {
+export function checkTrustedUrls (config: RawConfig, ctx: CheckContext): void {
   const checkTrusted = (value: string | undefined, path: readonly PathSegment[], isIssuer: boolean): void => {
     if (value === undefined || !ctx.valid(path)) return
     const url = parseUrl(value)
@@ -113,12 +113,12 @@ export function checkTrustedUrls(config: RawConfig, ctx: CheckContext): void {
 }
 
 /** Visits the items of the list at `path` that the schema accepted, skipping the others. */
-function eachValid<T>(
+function eachValid<T> (
   ctx: CheckContext,
   path: readonly PathSegment[],
   items: () => readonly T[],
   visit: (item: T, at: PathSegment[], index: number) => void,
-  shallow = false,
+  shallow = false
 ): void {
   if (!ctx.valid(path, { shallow: true })) return
   items().forEach((item, i) => {
@@ -126,7 +126,7 @@ function eachValid<T>(
   })
 }
 
-export function checkClients(config: RawConfig, ctx: CheckContext): void {
+export function checkClients (config: RawConfig, ctx: CheckContext): void {
   const at = ['authorization', 'clients']
   const seen = new Map<string, number>()
   eachValid(ctx, at, () => config.authorization.clients, (client, _path, i) => {
@@ -155,7 +155,7 @@ export function checkClients(config: RawConfig, ctx: CheckContext): void {
 }
 
 /** OAuth 2.1 §2.3: absolute, no fragment; https, or http on a loopback host (RFC 8252 §7.3). Compared exactly at login. */
-function checkRedirectUri(value: string, path: readonly PathSegment[], ctx: CheckContext): void {
+function checkRedirectUri (value: string, path: readonly PathSegment[], ctx: CheckContext): void {
   const url = parseUrl(value)
   if (url === undefined || (url.protocol !== 'https:' && url.protocol !== 'http:')) return ctx.report(path, 'must be an absolute http(s) URL')
   if (url.protocol === 'http:' && !isLoopback(url.hostname)) return ctx.report(path, 'must be https (http is accepted only on loopback hosts)')
@@ -163,7 +163,7 @@ function checkRedirectUri(value: string, path: readonly PathSegment[], ctx: Chec
   if (value.includes('#')) ctx.report(path, 'must not have a fragment')
 }
 
-export function checkIdentityProviders(config: RawConfig, ctx: CheckContext): void {
+export function checkIdentityProviders (config: RawConfig, ctx: CheckContext): void {
   const at = ['authorization', 'identityProviders']
   const clientIds = ctx.valid(['authorization', 'clients']) ? new Set(config.authorization.clients.map((c) => c.clientId)) : undefined
   const ownIssuer = ctx.valid(['authorization', 'issuer']) && ctx.valid(['publicUrl']) ? (config.authorization.issuer ?? config.publicUrl) : undefined
@@ -192,14 +192,14 @@ export function checkIdentityProviders(config: RawConfig, ctx: CheckContext): vo
   })
 }
 
-export function checkStore(config: RawConfig, ctx: CheckContext): void {
+export function checkStore (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['store']) || config.store === undefined) return
   const url = parseUrl(config.store.url)
   if (url?.protocol !== 'redis:' && url?.protocol !== 'rediss:') ctx.report(['store', 'url'], 'must be a redis:// or rediss:// URL')
 }
 
 /** listen.trustProxy: IP addresses or CIDR ranges that parse, with a prefix the address family allows. */
-export function checkTrustProxy(config: RawConfig, ctx: CheckContext): void {
+export function checkTrustProxy (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['listen', 'trustProxy'])) return
   config.listen.trustProxy.forEach((entry, i) => {
     const [address = '', prefix] = entry.split('/')
@@ -210,7 +210,7 @@ export function checkTrustProxy(config: RawConfig, ctx: CheckContext): void {
 }
 
 /** listen.advertiseUrl: where the other replicas send a bridged session's requests — an http(s) origin, nothing more. */
-export function checkAdvertiseUrl(config: RawConfig, ctx: CheckContext): void {
+export function checkAdvertiseUrl (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['listen', 'advertiseUrl'])) return
   const value = config.listen.advertiseUrl
   if (value === undefined) return
@@ -221,14 +221,14 @@ export function checkAdvertiseUrl(config: RawConfig, ctx: CheckContext): void {
   }
 }
 
-export function checkServerNames(config: RawConfig, ctx: CheckContext): void {
+export function checkServerNames (config: RawConfig, ctx: CheckContext): void {
   if (!ctx.valid(['servers'], { shallow: true })) return
   for (const name of Object.keys(config.servers)) {
     if (!SERVER_NAME.test(name)) ctx.report(['servers', name], `server name must match ${SERVER_NAME.source} (it is part of URLs)`)
   }
 }
 
-export function checkUpstream(config: RawConfig, ctx: CheckContext): void {
+export function checkUpstream (config: RawConfig, ctx: CheckContext): void {
   forEachServer(config, ctx, (server, at) => {
     const upstream = server.upstream
     const path = [...at, 'upstream']
@@ -269,6 +269,7 @@ export function checkUpstream(config: RawConfig, ctx: CheckContext): void {
 /** RFC 9110 §5.6.2 token */
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 /** RFC 9110 §5.5: field values carry no control characters except horizontal tab. */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\x00-\x08\x0a-\x1f\x7f]/
 const TEMPLATE = /\{\{(.*?)\}\}/g
 const TEMPLATE_NAME = /^[A-Za-z0-9_.-]+$/
@@ -280,12 +281,12 @@ const REFUSED_HEADERS: Record<string, string> = {
   // RFC 9110 §7.6.1: hop-by-hop fields are meaningful only for a single connection
   ...Object.fromEntries(
     ['connection', 'keep-alive', 'proxy-connection', 'proxy-authenticate', 'proxy-authorization', 'te', 'trailer', 'transfer-encoding', 'upgrade'].map(
-      (name) => [name, 'is a hop-by-hop header and cannot be configured'],
-    ),
+      (name) => [name, 'is a hop-by-hop header and cannot be configured']
+    )
   ),
 }
 
-export function checkHeaders(config: RawConfig, ctx: CheckContext): void {
+export function checkHeaders (config: RawConfig, ctx: CheckContext): void {
   forEachServer(config, ctx, (server, at) => {
     const path = [...at, 'upstream', 'headers']
     if (!ctx.valid(path)) return
@@ -306,7 +307,7 @@ export function checkHeaders(config: RawConfig, ctx: CheckContext): void {
   })
 }
 
-export function checkRuleEffects(config: RawConfig, ctx: CheckContext): void {
+export function checkRuleEffects (config: RawConfig, ctx: CheckContext): void {
   forEachRuleList(config, ctx, (rules, at) => {
     rules.forEach((rule, i) => {
       if (rule.allow !== undefined && rule.deny !== undefined) ctx.report([...at, i], 'has both allow and deny; a rule has exactly one')
@@ -316,7 +317,7 @@ export function checkRuleEffects(config: RawConfig, ctx: CheckContext): void {
 }
 
 /** Explicit ids are what the audit log records, so within one list each names one rule. */
-export function checkPolicyIds(config: RawConfig, ctx: CheckContext): void {
+export function checkPolicyIds (config: RawConfig, ctx: CheckContext): void {
   forEachRuleList(config, ctx, (rules, at) => {
     const seen = new Map<string, number>()
     rules.forEach((rule, i) => {
@@ -329,7 +330,7 @@ export function checkPolicyIds(config: RawConfig, ctx: CheckContext): void {
 }
 
 /** Tokens hold only the server's scopes (design.md §5), so a rule needing another can never match. */
-export function checkRuleScopes(config: RawConfig, ctx: CheckContext): void {
+export function checkRuleScopes (config: RawConfig, ctx: CheckContext): void {
   forEachRuleList(config, ctx, (rules, at, server, serverPath) => {
     if (!ctx.valid([...serverPath, 'scopes'])) return
     rules.forEach((rule, i) => {
@@ -342,17 +343,17 @@ export function checkRuleScopes(config: RawConfig, ctx: CheckContext): void {
   })
 }
 
-function forEachServer(config: RawConfig, ctx: CheckContext, visit: (server: RawServer, path: PathSegment[]) => void): void {
+function forEachServer (config: RawConfig, ctx: CheckContext, visit: (server: RawServer, path: PathSegment[]) => void): void {
   if (!ctx.valid(['servers'], { shallow: true })) return
   for (const [name, server] of Object.entries(config.servers)) {
     if (ctx.valid(['servers', name], { shallow: true })) visit(server, ['servers', name])
   }
 }
 
-function forEachRuleList(
+function forEachRuleList (
   config: RawConfig,
   ctx: CheckContext,
-  visit: (rules: readonly RawRule[], path: PathSegment[], server: RawServer, serverPath: PathSegment[]) => void,
+  visit: (rules: readonly RawRule[], path: PathSegment[], server: RawServer, serverPath: PathSegment[]) => void
 ): void {
   forEachServer(config, ctx, (server, serverPath) => {
     for (const list of ['tools', 'prompts', 'resources'] as const) {

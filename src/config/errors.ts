@@ -16,7 +16,7 @@ export interface Problem {
 /** Keys that read well after a dot; anything else is quoted so that `servers["a.b"]` stays unambiguous. */
 const PLAIN_KEY = /^[A-Za-z0-9_$-]+$/
 
-export function formatPath(segments: readonly PathSegment[]): string {
+export function formatPath (segments: readonly PathSegment[]): string {
   let out = ''
   for (const segment of segments) {
     if (typeof segment === 'number') out += `[${segment}]`
@@ -31,7 +31,7 @@ export class ConfigError extends Error {
   readonly source: string
   readonly problems: readonly Problem[]
 
-  constructor(source: string, problems: readonly Problem[]) {
+  constructor (source: string, problems: readonly Problem[]) {
     const count = problems.length === 1 ? '1 problem' : `${problems.length} problems`
     super([`invalid configuration ${source} (${count}):`, ...problems.map(formatProblem)].join('\n'))
     this.name = 'ConfigError'
@@ -40,6 +40,6 @@ export class ConfigError extends Error {
   }
 }
 
-export function formatProblem(problem: Problem): string {
+export function formatProblem (problem: Problem): string {
   return `${problem.path}: ${problem.message}`
 }

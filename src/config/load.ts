@@ -20,12 +20,12 @@ export { configWarnings } from './build.ts'
 
 export type Env = Record<string, string | undefined>
 
-export async function loadConfig(path: string, env: Env = process.env): Promise<Config> {
+export async function loadConfig (path: string, env: Env = process.env): Promise<Config> {
   return parseConfig(await readConfigFile(path), { source: path, env })
 }
 
 /** A config file's text; a file that can't be read is a ConfigError naming it (and why). */
-export async function readConfigFile(path: string): Promise<string> {
+export async function readConfigFile (path: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')
   } catch (error) {
@@ -34,7 +34,7 @@ export async function readConfigFile(path: string): Promise<string> {
   }
 }
 
-export function parseConfig(text: string, opts: { source: string; env: Env }): Config {
+export function parseConfig (text: string, opts: { source: string; env: Env }): Config {
   const document = parseYaml(text, opts.source)
   const substituted = substituteEnv(document, opts.env)
   const schemaProblems = validateSchema(substituted.value)
@@ -42,7 +42,7 @@ export function parseConfig(text: string, opts: { source: string; env: Env }): C
   const spoiled = [...substituted.problems, ...schemaProblems.filter((p) => !p.unknownKey)].map((p) => p.path)
   const checkProblems: LocatedProblem[] = []
   const ctx: CheckContext = {
-    report: (path, message) => void checkProblems.push({ path, message }),
+    report: (path, message) => { checkProblems.push({ path, message }) },
     valid: (path, options) => !spoiled.some((bad) => isPrefix(bad, path) || (options?.shallow !== true && isPrefix(path, bad))),
   }
   // The cast is what the schema promised; the checks consult ctx.valid before trusting any part.
@@ -53,7 +53,7 @@ export function parseConfig(text: string, opts: { source: string; env: Env }): C
 }
 
 /** YAML 1.2 core schema; duplicate keys, unknown tags and multiple documents are errors. */
-export function parseYaml(text: string, source: string): unknown {
+export function parseYaml (text: string, source: string): unknown {
   const lineCounter = new LineCounter()
   const doc = parseDocument(text, { prettyErrors: false, uniqueKeys: true, lineCounter })
   const problems = [...doc.errors, ...doc.warnings].map((error) => yamlProblem(error, doc, lineCounter, source))
@@ -68,14 +68,14 @@ export function parseYaml(text: string, source: string): unknown {
 
 // The pretty form of a YAML error quotes the surrounding lines, which may hold a secret:
 // report only the position and the parser's one-line message.
-function yamlProblem(error: YAMLError, doc: Document, lines: LineCounter, source: string): Problem {
+function yamlProblem (error: YAMLError, doc: Document, lines: LineCounter, source: string): Problem {
   const { line, col } = lines.linePos(error.pos[0])
   const keyPath = error.code === 'DUPLICATE_KEY' ? keyPathAt(doc.contents, error.pos[0], []) : undefined
   if (keyPath !== undefined) return { path: formatPath(keyPath), message: `duplicate key (line ${line}, col ${col})` }
   return { path: `${source}:${line}:${col}`, message: error.message }
 }
 
-function keyPathAt(node: unknown, offset: number, path: PathSegment[]): PathSegment[] | undefined {
+function keyPathAt (node: unknown, offset: number, path: PathSegment[]): PathSegment[] | undefined {
   if (isMap(node)) {
     for (const pair of node.items) {
       const key = isScalar(pair.key) ? String(pair.key.value) : String(pair.key)
@@ -104,7 +104,7 @@ const REFERENCE = /\$\$\{|\$\{([A-Za-z_][A-Za-z0-9_]*)\}|\$\{/g
  * Replaces `${NAME}` in every string value (never in keys). `{{claim}}` templates are left for
  * per-request expansion. An unset variable is reported by name and path, never by value.
  */
-export function substituteEnv(value: unknown, env: Env): { value: unknown; problems: LocatedProblem[] } {
+export function substituteEnv (value: unknown, env: Env): { value: unknown; problems: LocatedProblem[] } {
   const problems: LocatedProblem[] = []
   const walk = (node: unknown, path: PathSegment[]): unknown => {
     if (typeof node === 'string') return substituteString(node, env, (message) => problems.push({ path, message }))
@@ -118,7 +118,7 @@ export function substituteEnv(value: unknown, env: Env): { value: unknown; probl
   return { value: walk(value, []), problems }
 }
 
-function substituteString(text: string, env: Env, report: (message: string) => void): string {
+function substituteString (text: string, env: Env, report: (message: string) => void): string {
   return text.replace(REFERENCE, (match: string, name: string | undefined) => {
     if (match === '$${') return '${'
     if (name === undefined) {
@@ -131,12 +131,12 @@ function substituteString(text: string, env: Env, report: (message: string) => v
   })
 }
 
-function isPrefix(prefix: readonly PathSegment[], path: readonly PathSegment[]): boolean {
+function isPrefix (prefix: readonly PathSegment[], path: readonly PathSegment[]): boolean {
   return prefix.length <= path.length && prefix.every((segment, i) => segment === path[i])
 }
 
 /** One problem per path and message; a path whose ${VAR} failed gets no follow-on complaints. */
-function dedupe(envProblems: readonly LocatedProblem[], others: readonly LocatedProblem[]): Problem[] {
+function dedupe (envProblems: readonly LocatedProblem[], others: readonly LocatedProblem[]): Problem[] {
   const envPaths = new Set(envProblems.map((problem) => formatPath(problem.path)))
   const seen = new Set<string>()
   const out: Problem[] = []

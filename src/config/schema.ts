@@ -88,7 +88,7 @@ export const UPSTREAM_KEYS = {
 } as const
 
 /** Mirrors the schema's if/then/else below, which picks the defaults to apply. */
-export function upstreamTransport(upstream: RawUpstream): Transport {
+export function upstreamTransport (upstream: RawUpstream): Transport {
   if (upstream.command !== undefined) return 'stdio'
   return upstream.transport === 'sse' ? 'sse' : 'streamable-http'
 }
@@ -175,10 +175,10 @@ const upstream: Schema = closed(
       then: { type: 'object', properties: defaultsFor(DEFAULTS.sse) },
       else: { type: 'object', properties: defaultsFor(DEFAULTS.streamableHttp) },
     },
-  },
+  }
 )
 
-function defaultsFor(values: Record<string, unknown>): Record<string, Schema> {
+function defaultsFor (values: Record<string, unknown>): Record<string, Schema> {
   return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, { default: value }]))
 }
 
@@ -197,7 +197,7 @@ const server: Schema = closed(
       halfOpenAfterMs: ms(100, DEFAULTS.circuitBreaker.halfOpenAfterMs),
     }, { default: {} }),
   },
-  { required: ['upstream'] },
+  { required: ['upstream'] }
 )
 
 /** RFC 7517/7518 public JWK members; private ones (`d`, `p`, `k`, …) have no place in a client's config. */
@@ -209,9 +209,9 @@ const publicJwk: Schema = closed(
         ['kty', { enum: ['RSA', 'EC', 'OKP'], errorText: 'must be RSA, EC or OKP (public keys only)' }],
         ['key_ops', list({ type: 'string' })],
         ['x5c', list({ type: 'string' })],
-      ]),
+      ])
   ),
-  { required: ['kty'] },
+  { required: ['kty'] }
 )
 
 const client: Schema = closed(
@@ -223,7 +223,7 @@ const client: Schema = closed(
     jwks: closed({ keys: { ...list(publicJwk), minItems: 1 } }, { required: ['keys'] }),
     redirectUris: uniqueList(text, []),
   },
-  { required: ['clientId'] },
+  { required: ['clientId'] }
 )
 
 const identityProvider: Schema = closed(
@@ -238,7 +238,7 @@ const identityProvider: Schema = closed(
     claims: { type: 'object', propertyNames: claimName, additionalProperties: claimName, default: {} },
     login: closed({ clientId: text, clientSecret: text }, { required: ['clientId'] }),
   },
-  { required: ['issuer'] },
+  { required: ['issuer'] }
 )
 
 const { registration, assertion } = DEFAULTS.authorization
@@ -255,7 +255,7 @@ export const configSchema: Schema = closed(
         advertiseUrl: text,
         trustProxy: uniqueList({ type: 'string', pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$', errorText: 'must be an IP address or CIDR range' }, DEFAULTS.listen.trustProxy),
       },
-      { default: {} },
+      { default: {} }
     ),
     limits: closed({
       maxBodyBytes: int(1, Number.MAX_SAFE_INTEGER, DEFAULTS.limits.maxBodyBytes),
@@ -283,7 +283,7 @@ export const configSchema: Schema = closed(
             maxLifetimeSeconds: int(1, 86_400, assertion.maxLifetimeSeconds),
             clockSkewSeconds: int(0, 60, assertion.clockSkewSeconds),
           },
-          { default: {} },
+          { default: {} }
         ),
         clients: list(client, []),
         identityProviders: list(identityProvider, []),
@@ -293,17 +293,17 @@ export const configSchema: Schema = closed(
             clientIdMetadataDocuments: flag(registration.clientIdMetadataDocuments),
             allowedRedirectHosts: uniqueList(
               { type: 'string', pattern: '^(?:[A-Za-z0-9-]+(?:\\.[A-Za-z0-9-]+)*|\\[[0-9A-Fa-f:.]+\\])$', errorText: 'must be a host name or IP address, without scheme or port' },
-              registration.allowedRedirectHosts,
+              registration.allowedRedirectHosts
             ),
             maxClients: int(0, 10_000_000, registration.maxClients),
             unusedClientTtlSeconds: int(60, 315_360_000, registration.unusedClientTtlSeconds),
           },
-          { default: {} },
+          { default: {} }
         ),
         consent: closed({ rememberSeconds: int(0, 315_360_000, DEFAULTS.authorization.consent.rememberSeconds) }, { default: {} }),
         rateLimits: list(oauthRateLimit, DEFAULTS.authorization.rateLimits),
       },
-      { default: {} },
+      { default: {} }
     ),
     store: closed({
       url: text,
@@ -311,5 +311,5 @@ export const configSchema: Schema = closed(
     }, { required: ['url'] }),
     servers: { type: 'object', additionalProperties: server, minProperties: 1 },
   },
-  { required: ['publicUrl', 'servers'] },
+  { required: ['publicUrl', 'servers'] }
 )

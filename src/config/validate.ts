@@ -20,12 +20,12 @@ ajv.addKeyword({ keyword: 'errorText', schemaType: 'string' })
 const validator = ajv.compile<RawConfig>(configSchema)
 
 /** Validates `data` in place (defaults are written into it) and returns every problem found. */
-export function validateSchema(data: unknown): SchemaProblem[] {
+export function validateSchema (data: unknown): SchemaProblem[] {
   if (validator(data)) return []
   return (validator.errors ?? []).flatMap((error) => describeError(error, data))
 }
 
-function describeError(error: ErrorObject, data: unknown): SchemaProblem[] {
+function describeError (error: ErrorObject, data: unknown): SchemaProblem[] {
   // A propertyNames failure is reported once, by its outer error, which knows the offending key.
   if (error.schemaPath.includes('/propertyNames/') || error.keyword === 'if') return []
   const path = pointerToPath(error.instancePath, data)
@@ -63,7 +63,7 @@ function describeError(error: ErrorObject, data: unknown): SchemaProblem[] {
 }
 
 /** ajv's instancePath is a JSON pointer; array indices become `[n]` by looking at the data. */
-export function pointerToPath(pointer: string, data: unknown): PathSegment[] {
+export function pointerToPath (pointer: string, data: unknown): PathSegment[] {
   const path: PathSegment[] = []
   let node = data
   for (const raw of pointer.split('/').slice(1)) {
@@ -79,19 +79,19 @@ export function pointerToPath(pointer: string, data: unknown): PathSegment[] {
   return path
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
+function isRecord (value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null
 }
 
-function errorText(schema: unknown): string | undefined {
+function errorText (schema: unknown): string | undefined {
   return isRecord(schema) && typeof schema['errorText'] === 'string' ? schema['errorText'] : undefined
 }
 
-function allowedKeys(schema: unknown): string[] {
+function allowedKeys (schema: unknown): string[] {
   return isRecord(schema) && isRecord(schema['properties']) ? Object.keys(schema['properties']) : []
 }
 
-function arrayOf(value: unknown): unknown[] {
+function arrayOf (value: unknown): unknown[] {
   return Array.isArray(value) ? value : [value]
 }
 
@@ -105,7 +105,7 @@ const TYPE_NAMES: Record<string, string> = {
   'string,array': 'a string or a list of strings',
 }
 
-function typeName(type: unknown): string {
+function typeName (type: unknown): string {
   const key = arrayOf(type).map(String).join(',')
   return TYPE_NAMES[key] ?? key
 }
@@ -153,13 +153,13 @@ const RENAMED: readonly (readonly [pattern: string, hint: string])[] = [
   ['mcpServers', 'use servers'],
 ]
 
-function unknownKeyMessage(path: readonly PathSegment[], allowed: readonly string[]): string {
+function unknownKeyMessage (path: readonly PathSegment[], allowed: readonly string[]): string {
   const hint = renamedHint(path) ?? nearMiss(String(path.at(-1)), allowed)
   if (hint !== undefined) return `unknown key; ${hint}`
   return allowed.length > 0 ? `unknown key (expected one of: ${allowed.join(', ')})` : 'unknown key'
 }
 
-function renamedHint(path: readonly PathSegment[]): string | undefined {
+function renamedHint (path: readonly PathSegment[]): string | undefined {
   for (const [pattern, hint] of RENAMED) {
     const parts = pattern.split('.')
     if (parts.length === path.length && parts.every((part, i) => part === '*' || part === path[i])) return hint
@@ -168,7 +168,7 @@ function renamedHint(path: readonly PathSegment[]): string | undefined {
 }
 
 /** Catches snake_case, case slips, a missing plural and a missing unit suffix (`connectTimeout`). */
-function nearMiss(key: string, allowed: readonly string[]): string | undefined {
+function nearMiss (key: string, allowed: readonly string[]): string | undefined {
   const fold = (name: string): string => name.toLowerCase().replaceAll(/[_-]/g, '')
   const folded = fold(key)
   const match = allowed.find((name) => {

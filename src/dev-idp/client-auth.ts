@@ -11,7 +11,7 @@ import { OAuthError, type TokenParams } from './oauth.ts'
 export function authenticateClient (
   authorization: string | undefined,
   params: TokenParams,
-  clients: ReadonlyMap<string, DevIdpClient>,
+  clients: ReadonlyMap<string, DevIdpClient>
 ): DevIdpClient {
   const basic = authorization === undefined ? undefined : parseBasic(authorization)
   const fail = (description: string): OAuthError =>

@@ -93,8 +93,16 @@ export function validateDevIdpSchema (data: unknown): LocatedProblem[] {
 }
 
 const RENAMED: Record<string, string> = {
-  client_id: 'clientId', clientSecret: 'secret', client_secret: 'secret', redirect_uris: 'redirectUris',
-  resource: 'resources', audiences: 'audience', scope: 'scopes', group: 'groups', alg: 'signing.alg', port: 'listen.port',
+  client_id: 'clientId',
+  clientSecret: 'secret',
+  client_secret: 'secret',
+  redirect_uris: 'redirectUris',
+  resource: 'resources',
+  audiences: 'audience',
+  scope: 'scopes',
+  group: 'groups',
+  alg: 'signing.alg',
+  port: 'listen.port',
 }
 
 function describe (error: ErrorObject, data: unknown): LocatedProblem {

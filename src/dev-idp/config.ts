@@ -93,7 +93,7 @@ export function derivedSub (username: string): string {
 
 function checkDevIdpConfig (raw: RawDevIdpConfig): LocatedProblem[] {
   const problems: LocatedProblem[] = []
-  const report = (path: PathSegment[], message: string): void => void problems.push({ path, message })
+  const report = (path: PathSegment[], message: string): void => { problems.push({ path, message }) }
   if (raw.issuer !== undefined) checkUrl(raw.issuer, ['issuer'], report, { rootOnly: true })
   else if (['0.0.0.0', '::', '[::]'].includes(raw.listen.host)) {
     report(['issuer'], 'is required when listen.host is a wildcard address (clients must be told one URL)')

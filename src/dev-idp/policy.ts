@@ -54,9 +54,9 @@ export function decide (policy: readonly DevIdpGrant[], request: GrantRequest): 
 }
 
 function admits (grant: DevIdpGrant, user: DevIdpUser, client: DevIdpClient): boolean {
-  return (grant.users === undefined || grant.users.includes(user.username))
-    && (grant.groups === undefined || grant.groups.some((group) => user.groups.includes(group)))
-    && (grant.clients === undefined || grant.clients.includes(client.clientId))
+  return (grant.users === undefined || grant.users.includes(user.username)) &&
+    (grant.groups === undefined || grant.groups.some((group) => user.groups.includes(group))) &&
+    (grant.clients === undefined || grant.clients.includes(client.clientId))
 }
 
 /**

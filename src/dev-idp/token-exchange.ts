@@ -19,7 +19,7 @@ const UNSUPPORTED = ['actor_token', 'actor_token_type', 'authorization_details']
 const CLOCK_TOLERANCE = 5
 
 export async function tokenExchange (
-  ctx: IdpContext, client: DevIdpClient, params: TokenParams, log: FastifyBaseLogger,
+  ctx: IdpContext, client: DevIdpClient, params: TokenParams, log: FastifyBaseLogger
 ): Promise<Record<string, unknown>> {
   if (required(params, 'requested_token_type') !== TOKEN_TYPE_ID_JAG) {
     throw new OAuthError('invalid_request', `requested_token_type must be ${TOKEN_TYPE_ID_JAG}`)

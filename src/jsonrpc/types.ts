@@ -68,6 +68,7 @@ export const JsonRpcErrorCode = {
   UnsupportedProtocolVersion: -32022
 } as const
 
+// eslint-disable-next-line @typescript-eslint/no-redeclare -- the value and its type share the name on purpose
 export type JsonRpcErrorCode = typeof JsonRpcErrorCode[keyof typeof JsonRpcErrorCode]
 
 /** A JSON-RPC error response built by the gateway itself, ready for `serializeMessage`. */

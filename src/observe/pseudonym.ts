@@ -12,7 +12,7 @@ export function createPseudonymizer (env: Record<string, string | undefined>): {
   const key = configured !== undefined && configured.length >= 32 ? configured : randomBytes(32)
   const cache = new LRUCache<string, string>({ max: 10_000 })
   return {
-    ephemeral: key === configured ? false : true,
+    ephemeral: key !== configured,
     pseudonym (issuer, subject) {
       const input = `${issuer}\n${subject}`
       let value = cache.get(input)

@@ -70,7 +70,7 @@ export function enforcePolicy (sink: RecordSink) {
         exchange.server.name,
         kind === 'tools' ? sink.toolNames.label(exchange.policy, op.target) : `_${kind}`,
         decision.allow ? 'allow' : shadow ? 'would_deny' : 'deny',
-        decision.reason,
+        decision.reason
       ).inc()
       if (!decision.allow) denials.push({ op, kind, decision })
     }

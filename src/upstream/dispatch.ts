@@ -123,7 +123,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
         return
       case 'sink':
         if (!mode.sink.data(chunk)) controller.pause()
-        return
+        break
       case 'dump':
     }
   }

@@ -44,7 +44,7 @@ export function buildUpstreamRequestHeaders (
   incoming: IncomingHttpHeaders,
   configured: Readonly<Record<string, string>>,
   principal: Principal | null,
-  traceFields?: Readonly<Record<string, string>>,
+  traceFields?: Readonly<Record<string, string>>
 ): Record<string, string> {
   const connectionListed = listedInConnection(incoming.connection)
   const gatewayOwned = new Set([...Object.keys(configured), ...Object.keys(traceFields ?? {})].map(fold))

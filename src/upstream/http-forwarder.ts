@@ -203,9 +203,11 @@ export abstract class HttpForwarder {
       return sent
     }
     // An open circuit refuses before a connection slot is taken or anything is sent.
-    const res = this.#circuit === undefined ? await send() : await this.#circuit.run(send).catch((err: unknown) => {
-      throw isGatewayError(err) && err.code === 'PORTCULLIS_ERR_CIRCUIT_OPEN' ? this.failure(call, 'circuit_open', err) : err
-    })
+    const res = this.#circuit === undefined
+      ? await send()
+      : await this.#circuit.run(send).catch((err: unknown) => {
+        throw isGatewayError(err) && err.code === 'PORTCULLIS_ERR_CIRCUIT_OPEN' ? this.failure(call, 'circuit_open', err) : err
+      })
     const { statusCode } = res
     if (statusCode >= 400) {
       if (statusCode === 404 && exchange.sessionId !== undefined) this.sessionGone(exchange)

@@ -669,7 +669,7 @@ class Features {
     } catch (err) {
       sinkStats = `(unavailable: ${(err as Error).message})`
     }
-    this.notes.push(`OTLP sink received (the "on", "always"${o.telemetrySplit ? ', "sampled" and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? `\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the gateways made no spans (does \`portcullis start\` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)` : ''}`)
+    this.notes.push(`OTLP sink received (the "on", "always"${o.telemetrySplit ? ', "sampled" and "traces"' : ''} gateways together): ${sinkStats}${tracePosts === 0 ? '\n  ⚠ no trace export reached the sink although OTEL_EXPORTER_OTLP_ENDPOINT was set: the gateways made no spans (does `portcullis start` start the OpenTelemetry SDK from OTEL_*? see src/telemetry/tracing.ts startTracing and src/cli/start.ts)' : ''}`)
     for (const g of gws) {
       if (g.level === 'info') {
         const requests = await this.#requestsServed(g.admin)
@@ -768,9 +768,11 @@ function authTable (records: readonly FeatureRecord[], o: FeaturesOptions): stri
     r.target === 'fresh' ? f2(vsCached) : '',
     f2(r.p50, 3), f2(r.p99, 2), f2(r.addP50, 3, true), f2(r.addP99, 2, true),
     int(r.cpuUs), int(r.addCpuUs, true),
-    r.generated === 0 ? '' : r.target === 'fresh'
-      ? `${r.distinct} / ${r.generated} (${(100 * r.distinct / r.generated).toFixed(r.distinct === r.generated ? 0 : 1)} % new)`
-      : `the same 1 / ${r.generated}`,
+    r.generated === 0
+      ? ''
+      : r.target === 'fresh'
+        ? `${r.distinct} / ${r.generated} (${(100 * r.distinct / r.generated).toFixed(r.distinct === r.generated ? 0 : 1)} % new)`
+        : `the same 1 / ${r.generated}`,
     r.rssIdle === undefined ? '' : `${Math.round(r.rssIdle / 1048576)}→${Math.round((r.rssLoad ?? 0) / 1048576)}`,
     r.noise === undefined ? '' : r.noise.toFixed(0),
     `${r.validRuns}/${r.runs}`, r.errors,

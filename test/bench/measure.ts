@@ -87,4 +87,3 @@ export async function measure (env: MeasureEnv, set: string, target: Target, con
     process: target.process,
   }
 }
-

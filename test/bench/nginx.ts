@@ -90,7 +90,7 @@ export function ensureTools (log: (line: string) => void): { nginx: string; wrk:
   const wanted = [['nginx', 'nginx'], ['wrk', 'wrk']] as const
   const missing = wanted.filter(([cmd]) => which(cmd) === undefined && which(`/usr/sbin/${cmd}`) === undefined).map(([, pkg]) => pkg)
   if (missing.length === 0) {
-    log(`tools: nginx and wrk already installed (no apt-get)`)
+    log('tools: nginx and wrk already installed (no apt-get)')
   } else {
     const asRoot = process.getuid?.() === 0 ? [] : ['sudo']
     for (const args of [['apt-get', 'update'], ['apt-get', 'install', '-y', '--no-install-recommends', ...missing]]) {

@@ -37,7 +37,7 @@ export function startSink (port: number, host = '127.0.0.1'): Promise<() => Prom
   server.keepAliveTimeout = 120_000
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => resolve(() => new Promise((done) => { server.closeAllConnections(); server.close(() => done()) })))
+    server.listen(port, host, () => resolve(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })))
   })
 }
 

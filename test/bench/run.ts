@@ -64,7 +64,6 @@ const GOAL_RATIO = 0.40
 // ---------------------------------------------------------------------------------------------
 // options
 
-
 const options = {
   duration: intEnv(process.env, 'BENCH_DURATION', 10, 1),
   warmup: intEnv(process.env, 'BENCH_WARMUP', 2, 0),
@@ -147,17 +146,21 @@ async function main (): Promise<number> {
   const featOpts = featuresOn ? featuresOptions(process.env, { rounds: options.rounds }) : undefined
   const memOpts = !options.profile && sectionOn('memory') ? memoryOptions(process.env) : undefined
   const tailsOpts = !options.profile && sectionOn('tails') ? tailsOptions(process.env) : undefined
-  const mainEstimate = !mainOn ? 0 : options.profile
-    ? perRun + options.prewarm + 20
-    : sets.length * options.connections.length * options.rounds * 3 * perRun + (1 + options.gatewayProcesses) * (options.prewarm + 3) + 25
+  const mainEstimate = !mainOn
+    ? 0
+    : options.profile
+      ? perRun + options.prewarm + 20
+      : sets.length * options.connections.length * options.rounds * 3 * perRun + (1 + options.gatewayProcesses) * (options.prewarm + 3) + 25
   const estimate = mainEstimate + (featOpts === undefined ? 0 : featuresEstimateS(featOpts)) + (mainOn ? 0 : 15) +
     (memOpts === undefined ? 0 : memoryEstimateS(memOpts)) + (tailsOpts === undefined ? 0 : tailsEstimateS(tailsOpts))
   log(`# portcullis bench (performance.md Protocol P) — ${new Date().toISOString()}`)
   log(`node ${process.version}, ${cpus().length} CPUs (${cpus()[0]?.model ?? '?'}), load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`)
   log(options.profile
     ? `mode: profile the gateway (${options.profileSet} responses) at c=${options.profileConnections}, ${options.prewarm} s pre-warm, ${options.warmup} s warm-up + ${options.duration} s (only the measured run is summarised)`
-    : `runs: ${mainOn ? `connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
-      `${options.warmup} s warm-up + ${options.duration} s each` : `main section skipped (BENCH_ONLY=${options.only})`}` +
+    : `runs: ${mainOn
+? `connections ${options.connections.join(', ')} × ${options.rounds} rounds × direct/nginx/gateway${options.sse ? ' × json/sse' : ''}, ` +
+      `${options.warmup} s warm-up + ${options.duration} s each`
+: `main section skipped (BENCH_ONLY=${options.only})`}` +
       `${featOpts === undefined ? `; features section skipped (BENCH_ONLY=${options.only})` : `; then the features section (${[...featOpts.sections].join(', ')}; c=${featOpts.connections}, ${featOpts.rounds} rounds, ${featOpts.duration} s runs)`}` +
       `${memOpts === undefined ? '' : `; then memory (${memOpts.rounds} × ${memOpts.streams} streams)`}${tailsOpts === undefined ? '' : `; then tails (c=${tailsOpts.connections.join('/')}, ${tailsOpts.rounds} rounds, ${tailsOpts.duration} s runs)`}` +
       `; estimated ${Math.ceil(estimate / 60)} min`)
@@ -216,8 +219,20 @@ async function main (): Promise<number> {
         throw new Error(`the features section could not be loaded: ${(err as Error).message}`)
       }
       features = await runFeatures({
-        group, tmp, wrk: tools.wrk, node: NODE, root: ROOT, here: HERE, loadCpu: LOAD_CPU, proxyCpu: PROXY_CPU,
-        upstream, upstreamPort, signal: abort.signal, ours: () => new Set(withChildren(upstream.pid)), log, options: featOpts,
+        group,
+        tmp,
+        wrk: tools.wrk,
+        node: NODE,
+        root: ROOT,
+        here: HERE,
+        loadCpu: LOAD_CPU,
+        proxyCpu: PROXY_CPU,
+        upstream,
+        upstreamPort,
+        signal: abort.signal,
+        ours: () => new Set(withChildren(upstream.pid)),
+        log,
+        options: featOpts,
       })
       if (features.failed) exitCode = 1
       const noiseAfter = await busyProcesses(new Set(withChildren(upstream.pid)))

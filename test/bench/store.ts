@@ -124,7 +124,13 @@ export async function runStore (kit: FeaturesKit): Promise<void> {
     }
 
     const specs: Spec[] = gws.map((g) => ({
-      set: 'store', target: g.target, process: g.process, url: `${url(g)}/mcp/secured`, pid: g.proc.pid, script: kit.rotate, args: () => [one],
+      set: 'store',
+      target: g.target,
+      process: g.process,
+      url: `${url(g)}/mcp/secured`,
+      pid: g.proc.pid,
+      script: kit.rotate,
+      args: () => [one],
       ...(g.target === 'redis' ? { counters } : {}),
     }))
     await kit.prewarm(specs)
@@ -366,7 +372,7 @@ function storeGrantsTable (runs: readonly GrantRun[], o: FeaturesOptions): strin
   })
   for (const target of ['memory', 'redis']) {
     const ok = runs.filter((g) => g.target === target && grantsOk(g))
-    lines.push([`median`, target, int(median(ok.map((g) => g.rps))), f2(median(ok.map((g) => g.p50))), f2(median(ok.map((g) => g.p99))), int(median(ok.map((g) => g.gatewayCpuUs ?? NaN))),
+    lines.push(['median', target, int(median(ok.map((g) => g.rps))), f2(median(ok.map((g) => g.p50))), f2(median(ok.map((g) => g.p99))), int(median(ok.map((g) => g.gatewayCpuUs ?? NaN))),
       `${ok.length}/${runs.filter((g) => g.target === target).length} rounds valid`, '', '', ''])
   }
   const t = grantTally(runs)

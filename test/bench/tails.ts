@@ -192,8 +192,17 @@ export async function runTails (ctx: TailsContext): Promise<TailsOutcome> {
     }
     const env = {
       ours: () => new Set([...ctx.ours(), ...procs.flatMap((p) => withChildren(p.pid))]),
-      wrk: ctx.wrk, script, args: [tokenFile], upstream: ctx.upstream, upstreamPort: ctx.upstreamPort, signal: ctx.signal,
-      warmup: o.warmup, duration: o.duration, loadCpu: ctx.loadCpu, proxyCpu: ctx.proxyCpu, log,
+      wrk: ctx.wrk,
+      script,
+      args: [tokenFile],
+      upstream: ctx.upstream,
+      upstreamPort: ctx.upstreamPort,
+      signal: ctx.signal,
+      warmup: o.warmup,
+      duration: o.duration,
+      loadCpu: ctx.loadCpu,
+      proxyCpu: ctx.proxyCpu,
+      log,
     }
     for (const c of o.connections) {
       log(`\n## tails, ${c} connection${c === 1 ? '' : 's'}`)

@@ -94,8 +94,17 @@ policy:
     async mintIdJags (n) {
       const now = Math.floor(Date.now() / 1000)
       return await inBatches(n, () => idp.signIdJag({
-        iss: issuer, sub: 'alice-sub', aud: audience, client_id: CLIENT.id, jti: randomUUID(), iat: now, exp: now + 300,
-        resource, scope: SCOPE, email: USER.email, groups: USER.groups,
+        iss: issuer,
+        sub: 'alice-sub',
+        aud: audience,
+        client_id: CLIENT.id,
+        jti: randomUUID(),
+        iat: now,
+        exp: now + 300,
+        resource,
+        scope: SCOPE,
+        email: USER.email,
+        groups: USER.groups,
       }))
     },
     close: () => idp.close(),

@@ -66,7 +66,7 @@ export function startUpstream (port: number, host = '127.0.0.1'): Promise<() => 
   server.requestTimeout = 0
   return new Promise((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => resolve(() => new Promise((done) => { server.closeAllConnections(); server.close(() => done()) })))
+    server.listen(port, host, () => resolve(() => new Promise((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })))
   })
 }
 

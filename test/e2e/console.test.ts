@@ -128,8 +128,17 @@ t.teardown(async () => {
 async function token (server: string, scope: string): Promise<string> {
   const now = Math.floor(Date.now() / 1000)
   const assertion = await stack.idp.signIdJag({
-    iss: stack.idpIssuer, sub: 'bob-sub', aud: stack.issuer, client_id: CLIENT_ID, jti: randomUUID(), iat: now, exp: now + 300,
-    resource: `${stack.issuer}/mcp/${server}`, scope, email: 'bob@example.com', groups: ['sales'],
+    iss: stack.idpIssuer,
+    sub: 'bob-sub',
+    aud: stack.issuer,
+    client_id: CLIENT_ID,
+    jti: randomUUID(),
+    iat: now,
+    exp: now + 300,
+    resource: `${stack.issuer}/mcp/${server}`,
+    scope,
+    email: 'bob@example.com',
+    groups: ['sales'],
   } as JWTPayload)
   const res = await request(`${stack.url}/oauth/token`, {
     method: 'POST',

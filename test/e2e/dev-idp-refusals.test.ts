@@ -38,8 +38,13 @@ const subjectTokens = [aliceToken, bobToken, aliceForOther, aliceForOutsider, fo
 /** A valid exchange request; `patch` changes or (with undefined) drops parameters. */
 function exchange (patch: Record<string, string | undefined> = {}): Record<string, string> {
   const base: Record<string, string | undefined> = {
-    grant_type: TOKEN_EXCHANGE, requested_token_type: ID_JAG, subject_token: aliceToken, subject_token_type: ID_TOKEN,
-    audience: TEST_AUDIENCE, resource: `${TEST_AUDIENCE}/mcp/everything`, ...patch,
+    grant_type: TOKEN_EXCHANGE,
+    requested_token_type: ID_JAG,
+    subject_token: aliceToken,
+    subject_token_type: ID_TOKEN,
+    audience: TEST_AUDIENCE,
+    resource: `${TEST_AUDIENCE}/mcp/everything`,
+    ...patch,
   }
   return Object.fromEntries(Object.entries(base).filter((entry): entry is [string, string] => entry[1] !== undefined))
 }

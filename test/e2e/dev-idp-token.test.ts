@@ -37,8 +37,13 @@ async function handle (req: IncomingMessage, res: ServerResponse): Promise<void>
     return send(200, { resource: `${asUrl}/mcp/everything`, authorization_servers: [asUrl] })
   }
   if (req.method === 'GET' && req.url === '/.well-known/oauth-authorization-server') {
-    return send(200, { issuer: asUrl, token_endpoint: `${asUrl}/token`, grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
-      token_endpoint_auth_methods_supported: ['client_secret_basic'], authorization_grant_profiles_supported: ['urn:ietf:params:oauth:grant-profile:id-jag'] })
+    return send(200, {
+      issuer: asUrl,
+      token_endpoint: `${asUrl}/token`,
+      grant_types_supported: ['urn:ietf:params:oauth:grant-type:jwt-bearer'],
+      token_endpoint_auth_methods_supported: ['client_secret_basic'],
+      authorization_grant_profiles_supported: ['urn:ietf:params:oauth:grant-profile:id-jag']
+    })
   }
   if (req.method !== 'POST' || req.url !== '/token') return send(404, { error: 'not_found' })
   const [id, secret] = Buffer.from((req.headers.authorization ?? '').replace(/^Basic /, ''), 'base64').toString().split(':').map(decodeURIComponent)
@@ -51,7 +56,11 @@ async function handle (req: IncomingMessage, res: ServerResponse): Promise<void>
     const discovery: unknown = await (await fetch(`${idpIssuer}/.well-known/openid-configuration`)).json()
     const jwksUri = typeof discovery === 'object' && discovery !== null && 'jwks_uri' in discovery ? String(discovery.jwks_uri) : ''
     const { payload } = await jwtVerify(form.get('assertion') ?? '', createRemoteJWKSet(new URL(jwksUri)), {
-      issuer: idpIssuer, audience: asUrl, typ: 'oauth-id-jag+jwt', algorithms: ['ES256', 'RS256'], maxTokenAge: 600,
+      issuer: idpIssuer,
+      audience: asUrl,
+      typ: 'oauth-id-jag+jwt',
+      algorithms: ['ES256', 'RS256'],
+      maxTokenAge: 600,
       requiredClaims: ['iss', 'sub', 'aud', 'exp', 'iat', 'jti', 'client_id'],
     })
     if (payload['client_id'] !== id) return send(400, { error: 'invalid_grant', error_description: 'client_id mismatch' })

@@ -85,31 +85,48 @@ t.test('password grant', async (t) => {
 t.test('token exchange: an ID-JAG, verifiable against the JWKS', async (t) => {
   const idToken = await login('alice', 'alice-pw-1')
   const response = await postToken(url, {
-    grant_type: TOKEN_EXCHANGE, requested_token_type: ID_JAG, subject_token: idToken, subject_token_type: ID_TOKEN,
-    audience: TEST_AUDIENCE, resource: RESOURCE, scope: 'tools.read tools.write tools.admin',
+    grant_type: TOKEN_EXCHANGE,
+    requested_token_type: ID_JAG,
+    subject_token: idToken,
+    subject_token_type: ID_TOKEN,
+    audience: TEST_AUDIENCE,
+    resource: RESOURCE,
+    scope: 'tools.read tools.write tools.admin',
   }, { authorization: DEMO })
   t.equal(response.status, 200, response.text)
   t.equal(response.headers.get('cache-control'), 'no-store')
   t.match(response.body, { issued_token_type: ID_JAG, token_type: 'N_A', expires_in: 300, scope: 'tools.read tools.write' })
   const idJag = String(response.body['access_token'])
   const { payload, protectedHeader } = await jwtVerify(idJag, createLocalJWKSet(await jwks()), {
-    issuer, audience: TEST_AUDIENCE, typ: 'oauth-id-jag+jwt', algorithms: ['ES256'],
+    issuer,
+    audience: TEST_AUDIENCE,
+    typ: 'oauth-id-jag+jwt',
+    algorithms: ['ES256'],
     requiredClaims: ['iss', 'sub', 'aud', 'client_id', 'jti', 'iat', 'exp'],
   })
   t.match(protectedHeader, { alg: 'ES256', typ: 'oauth-id-jag+jwt', kid: /./ })
   const { payload: idClaims } = await jwtVerify(idToken, createLocalJWKSet(await jwks()))
   t.same(Object.keys(payload).sort(), ['aud', 'client_id', 'email', 'exp', 'groups', 'iat', 'iss', 'jti', 'resource', 'scope', 'sub'])
   t.match(payload, {
-    iss: issuer, sub: idClaims.sub, aud: TEST_AUDIENCE, client_id: 'demo-client', resource: RESOURCE,
-    scope: 'tools.read tools.write', email: 'alice@example.com', groups: ['eng'],
+    iss: issuer,
+    sub: idClaims.sub,
+    aud: TEST_AUDIENCE,
+    client_id: 'demo-client',
+    resource: RESOURCE,
+    scope: 'tools.read tools.write',
+    email: 'alice@example.com',
+    groups: ['eng'],
     jti: /^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$/,
   })
   t.equal(Number(payload.exp) - Number(payload.iat), 300, 'lifetime: idJagTtlSeconds')
   t.ok(Math.abs(Number(payload.iat) - now()) <= 5)
 
   const again = await postToken(url, {
-    grant_type: TOKEN_EXCHANGE, requested_token_type: ID_JAG, subject_token: await login('bob', 'bob-pw-2', basicAuth('other-client', 'other-secret-8')),
-    subject_token_type: ID_TOKEN, audience: `${TEST_AUDIENCE}/`,
+    grant_type: TOKEN_EXCHANGE,
+    requested_token_type: ID_JAG,
+    subject_token: await login('bob', 'bob-pw-2', basicAuth('other-client', 'other-secret-8')),
+    subject_token_type: ID_TOKEN,
+    audience: `${TEST_AUDIENCE}/`,
   }, { authorization: basicAuth('other-client', 'other-secret-8') })
   t.equal(again.status, 200, again.text)
   const second = (await jwtVerify(String(again.body['access_token']), createLocalJWKSet(await jwks()))).payload

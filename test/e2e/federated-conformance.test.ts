@@ -85,7 +85,8 @@ if (cli === undefined) {
     let browsing: Promise<void> | undefined
     const result = await run(cli, ['authorization', '--url', stack.issuer, '--client-id', clientId, '--resource', stack.resource, '-p', String(port), '-o', out], (text) => {
       const url = /(http:\/\/127\.0\.0\.1:\d+\/oauth\/authorize\?\S+)/.exec(text)?.[1]
-      browsing ??= url === undefined ? undefined : (async () => {
+      if (url === undefined || browsing !== undefined) return
+      browsing = (async () => {
         const back = await signIn(new Browser(), url, 'alice', (u) => u.startsWith(`http://127.0.0.1:${port}/callback`))
         await (await fetch(back)).arrayBuffer() // the suite's callback server receives the code
       })()

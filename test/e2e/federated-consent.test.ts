@@ -20,7 +20,8 @@ const CONSENT_URL = `${stack.issuer}/oauth/consent`
 
 async function register (redirectUri: string, name: string): Promise<string> {
   const res = await fetch(`${stack.issuer}/oauth/register`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ redirect_uris: [redirectUri], token_endpoint_auth_method: 'none', client_name: name }),
   })
   const body = await res.json() as { client_id: string }
@@ -36,7 +37,8 @@ const reachedClient = (browser: Browser, redirectUri: string): boolean => browse
 async function post (body: string, headers: Record<string, string>, browser?: Browser): Promise<Response> {
   const cookie = browser?.cookieFor(CONSENT_URL) ?? ''
   return await fetch(CONSENT_URL, {
-    method: 'POST', redirect: 'manual',
+    method: 'POST',
+    redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', origin: stack.issuer, ...(cookie === '' ? {} : { cookie }), ...headers },
     body,
   })

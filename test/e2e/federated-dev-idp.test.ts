@@ -20,8 +20,15 @@ const GW = basicAuth('gw', 'gw-secret-1')
 
 function authorizeUrl (override: Record<string, string | undefined> = {}, challenge = pkcePair().challenge): string {
   const params: Record<string, string | undefined> = {
-    response_type: 'code', client_id: 'gw', redirect_uri: REDIRECT, scope: 'openid email', state: 'st', nonce: 'nn',
-    code_challenge: challenge, code_challenge_method: 'S256', ...override,
+    response_type: 'code',
+    client_id: 'gw',
+    redirect_uri: REDIRECT,
+    scope: 'openid email',
+    state: 'st',
+    nonce: 'nn',
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    ...override,
   }
   return `${url}/authorize?${new URLSearchParams(Object.entries(params).filter((e): e is [string, string] => e[1] !== undefined)).toString()}`
 }
@@ -37,7 +44,9 @@ async function login (username = 'alice'): Promise<{ code: string, verifier: str
 
 t.test('discovery advertises the code flow', async (t) => {
   t.match(await (await fetch(`${url}/.well-known/openid-configuration`)).json(), {
-    authorization_endpoint: `${issuer}/authorize`, response_types_supported: ['code'], code_challenge_methods_supported: ['S256'],
+    authorization_endpoint: `${issuer}/authorize`,
+    response_types_supported: ['code'],
+    code_challenge_methods_supported: ['S256'],
     grant_types_supported: ['password', 'urn:ietf:params:oauth:grant-type:token-exchange', 'authorization_code'],
     authorization_response_iss_parameter_supported: true,
   })

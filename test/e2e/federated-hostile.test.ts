@@ -82,8 +82,13 @@ t.test('token endpoint: the code is bound to its client, redirect URI, verifier 
   for (const c of FEDERATED_CASES.token) {
     const login = await stack.codeFor(c.client ?? PUBLIC_APP)
     const form: Record<string, string | undefined> = {
-      grant_type: 'authorization_code', code: login.code, redirect_uri: (c.client ?? PUBLIC_APP).redirectUri, code_verifier: login.verifier,
-      client_id: (c.client ?? PUBLIC_APP).id, resource: stack.resource, ...c.form(login, stack),
+      grant_type: 'authorization_code',
+      code: login.code,
+      redirect_uri: (c.client ?? PUBLIC_APP).redirectUri,
+      code_verifier: login.verifier,
+      client_id: (c.client ?? PUBLIC_APP).id,
+      resource: stack.resource,
+      ...c.form(login, stack),
     }
     const before = issuedCount(stack)
     const res = await stack.token(Object.fromEntries(Object.entries(form).filter((e): e is [string, string] => e[1] !== undefined)), c.auth?.())
@@ -170,8 +175,13 @@ servers:
     await fake.close()
   })
   const login = async (): Promise<URL> => await signIn(new Browser(), `${gw.url}/oauth/authorize?${new URLSearchParams({
-    response_type: 'code', client_id: PUBLIC_APP.id, redirect_uri: PUBLIC_APP.redirectUri, code_challenge: 'a'.repeat(43),
-    code_challenge_method: 'S256', state: 's-1', resource: `${gw.url}/mcp/tools`,
+    response_type: 'code',
+client_id: PUBLIC_APP.id,
+redirect_uri: PUBLIC_APP.redirectUri,
+code_challenge: 'a'.repeat(43),
+    code_challenge_method: 'S256',
+state: 's-1',
+resource: `${gw.url}/mcp/tools`,
   }).toString()}`, 'nobody', (url) => url.startsWith(PUBLIC_APP.redirectUri))
   t.ok((await login()).searchParams.get('code'), 'control: a valid ID token gives a code')
   for (const c of ID_TOKEN_CASES) {
@@ -203,4 +213,3 @@ async function mcpStatus (token: string): Promise<number> {
   await res.arrayBuffer()
   return res.status
 }
-

@@ -30,11 +30,15 @@ async function browse (provider: MemoryOAuthProvider, user: string): Promise<URL
 
 function checkToken (t: Test, provider: MemoryOAuthProvider, expected: { scope: string, groups: string[] }): void {
   const token = provider.saved?.access_token
-  if (token === undefined) return void t.fail('no access token saved')
+  if (token === undefined) { t.fail('no access token saved'); return }
   secrets.push(token)
   t.equal(decodeProtectedHeader(token).typ, 'at+jwt', 'the same RFC 9068 access token as the ID-JAG path')
   t.match(decodeJwt(token), {
-    iss: stack.issuer, aud: stack.resource, client_id: provider.registered?.client_id, scope: expected.scope, idp_iss: stack.idp.issuer,
+    iss: stack.issuer,
+    aud: stack.resource,
+    client_id: provider.registered?.client_id,
+    scope: expected.scope,
+    idp_iss: stack.idp.issuer,
     groups: expected.groups,
   }, 'audience-bound to the one resource, with the scopes of the server and the IdP\'s identity claims')
   t.equal(provider.saved?.refresh_token, undefined, 'no refresh token')

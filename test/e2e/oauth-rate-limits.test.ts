@@ -101,7 +101,7 @@ function check429 (t: Test, answer: Answer, who: RegExp): void {
 }
 
 t.test('an address flood at /oauth/token: 429 for the flood, the control user is served throughout', async (t) => {
-  const gw = await start(`  rateLimits: [{ per: address, rate: 30/min }, { per: client, rate: 100000/min }]`)
+  const gw = await start('  rateLimits: [{ per: address, rate: 30/min }, { per: client, rate: 100000/min }]')
   t.teardown(() => gw.close())
   const started = performance.now()
   const flood: Answer[] = []
@@ -125,7 +125,7 @@ t.test('an address flood at /oauth/token: 429 for the flood, the control user is
 })
 
 t.test('a client-id flood from many addresses: 429 for that client id, other clients served', async (t) => {
-  const gw = await start(`  rateLimits: [{ per: address, rate: 100000/min }, { per: client, rate: 40/min }]`)
+  const gw = await start('  rateLimits: [{ per: address, rate: 100000/min }, { per: client, rate: 40/min }]')
   t.teardown(() => gw.close())
   const flood = await Promise.all(Array.from({ length: 200 }, (_, i) => tokenRequest(gw, `10.0.${i >> 8}.${i & 255}`, WEB_APP, 'wrong-secret')))
   t.equal(flood.filter((a) => a.status === 429).length, 160)
@@ -140,7 +140,8 @@ t.test('a client-id flood from many addresses: 429 for that client id, other cli
   t.equal(viaPost.status, 429, 'client_id in the body counts for the same client')
   const assertion = `${Buffer.from('{"alg":"ES256"}').toString('base64url')}.${Buffer.from(JSON.stringify({ iss: WEB_APP.id, sub: WEB_APP.id })).toString('base64url')}.c2ln`
   const viaAssertion = await call(`${gw.url}/oauth/token`, CONTROL, {
-    method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
     body: `grant_type=authorization_code&code=nope&client_assertion_type=urn%3Aietf%3Aparams%3Aoauth%3Aclient-assertion-type%3Ajwt-bearer&client_assertion=${assertion}`,
   })
   t.equal(viaAssertion.status, 429, 'so does a client assertion naming it')
@@ -148,7 +149,7 @@ t.test('a client-id flood from many addresses: 429 for that client id, other cli
 })
 
 t.test('hostile keys: oversized and odd client ids are bounded keys, never a 500', async (t) => {
-  const gw = await start(`  rateLimits: [{ per: address, rate: 100000/min }, { per: client, rate: 1/min }]`)
+  const gw = await start('  rateLimits: [{ per: address, rate: 100000/min }, { per: client, rate: 1/min }]')
   t.teardown(() => gw.close())
   const long = 'c'.repeat(8000)
   const rows: Array<[string, () => Promise<Answer>]> = [
@@ -181,7 +182,7 @@ t.test('registration: 429 per address on /oauth/register, other addresses still 
 })
 
 t.test('the browser endpoints: an HTML page with 429 for people, JSON for programs', async (t) => {
-  const gw = await start(`  rateLimits: [{ per: address, rate: 2/min, endpoints: [authorize, callback] }, { per: client, rate: 3/min, endpoints: [authorize] }]`)
+  const gw = await start('  rateLimits: [{ per: address, rate: 2/min, endpoints: [authorize, callback] }, { per: client, rate: 3/min, endpoints: [authorize] }]')
   t.teardown(() => gw.close())
   const authorize = `${gw.url}/oauth/authorize?client_id=${WEB_APP.id}&response_type=code`
   await call(authorize, ATTACKER)
@@ -204,8 +205,10 @@ t.test('the browser endpoints: an HTML page with 429 for people, JSON for progra
 t.test('a registration flood: the quota holds, registered clients are never evicted', async (t) => {
   // No rate limits here: the quota alone (the defaults would stop this flood at 20 per address).
   // The real gateway process: the flood's client and the gateway do not share an event loop.
-  const gw = await startGatewayProcess({ yaml: config(`  registration: { dynamic: true, maxClients: 100 }
-  rateLimits: []`) })
+  const gw = await startGatewayProcess({
+    yaml: config(`  registration: { dynamic: true, maxClients: 100 }
+  rateLimits: []`)
+  })
   t.teardown(() => gw.stop())
   const control = await register(gw, CONTROL)
   const controlClient = control.body as { client_id: string, client_secret: string }
@@ -244,7 +247,7 @@ t.test('with Redis: replicas share the counts; Redis down → local counts, logg
   const a = await start(limits, store)
   const b = await start(limits, store)
   t.teardown(async () => { await a.close(); await b.close() })
-  await t.resolves(async () => { for (let i = 0; i < 50 && !(a.gateway.store.up && b.gateway.store.up); i++) await new Promise((r) => setTimeout(r, 100)) })
+  await t.resolves(async () => { for (let i = 0; i < 50 && !(a.gateway.store.up && b.gateway.store.up); i++) await new Promise((resolve) => setTimeout(resolve, 100)) })
   const statuses = []
   for (let i = 0; i < 12; i++) statuses.push((await tokenRequest(i % 2 === 0 ? a : b, ATTACKER)).status)
   t.same(statuses, [400, 400, 400, 400, 400, 400, 400, 400, 400, 400, 429, 429], 'ten in all, whichever replica')

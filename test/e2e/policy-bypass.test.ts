@@ -197,7 +197,6 @@ const forwardedBodies = (received: readonly RecordedRequest[]): Array<Record<str
     return Array.isArray(parsed) ? parsed : [parsed]
   })
 
-
 const rows: Row[] = [
   // --- case, whitespace, control characters and homoglyphs: exact names, default deny
   { name: 'case variant "Secret"', send: post('guarded', call('Secret')), status: 200, same: unknownTool('Secret'), forbidden: ['Secret'] },

@@ -370,7 +370,7 @@ t.test('portcullis start: SIGHUP reloads the config file, an invalid one is refu
   t.match(await callTool('secret'), { error: { code: -32602 } }, 'and secret still denied')
 
   mark = lines.length
-  write('[{ allow: [echo] }]', `limits: { maxBodyBytes: 1000 }`)
+  write('[{ allow: [echo] }]', 'limits: { maxBodyBytes: 1000 }')
   child.kill('SIGHUP')
   t.match(await logged('config not reloaded: these changes need a restart', mark), { restartNeeded: ['limits'] }, 'a restart-only change is refused, naming it')
   t.match(await callTool('add'), { result: {} }, 'the old config stays')

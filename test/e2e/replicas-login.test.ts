@@ -38,8 +38,14 @@ async function login (clientId: string, tokenBase = cluster.publicUrl): Promise<
   const { verifier, challenge } = pkcePair()
   const authorize = new URL(`${cluster.publicUrl}/oauth/authorize`)
   for (const [k, v] of Object.entries({
-    response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256',
-    state: 'app-state', resource: cluster.mcpUrl('http'), scope: 'tools.read',
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'app-state',
+    resource: cluster.mcpUrl('http'),
+    scope: 'tools.read',
   })) authorize.searchParams.set(k, v)
   const callback = await signIn(new Browser(), authorize.href, 'alice', (url) => url.startsWith(REDIRECT))
   const code = callback.searchParams.get('code')

@@ -20,10 +20,11 @@ async function startSlowUpstream (): Promise<{ url: string, close: () => Promise
     req.on('data', (c: Buffer) => { body += c.toString('utf8') })
     req.on('end', () => {
       const msg = body === '' ? {} : JSON.parse(body) as { id?: unknown, method?: string }
-      if (msg.id === undefined) return void res.writeHead(202).end()
+      if (msg.id === undefined) { res.writeHead(202).end(); return }
       if (msg.method !== 'tools/call') {
         const result = msg.method === 'initialize' ? { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'slow', version: '1' } } : {}
-        return void res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }))
+        res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ jsonrpc: '2.0', id: msg.id, result }))
+        return
       }
       res.writeHead(200, { 'content-type': 'text/event-stream' })
       res.write(': opened\n\n')

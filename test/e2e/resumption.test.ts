@@ -36,9 +36,14 @@ for (const server of ['http', 'stdio']) {
     const res = await request(url, {
       method: 'POST',
       headers: { ...POST_HEADERS, ...session },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 42, method: 'tools/call', params: server === 'http'
-        ? { name: 'slow', arguments: { steps: 3, ms: 400 }, _meta: { progressToken: 'p42' } }
-        : { name: 'trigger-long-running-operation', arguments: { duration: 1.2, steps: 3 }, _meta: { progressToken: 'p42' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 42,
+        method: 'tools/call',
+        params: server === 'http'
+          ? { name: 'slow', arguments: { steps: 3, ms: 400 }, _meta: { progressToken: 'p42' } }
+          : { name: 'trigger-long-running-operation', arguments: { duration: 1.2, steps: 3 }, _meta: { progressToken: 'p42' } }
+      }),
     })
     t.match(res.headers['content-type'], /text\/event-stream/)
     let lastEventId: string | undefined

@@ -99,8 +99,13 @@ t.test('per subject: alice reaches her limit, bob is unaffected; metric and audi
   t.same(upstreamCalls('subject'), ['echo', 'echo', 'echo', 'echo', 'echo', 'echo'], 'the upstream saw 3 of alice, 3 of bob, none of the refused')
   t.equal(await limitedCount('subject', 'rate_subject'), 2, 'portcullis_rate_limited_total{server="subject",limit="rate_subject"}')
   t.match(auditOf(refusedId), {
-    'event.name': 'mcp.tool_call', 'gen_ai.tool.name': 'echo', 'portcullis.server': 'subject', 'enduser.pseudo.id': /./,
-    outcome: 'invalid_request', 'error.type': 'PORTCULLIS_ERR_RATE_LIMITED', 'http.response.status_code': 429,
+    'event.name': 'mcp.tool_call',
+    'gen_ai.tool.name': 'echo',
+    'portcullis.server': 'subject',
+    'enduser.pseudo.id': /./,
+    outcome: 'invalid_request',
+    'error.type': 'PORTCULLIS_ERR_RATE_LIMITED',
+    'http.response.status_code': 429,
   }, 'the refused request has its audit line')
   const warned = stack.gw.logs.filter((l) => l['event.name'] === 'mcp.rate_limited' && l['portcullis.server'] === 'subject')
   t.equal(warned.length, 1, 'one warning per key and window, not one per refusal')

@@ -473,12 +473,22 @@ t.test('audit: one line per request with the design.md §6 fields', async (t) =>
   check('init-1', { 'event.name': 'mcp.request', 'mcp.method.name': 'initialize', outcome: 'success' })
   check('list-1', { 'event.name': 'mcp.request', 'mcp.method.name': 'tools/list', outcome: 'success', 'mcp.session.id': sessionPseudonym(alice.id) })
   check('call-echo', {
-    'event.name': 'mcp.tool_call', 'mcp.method.name': 'tools/call', 'gen_ai.tool.name': 'echo', 'mcp.session.id': sessionPseudonym(alice.id),
-    'portcullis.policy.decision': 'allow', 'portcullis.policy.reason': 'allowed_by_rule', 'portcullis.policy.rule_id': 'read-tools', outcome: 'success',
+    'event.name': 'mcp.tool_call',
+    'mcp.method.name': 'tools/call',
+    'gen_ai.tool.name': 'echo',
+    'mcp.session.id': sessionPseudonym(alice.id),
+    'portcullis.policy.decision': 'allow',
+    'portcullis.policy.reason': 'allowed_by_rule',
+    'portcullis.policy.rule_id': 'read-tools',
+    outcome: 'success',
   })
   check('call-secret', {
-    'event.name': 'mcp.tool_call', 'gen_ai.tool.name': 'secret',
-    'portcullis.policy.decision': 'deny', 'portcullis.policy.reason': 'denied_by_rule', 'portcullis.policy.rule_id': 'no-secrets', outcome: 'denied',
+    'event.name': 'mcp.tool_call',
+    'gen_ai.tool.name': 'secret',
+    'portcullis.policy.decision': 'deny',
+    'portcullis.policy.reason': 'denied_by_rule',
+    'portcullis.policy.rule_id': 'no-secrets',
+    outcome: 'denied',
   })
   check('call-fail', { 'event.name': 'mcp.tool_call', 'gen_ai.tool.name': 'fail', 'portcullis.policy.rule_id': 'read-tools', outcome: 'tool_error', 'error.type': 'tool_error' })
   check('call-unknown', { 'event.name': 'mcp.tool_call', 'portcullis.policy.decision': 'deny', 'portcullis.policy.reason': 'no_matching_rule', 'portcullis.policy.rule_id': 'default', outcome: 'denied' })

@@ -272,8 +272,12 @@ t.test('a collector that is down never slows or fails a request', async (t) => {
   })
   const closedUrl = `http://127.0.0.1:${CLOSED_PORT}`
   const down = (endpoint: string, protocol: Protocol): Record<string, string> => ({
-    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint, OTEL_EXPORTER_OTLP_PROTOCOL: protocol, OTEL_BSP_SCHEDULE_DELAY: '200',
-    OTEL_EXPORTER_OTLP_TIMEOUT: '2000', OTEL_LOGS_EXPORTER: 'none', OTEL_METRICS_EXPORTER: 'none',
+    OTEL_EXPORTER_OTLP_ENDPOINT: endpoint,
+    OTEL_EXPORTER_OTLP_PROTOCOL: protocol,
+    OTEL_BSP_SCHEDULE_DELAY: '200',
+    OTEL_EXPORTER_OTLP_TIMEOUT: '2000',
+    OTEL_LOGS_EXPORTER: 'none',
+    OTEL_METRICS_EXPORTER: 'none',
   })
 
   // The baseline: the same gateway without an exporter, called in turn with each subject.

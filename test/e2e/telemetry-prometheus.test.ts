@@ -12,7 +12,7 @@ import { startGateway } from '../helpers/gateway.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
 import { POST_HEADERS, rawInitialize, readMessages } from '../helpers/raw-mcp.ts'
 import { dropClientConnections } from '../helpers/mcp-http.ts'
-import { PROMETHEUS_BIN, prometheusAvailable, startPrometheus, type RunningPrometheus } from '../helpers/prometheus.ts'
+import { PROMETHEUS_BIN, prometheusAvailable, startPrometheus } from '../helpers/prometheus.ts'
 
 if (!prometheusAvailable()) {
   t.plan(0, `${PROMETHEUS_BIN} is missing: install Debian's prometheus package (apt-get install -y --no-install-recommends prometheus; .ci/run does) to run this test`)
@@ -38,21 +38,19 @@ servers:
       - deny: [secret]
         id: no-secrets
 `)
-  let prometheus: RunningPrometheus | undefined
   let stop = false
   let traffic: Promise<void> = Promise.resolve()
   t.teardown(async () => {
     stop = true
     await traffic
-    await prometheus?.close()
     await dropClientConnections()
     await gw.close()
     await upstream.close()
     await stopTracing?.()
   })
 
-  prometheus = await startPrometheus({ targets: [new URL(gw.adminUrl).host], scrapeInterval: '1s' })
-  const prom = prometheus
+  const prom = await startPrometheus({ targets: [new URL(gw.adminUrl).host], scrapeInterval: '1s' })
+  t.teardown(async () => { await prom.close() })
 
   // Traffic for the whole test: an allowed and a denied call every ~100 ms.
   const session = await rawInitialize(gw.mcpUrl('demo'))

@@ -74,7 +74,7 @@ export interface TokenResponse {
 
 /** POSTs to `{url}{path}`; a record or URLSearchParams body is sent form-encoded. */
 export async function postToken (
-  url: string, body: string | Record<string, string> | URLSearchParams, headers: Record<string, string> = {}, path = '/token',
+  url: string, body: string | Record<string, string> | URLSearchParams, headers: Record<string, string> = {}, path = '/token'
 ): Promise<TokenResponse> {
   const isForm = typeof body !== 'string'
   const response = await fetch(`${url}${path}`, {

@@ -121,8 +121,18 @@ ${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort })
   const mintIdJag = async (claims: Partial<JWTPayload> & Record<string, unknown> = {}, header?: Record<string, unknown>): Promise<string> => {
     const now = Math.floor(Date.now() / 1000)
     const full: Record<string, unknown> = {
-      iss: idpIssuer, sub: 'alice-sub', aud: issuer, client_id: CLIENT.id, jti: randomUUID(), iat: now, exp: now + 300,
-      resource: `${issuer}/mcp/tools`, scope: 'tools.read', email: 'alice@example.com', groups: ['eng'], ...claims,
+      iss: idpIssuer,
+      sub: 'alice-sub',
+      aud: issuer,
+      client_id: CLIENT.id,
+      jti: randomUUID(),
+      iat: now,
+      exp: now + 300,
+      resource: `${issuer}/mcp/tools`,
+      scope: 'tools.read',
+      email: 'alice@example.com',
+      groups: ['eng'],
+      ...claims,
     }
     for (const [k, v] of Object.entries(full)) if (v === undefined) delete full[k]
     return await idp.signIdJag(full as JWTPayload, header)

@@ -245,7 +245,7 @@ function answer (fault: string, req: IncomingMessage, res: ServerResponse, body:
         'www-authenticate': 'Bearer realm="upstream"',
         'x-upstream-internal': 'db=10.0.0.7',
         'x-powered-by': 'Express',
-        'server': 'upstream/1.0',
+        server: 'upstream/1.0',
         'access-control-allow-origin': '*',
         'strict-transport-security': 'max-age=1',
       })

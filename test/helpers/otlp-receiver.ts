@@ -122,12 +122,22 @@ function receive (req: IncomingMessage, res: ServerResponse, body: Buffer, reque
 
 interface JsonKeyValue { key: string; value?: JsonAnyValue }
 interface JsonAnyValue {
-  stringValue?: string; boolValue?: boolean; intValue?: string | number; doubleValue?: number
-  arrayValue?: { values?: JsonAnyValue[] }; kvlistValue?: { values?: JsonKeyValue[] }; bytesValue?: string
+  stringValue?: string;
+  boolValue?: boolean;
+  intValue?: string | number;
+  doubleValue?: number
+  arrayValue?: { values?: JsonAnyValue[] };
+  kvlistValue?: { values?: JsonKeyValue[] };
+  bytesValue?: string
 }
 interface JsonSpan {
-  traceId?: string; spanId?: string; parentSpanId?: string; name?: string; kind?: number | string
-  attributes?: JsonKeyValue[]; status?: { code?: number | string; message?: string }
+  traceId?: string;
+  spanId?: string;
+  parentSpanId?: string;
+  name?: string;
+  kind?: number | string
+  attributes?: JsonKeyValue[];
+  status?: { code?: number | string; message?: string }
 }
 interface JsonTraces {
   resourceSpans?: Array<{ resource?: { attributes?: JsonKeyValue[] }; scopeSpans?: Array<{ scope?: { name?: string }; spans?: JsonSpan[] }> }>

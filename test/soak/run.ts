@@ -681,7 +681,7 @@ function report (r: Report): boolean {
       circuitLogs.map((l, i) => `replica ${i + 1}: ${l.join(' → ') || 'none'}`).join('; ')],
     ['well-behaved calls after the outage + grace all answered', goodAfterOutage > 0, `${goodAfterOutage} good answers after ${((outageTo + GRACE_MS) / 1000).toFixed(1)} s`],
     ['the slow readers held their streams and others were served (the reader was fed)', r.slow.opened > 0 && r.readerEvents > 0, `${r.slow.opened} slow streams, ${r.readerEvents} events to the reader`],
-    ['every worker finished, both replicas stopped with exit code 0', r.crashed.length === 0 && r.exitCodes.every((c) => c === 0), `exit codes ${r.exitCodes.join(', ')}${r.crashed.length === 0 ? '' : `; ${r.crashed.join('; ')}`}`],
+    ['every worker finished, both replicas stopped with exit code 0', r.crashed.length === 0 && r.exitCodes.every((c) => c === 0), `exit codes ${r.exitCodes.join(', ')}${r.crashed.length === 0 ? '' : `; ${r.crashed.join('; ')}`}`]
   )
   if (unexpected.length > 0) {
     out.push(`unexpected answers (first ${unexpected.length}):`)

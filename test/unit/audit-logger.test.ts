@@ -55,7 +55,7 @@ const cases: Array<[string, Record<string, unknown>, string | undefined]> = [
   ['a refused request', { 'event.name': 'mcp.request', 'portcullis.server': 'open', outcome: 'unauthenticated', 'error.type': 'invalid_token', 'http.response.status_code': 401, duration_s: 0.0004 }, 'mcp request refused: the access token is expired'],
   ['quotes and backslashes', { 'gen_ai.tool.name': 'say "hi" \\ bye', 'jsonrpc.request.id': '"quoted"' }, 'a "quoted" \\ message'],
   ['control characters', { 'gen_ai.tool.name': 'line\nbreak\ttab\u0001\u001f', 'mcp.resource.uri': 'file:///tmp/a\rb' }, 'carriage\rreturn'],
-  ['non-ASCII and separators', { 'gen_ai.tool.name': 'météo_東京_🔐', 'mcp.resource.uri': 'x\u2028y\u2029z', 'é': 'clé' }, 'ünïcode ✓'],
+  ['non-ASCII and separators', { 'gen_ai.tool.name': 'météo_東京_🔐', 'mcp.resource.uri': 'x\u2028y\u2029z', é: 'clé' }, 'ünïcode ✓'],
   ['numbers', { zero: 0, negative: -1, tiny: 1.5e-7, huge: 1e21, int: 9007199254740991, negZero: -0 }, 'n'],
   ['numbers that are not finite', { nan: Number.NaN, inf: Number.POSITIVE_INFINITY, ninf: Number.NEGATIVE_INFINITY }, 'nf'],
   ['empty strings and an empty key', { '': '', a: '' }, ''],

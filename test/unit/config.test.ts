@@ -54,7 +54,7 @@ servers:
     auth: required
 `
 
-function problemsOf(text: string, env: Record<string, string> = {}): { path: string; message: string }[] {
+function problemsOf (text: string, env: Record<string, string> = {}): { path: string; message: string }[] {
   try {
     parseConfig(text, { source: '<test>', env })
   } catch (error) {
@@ -77,7 +77,11 @@ t.test('the design.md example loads with its values, defaults and derived fields
     transport: 'streamable-http',
     url: 'http://github-mcp.internal:3000/mcp',
     headers: { Authorization: 'Bearer ghp_s3cr3t', 'X-Forwarded-User': '{{email}}' },
-    connectTimeoutMs: 5000, headersTimeoutMs: 30000, bodyTimeoutMs: 0, maxConnections: 1024, tlsVerify: true,
+    connectTimeoutMs: 5000,
+    headersTimeoutMs: 30000,
+    bodyTimeoutMs: 0,
+    maxConnections: 1024,
+    tlsVerify: true,
   })
   t.same(github?.tools?.map((rule) => [rule.id, rule.effect, rule.names]), [
     ['tools[0]', 'allow', ['search_*', 'get_issue']],
@@ -106,7 +110,7 @@ servers:
   old: { upstream: { transport: sse, url: "http://127.0.0.1:9/sse" }, tools: [{ allow: "*" }] }
   local: { upstream: { command: node }, auth: none, tools: [{ allow: echo }] }
 `,
-    { source: '<min>', env: {} },
+    { source: '<min>', env: {} }
   )
   t.equal(config.publicUrl, 'https://gw.example.com', 'trailing slash removed')
   t.same(config.limits, { maxBodyBytes: 4194304, maxStreamsPerPrincipal: 64, upstreamWaitMs: 5000, headersTimeoutMs: 10000, requestTimeoutMs: 30000, streamStallMs: 30000, maxStreamBufferBytes: 1048576 })
@@ -253,7 +257,7 @@ const BAD: [title: string, change: Change, path: string, message: string | RegEx
   ['snake_case key', { 'authorization.clients.0.client_id': 'x' }, 'authorization.clients[0].client_id', 'did you mean clientId?'],
 ]
 
-function validDocument(): Record<string, unknown> {
+function validDocument (): Record<string, unknown> {
   return {
     publicUrl: 'https://gw.example.com',
     authorization: {
@@ -265,7 +269,7 @@ function validDocument(): Record<string, unknown> {
 }
 
 /** Sets (or, with undefined, deletes) a dotted path, creating mappings on the way; numeric segments index lists. */
-function change(document: Record<string, unknown>, edits: Change): Record<string, unknown> {
+function change (document: Record<string, unknown>, edits: Change): Record<string, unknown> {
   for (const [path, value] of Object.entries(edits)) {
     const keys = path.split('.')
     let node: Record<string, unknown> = document
@@ -332,7 +336,7 @@ servers:
     tools: [{ allow: "*", claims: { team: a } }]
     mode: shadow
 `,
-    { source: '<warn>', env: {} },
+    { source: '<warn>', env: {} }
   )
   t.same(configWarnings(config), [
     'publicUrl is http on a non-loopback host: tokens travel in clear text',

@@ -36,9 +36,9 @@ const server = createServer({ key, cert }, (req, res) => {
   if (req.url === '/other-id.json') return json({ client_id: `https://cimd.test:${port}/client.json`, redirect_uris: ['http://127.0.0.1:7/cb'] })
   if (req.url === '/evil-redirect.json') return json({ client_id: id, redirect_uris: ['https://evil.example/cb'] })
   if (req.url === '/secret.json') return json({ client_id: id, redirect_uris: ['http://127.0.0.1:7/cb'], token_endpoint_auth_method: 'client_secret_basic' })
-  if (req.url === '/moved.json') return void res.writeHead(302, { location: `https://cimd.test:${port}/client.json` }).end()
+  if (req.url === '/moved.json') { res.writeHead(302, { location: `https://cimd.test:${port}/client.json` }).end(); return }
   if (req.url === '/big.json') return json({ client_id: id, redirect_uris: ['http://127.0.0.1:7/cb'], padding: 'x'.repeat(20_000) })
-  if (req.url === '/html.json') return void res.writeHead(200, { 'content-type': 'text/html' }).end('<p>hi</p>')
+  if (req.url === '/html.json') { res.writeHead(200, { 'content-type': 'text/html' }).end('<p>hi</p>'); return }
   if (req.url === '/slow.json') return // never answers
   res.writeHead(404).end()
 })
@@ -62,8 +62,13 @@ const thrown = (fn: () => unknown): unknown => { try { fn() } catch (err) { retu
 
 t.test('a good document: pinned to the checked address, TLS verified for the host name', async (t) => {
   t.same(await fetchDoc('/client.json'), {
-    clientId: `https://cimd.test:${port}/client.json`, auth: 'none', secret: undefined, jwksUri: undefined, jwks: undefined,
-    redirectUris: ['http://127.0.0.1:7/cb', `https://cimd.test:${port}/cb`], clientName: 'CIMD app',
+    clientId: `https://cimd.test:${port}/client.json`,
+    auth: 'none',
+    secret: undefined,
+    jwksUri: undefined,
+    jwks: undefined,
+    redirectUris: ['http://127.0.0.1:7/cb', `https://cimd.test:${port}/cb`],
+    clientName: 'CIMD app',
   }, 'a public client; its own host is an allowed redirect host; its client_name kept for the consent page')
   t.equal(reason(await fetchDoc('/client.json', { ...opts, tls: {} })), 'cimd_fetch_failed', 'an untrusted certificate fails')
 })

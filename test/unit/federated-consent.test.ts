@@ -50,9 +50,16 @@ t.test('an Allow is remembered per issuer, user, client, redirect URI, resource 
 })
 
 const view: ConsentView = {
-  action: 'http://127.0.0.1:4000/oauth/consent', handle: 'h"andle', csrf: 'c<srf', clientName: '<script>alert(1)</script>"\' onload=x \u202Egnp.exe\u2066',
-  clientId: 'https://evil.example/<b>.json', redirectUri: 'http://127.0.0.1:9/cb?x="><script>', serverName: 'tools', resource: 'https://gw/mcp/tools',
-  scopes: ['tools.read', '<i>'], user: 'alice@example.com',
+  action: 'http://127.0.0.1:4000/oauth/consent',
+  handle: 'h"andle',
+  csrf: 'c<srf',
+  clientName: '<script>alert(1)</script>"\' onload=x \u202Egnp.exe\u2066',
+  clientId: 'https://evil.example/<b>.json',
+  redirectUri: 'http://127.0.0.1:9/cb?x="><script>',
+  serverName: 'tools',
+  resource: 'https://gw/mcp/tools',
+  scopes: ['tools.read', '<i>'],
+  user: 'alice@example.com',
 }
 
 t.test('client-chosen text: escaped, no controls or direction overrides, cut short', async (t) => {

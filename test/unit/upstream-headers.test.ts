@@ -101,7 +101,7 @@ t.test('a configured name with `_` also claims its `-` spelling', t => {
 })
 
 t.test('the gateway\'s trace context replaces the client\'s', t => {
-  const out = build({ traceparent: 'client', tracestate: 'client', 'trace_parent': 'x' }, {}, { traceparent: 'gw', tracestate: 'gw' })
+  const out = build({ traceparent: 'client', tracestate: 'client', trace_parent: 'x' }, {}, { traceparent: 'gw', tracestate: 'gw' })
   t.same(out, { traceparent: 'gw', tracestate: 'gw' })
   t.end()
 })

@@ -59,7 +59,10 @@ export async function callbackRoute (app: FastifyInstance, { login, consent }: {
       // except our own store being unreachable, which the client may retry (RFC 6749 §4.1.2.1).
       const answer = target === undefined || failure.error === 'access_denied' || failure.error === 'temporarily_unavailable' ? failure : denied(failure.message, failure.reason)
       request.log[failure.statusCode >= 500 ? 'error' : 'info']({
-        'event.name': 'oauth.authorize', outcome: 'rejected', 'error.type': answer.error, 'portcullis.auth.reason': failure.reason,
+        'event.name': 'oauth.authorize',
+        outcome: 'rejected',
+        'error.type': answer.error,
+        'portcullis.auth.reason': failure.reason,
         ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
       }, `login callback rejected: ${failure.reason}`)
       if (target === undefined) return await sendErrorPage(request, reply, failure)

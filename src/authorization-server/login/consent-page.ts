@@ -24,6 +24,7 @@ const STYLE_HASH = createHash('sha256').update(STYLE).digest('base64')
 /** at most this many characters of a client-chosen text */
 const MAX_SHOWN = 80
 /** C0/C1 controls, bidi overrides and isolates, zero-width characters: nothing a name may hide behind */
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const HIDDEN = /[\u0000-\u001f\u007f-\u009f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/gu
 
 /**

@@ -75,7 +75,10 @@ async function refuse (request: FastifyRequest, reply: FastifyReply, failure: OA
 
 function logRefusal (request: FastifyRequest, failure: OAuthError): void {
   request.log[failure.statusCode >= 500 ? 'error' : 'info']({
-    'event.name': 'oauth.consent', outcome: 'rejected', 'error.type': failure.error, 'portcullis.auth.reason': failure.reason,
+    'event.name': 'oauth.consent',
+    outcome: 'rejected',
+    'error.type': failure.error,
+    'portcullis.auth.reason': failure.reason,
     ...(failure.statusCode >= 500 && failure.cause !== undefined ? { err: failure.cause } : {}),
   }, `consent answer rejected: ${failure.reason}`)
 }
