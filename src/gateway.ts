@@ -1,20 +1,20 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyServerOptions } from 'fastify'
-import { LogDestination } from './observe/log-destination.ts'
+import { LogDestination } from './telemetry/log-destination.ts'
 import type { Config } from './config/types.ts'
 import type { UpstreamRegistry } from './upstream/registry.ts'
 import type { Upstream } from './upstream/upstream.ts'
 import { StateHolder, buildState } from './state.ts'
-import { DecisionRing } from './observe/decision-ring.ts'
+import { DecisionRing } from './telemetry/decision-ring.ts'
 import { restartOnlyChanges } from './reload.ts'
-import { createPseudonymizer } from './observe/pseudonym.ts'
-import { auditLogger } from './observe/audit-logger.ts'
+import { createPseudonymizer } from './telemetry/pseudonym.ts'
+import { auditLogger } from './telemetry/audit-logger.ts'
 import { mcpRoutes } from './listener/mcp-routes.ts'
 import { buildAdminServer, type Readiness } from './admin/admin-server.ts'
 import { AuthorizationContext, authorizationServer } from './authorization-server/authorization-server.ts'
 import { Metrics } from './telemetry/metrics.ts'
 import type { KeySourceOptions } from './authorization-server/idp-trust.ts'
 import { serverOptions } from './listener/server-options.ts'
-import './mcp/fastify.ts'
+import './listener/request-decorations.ts'
 import type { AddressInfo } from 'node:net'
 import type { Store } from './store/store.ts'
 import { MemoryStore } from './store/memory-store.ts'
@@ -28,6 +28,7 @@ import { gatewaySources } from './admin/console/gateway-sources.ts'
 import { ListedTools } from './admin/console/listed-tools.ts'
 import { ReloadHistory } from './admin/console/reload-history.ts'
 import { Replicas } from './admin/console/replicas.ts'
+import { GetStreams } from './listener/get-streams.ts'
 import { VERSION } from './version.ts'
 
 /** how long a starting replica waits to hear the shared sets before it reports ready without them */
@@ -101,13 +102,15 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   const decisions = new DecisionRing()
   const toolNames = new ListedTools()
   const sink = { metrics, toolNames, log: app.log, audit: auditLogger(app.log), pseudonym: pseudonyms.pseudonym, decisions }
+  /** the GET streams open to clients, ended first when the replica drains (kept across reloads) */
+  const getStreams = new GetStreams()
   metrics.sessionCounts = () => Object.keys(holder.current.config.servers)
     .map((name): [string, number] => [name, holder.current.upstreams.get(name)?.sessionCount() ?? 0])
   const auth = new AuthorizationContext(config, metrics, deps.idpKeys, { store })
   // Plugins load in order before anything listens: keys first, then the routes that use them.
   void app.register(async function loadSigningKeys () { await auth.loadKeys(app.log) })
-  void app.register(mcpRoutes, { config, holder, auth, sink, sessions })
-  void app.register(peerRoutes, { holder, sessions, maxBodyBytes: config.limits.maxBodyBytes })
+  void app.register(mcpRoutes, { config, holder, auth, sink, sessions, getStreams })
+  void app.register(peerRoutes, { holder, sessions, maxBodyBytes: config.limits.maxBodyBytes, getStreams })
   void app.register(authorizationServer, { auth, metrics })
 
   const readiness: Readiness = { ready: false }
@@ -165,7 +168,7 @@ export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
       closing = true
       readiness.ready = false
       replicas?.stop()
-      holder.current.upstreams.getStreams.drain()
+      getStreams.drain()
       const timer = setTimeout(() => app.server.closeAllConnections(), config.listen.drainTimeoutMs)
       timer.unref()
       // A keep-alive connection whose request finishes during the drain would otherwise stay open

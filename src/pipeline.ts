@@ -1,19 +1,20 @@
 import type { Config } from './config/types.ts'
 import type { StateHolder } from './state.ts'
 import type { AuthorizationContext } from './authorization-server/authorization-server.ts'
-import type { RecordSink } from './observe/records.ts'
+import type { RecordSink } from './telemetry/records.ts'
 import { resolveServer } from './listener/resolve-server.ts'
 import { allowedOrigins, checkOrigin } from './listener/origin.ts'
 import { checkTransportHeaders } from './listener/transport-rules.ts'
 import { authenticate } from './authn/authenticate.ts'
 import { bindSession } from './listener/session.ts'
-import { observeExchange } from './observe/observe-exchange.ts'
+import { observeExchange } from './telemetry/observe-exchange.ts'
 import { parseMcpBody } from './listener/body.ts'
-import { startSpans } from './observe/start-spans.ts'
+import { startSpans } from './telemetry/start-spans.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
 import { enforcePolicy } from './policy/enforce.ts'
 import { enforceRateLimits } from './ratelimit/server-rate-limits.ts'
-import { forwardToUpstream } from './upstream/forward.ts'
+import { forwardToUpstream, type ForwardHandler } from './listener/forward.ts'
+import type { GetStreams } from './listener/get-streams.ts'
 import type { Stage } from './listener/run-stages.ts'
 import type { Sessions } from './session/sessions.ts'
 
@@ -22,7 +23,7 @@ export interface McpPipeline {
   readonly onRequest: readonly Stage[]
   /** after the body is parsed: what is asked, and may it be */
   readonly preHandler: readonly Stage[]
-  readonly handler: typeof forwardToUpstream
+  readonly handler: ForwardHandler
 }
 
 /**
@@ -30,7 +31,7 @@ export interface McpPipeline {
  * Each stage is a named function in a file of its own; each phase runs as one Fastify hook
  * (listener/run-stages.ts).
  */
-export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink, sessions: Sessions): McpPipeline {
+export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink, sessions: Sessions, getStreams: GetStreams): McpPipeline {
   return {
     onRequest: [
       resolveServer(holder) as Stage,
@@ -47,6 +48,6 @@ export function mcpPipeline (config: Config, holder: StateHolder, auth: Authoriz
       enforcePolicy(sink),
       enforceRateLimits(auth.store, config.store?.keyPrefix ?? '', sink),
     ],
-    handler: forwardToUpstream,
+    handler: forwardToUpstream(getStreams),
   }
 }

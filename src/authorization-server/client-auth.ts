@@ -3,7 +3,7 @@ import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey 
 import type { ClientConfig } from '../config/types.ts'
 import { isStoreUnavailable } from '../store/store.ts'
 import { OAuthError, invalidRequest, storeUnavailable } from './errors.ts'
-import type { ClientLookup, KnownClient } from './login/clients.ts'
+import type { ClientLookup, KnownClient } from './login/known-client.ts'
 import type { ReplayStore } from './replay-cache.ts'
 
 const CLIENT_ASSERTION_TYPE = 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer'

@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from
 import type { Config } from '../config/types.ts'
 import type { StateHolder } from '../state.ts'
 import type { AuthorizationContext } from '../authorization-server/authorization-server.ts'
-import { finishRefused, type RecordSink } from '../observe/records.ts'
+import { finishRefused, type RecordSink } from '../telemetry/records.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { mcpPipeline } from '../pipeline.ts'
 import { registerMcpBodyParser } from './body.ts'
@@ -10,6 +10,7 @@ import { allowedOrigins, preflight } from './origin.ts'
 import { sendGatewayError } from './reply-error.ts'
 import { runStages } from './run-stages.ts'
 import type { Sessions } from '../session/sessions.ts'
+import type { GetStreams } from './get-streams.ts'
 
 export interface McpRoutesOptions {
   readonly config: Config
@@ -17,11 +18,13 @@ export interface McpRoutesOptions {
   readonly auth: AuthorizationContext
   readonly sink: RecordSink
   readonly sessions: Sessions
+  /** the GET streams open to clients, ended when the replica drains */
+  readonly getStreams: GetStreams
 }
 
 /** The MCP endpoint `/mcp/{server}`: an encapsulated context with its own body parser and errors. */
-export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink, sessions }: McpRoutesOptions): Promise<void> {
-  const pipeline = mcpPipeline(config, holder, auth, sink, sessions)
+export async function mcpRoutes (app: FastifyInstance, { config, holder, auth, sink, sessions, getStreams }: McpRoutesOptions): Promise<void> {
+  const pipeline = mcpPipeline(config, holder, auth, sink, sessions, getStreams)
   registerMcpBodyParser(app, config.limits.maxBodyBytes)
   app.setErrorHandler(mcpErrorHandler(sink))
   app.route({

@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { StateHolder } from '../state.ts'
 import type { Sessions } from '../session/sessions.ts'
+import type { GetStreams } from './get-streams.ts'
 import { newExchange } from '../mcp/exchange.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { parseJsonRpcBody } from '../jsonrpc/parse.ts'
@@ -14,6 +15,7 @@ export interface PeerRoutesOptions {
   readonly holder: StateHolder
   readonly sessions: Sessions
   readonly maxBodyBytes: number
+  readonly getStreams: GetStreams
 }
 
 /**
@@ -24,7 +26,7 @@ export interface PeerRoutesOptions {
  * it goes straight to the session's transport. Its answer streams back to the peer unfiltered;
  * the peer's relay observes it.
  */
-export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxBodyBytes }: PeerRoutesOptions): Promise<void> {
+export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxBodyBytes, getStreams }: PeerRoutesOptions): Promise<void> {
   app.removeAllContentTypeParsers()
   app.addContentTypeParser('application/json', { parseAs: 'buffer', bodyLimit: maxBodyBytes }, function keepRawBody (_request, body, done) { done(null, body) })
   app.setErrorHandler(function peerErrorHandler (err: Error, request: FastifyRequest, reply: FastifyReply) {
@@ -53,7 +55,7 @@ export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxB
       const policy = state.policies.get(name)
       if (server === undefined || policy === undefined || !(upstream instanceof BridgeUpstream)) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
       // No principal, no observers, no records: the peer authenticated, judged and records it.
-      const exchange = newExchange(state, server, policy)
+      const exchange = newExchange(server, policy)
       exchange.sessionId = sessionId
       if (request.method === 'POST') {
         // The peer sent what it parsed and judged; parsed again for the session's request tracking.
@@ -63,7 +65,7 @@ export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxB
         exchange.batch = parsed.batch
       }
       // a peer's GET stream ends with this replica's drain like a client's
-      if (request.method === 'GET') state.upstreams.getStreams.track(reply.raw)
+      if (request.method === 'GET') getStreams.track(reply.raw)
       await upstream.servePeer(exchange, request, reply)
     },
   })

@@ -1,11 +1,7 @@
 import type { FastifyReply } from 'fastify'
 import { GatewayError } from '../errors.ts'
 import type { JsonRpcId } from '../jsonrpc/types.ts'
-
-/** A JSON-RPC error object, as sent to clients (`id` null when the request's id is unknown). */
-export function jsonRpcError (id: JsonRpcId | null, code: number, message: string): { jsonrpc: '2.0'; id: JsonRpcId | null; error: { code: number; message: string } } {
-  return { jsonrpc: '2.0', id, error: { code, message } }
-}
+import { jsonRpcError } from '../jsonrpc/errors.ts'
 
 /**
  * Answer with a GatewayError: its HTTP status and headers, and a JSON-RPC error body — the

@@ -16,6 +16,6 @@ export function resolveServer (holder: StateHolder) {
     const policy = state.policies.get(name)
     if (server === undefined || upstream === undefined || policy === undefined) throw new GatewayError('PORTCULLIS_ERR_UNKNOWN_SERVER')
     request.upstream = upstream
-    request.mcp = newExchange(state, server, policy)
+    request.mcp = newExchange(server, policy)
   }
 }

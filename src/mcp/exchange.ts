@@ -2,9 +2,8 @@ import type { ServerConfig } from '../config/types.ts'
 import type { JsonRpcMessage } from '../jsonrpc/types.ts'
 import type { McpOperation } from '../jsonrpc/classify.ts'
 import type { Principal } from '../authn/principal.ts'
-import type { GatewayState } from '../state.ts'
 import type { CompiledPolicy } from '../policy/decide.ts'
-import type { RequestRecord } from '../observe/records.ts'
+import type { RequestRecord } from './request-record.ts'
 import type { Span } from '@opentelemetry/api'
 import type { SessionState } from '../session/sealed-session-id.ts'
 
@@ -22,10 +21,9 @@ export const DEFAULT_PROTOCOL_VERSION = '2025-03-26'
  */
 export type UpstreamMessageObserver = (message: unknown, requestMethod: string | undefined) => unknown
 
-/** A new exchange for a request to `server`, judged by `state` from start to end. */
-export function newExchange (state: GatewayState, server: ServerConfig, policy: CompiledPolicy): McpExchange {
+/** A new exchange for a request to `server`, judged by `policy` (the config current when it arrived) to its end. */
+export function newExchange (server: ServerConfig, policy: CompiledPolicy): McpExchange {
   return {
-    state,
     server,
     policy,
     started: performance.now(),
@@ -46,8 +44,7 @@ export function newExchange (state: GatewayState, server: ServerConfig, policy: 
 
 /** Everything the stages of the MCP request path learn about one HTTP request. */
 export interface McpExchange {
-  /** the state this request is judged by, from start to end, whatever a reload does meanwhile */
-  readonly state: GatewayState
+  /** the server and policy this request is judged by, from start to end, whatever a reload does meanwhile */
   readonly server: ServerConfig
   readonly policy: CompiledPolicy
   /** when the HTTP request arrived (performance.now()) */

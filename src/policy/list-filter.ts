@@ -1,7 +1,7 @@
 import type { Principal } from '../authn/principal.ts'
 import type { McpExchange, UpstreamMessageObserver } from '../mcp/exchange.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
-import type { ToolNames } from '../observe/tool-names.ts'
+import type { ToolNames } from '../telemetry/tool-names.ts'
 import { decideRemembered } from './decide.ts'
 import { decideResource, decideTemplate } from './resource-decision.ts'
 

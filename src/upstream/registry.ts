@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify'
 import { Agent, fetch as undiciFetch } from 'undici'
 import type { Sessions } from '../session/sessions.ts'
-import { GetStreams } from '../listener/get-streams.ts'
 import type { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js'
 import type { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js'
 import type { Sdk } from './bridge/sdk.ts'
@@ -40,8 +39,6 @@ export class UpstreamRegistry {
   readonly sessions: Sessions
   /** config `limits`, shared by every upstream and kept across reloads */
   readonly limits: UpstreamLimits
-  /** the GET streams open to clients, ended when the replica drains (kept across reloads) */
-  readonly getStreams: GetStreams
   readonly #entries = new Map<string, Entry>()
   /** towards the replicas that own bridged sessions (one pool per replica) */
   readonly #peerAgent: Agent
@@ -52,7 +49,6 @@ export class UpstreamRegistry {
     this.sessions = sessions
     this.localSessions = previous?.localSessions ?? new SessionTable()
     this.limits = previous?.limits ?? new UpstreamLimits(config.limits, PEER_CONNECTIONS)
-    this.getStreams = previous?.getStreams ?? new GetStreams()
     this.limits.update(config.limits)
     // Each forwarded stream holds a connection; a replica that does not answer is gone.
     this.#peerAgent = previous === undefined ? new Agent({ connections: PEER_CONNECTIONS, pipelining: 1, connect: { timeout: 2_000 }, headersTimeout: 30_000, bodyTimeout: 0, keepAliveTimeout: 4_000 }) : previous.#peerAgent

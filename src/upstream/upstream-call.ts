@@ -4,7 +4,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, tracingActive, type Span } from '../telemetry/tracing.ts'
 import { incomingContext } from '../telemetry/tracing.ts'
 import type { FastifyRequest } from 'fastify'
-import { methodLabel } from '../observe/records.ts'
+import { methodLabel } from '../jsonrpc/method-label.ts'
 import { upstreamHealth } from './health.ts'
 
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */

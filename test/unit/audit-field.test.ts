@@ -1,5 +1,5 @@
 import t from 'tap'
-import { MAX_AUDIT_FIELD_CHARS, auditText, capAuditFields } from '../../src/observe/audit-field.ts'
+import { MAX_AUDIT_FIELD_CHARS, auditText, capAuditFields } from '../../src/telemetry/audit-field.ts'
 
 t.test('every string field of an audit line is capped, with a marker', t => {
   const line = capAuditFields({ short: 'abc', n: 1.5, long: 'x'.repeat(900_000), exact: 'y'.repeat(MAX_AUDIT_FIELD_CHARS) })

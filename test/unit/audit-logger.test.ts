@@ -2,10 +2,10 @@ import t from 'tap'
 import { tracingChannel } from 'node:diagnostics_channel'
 import pino, { type LoggerOptions } from 'pino'
 import Fastify, { type FastifyBaseLogger } from 'fastify'
-import { auditLogger } from '../../src/observe/audit-logger.ts'
+import { auditLogger } from '../../src/telemetry/audit-logger.ts'
 import { loggerOptions } from '../../src/gateway.ts'
 
-// The audit logger serializes its records itself (src/observe/audit-logger.ts). Whatever it is
+// The audit logger serializes its records itself (src/telemetry/audit-logger.ts). Whatever it is
 // given, each line must be what pino writes for the same call: the gateway's own logger options,
 // two audit loggers side by side, one with pino's serializer and one with ours, lines compared.
 

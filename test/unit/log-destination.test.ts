@@ -3,9 +3,9 @@ import { openSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
-import { LogDestination } from '../../src/observe/log-destination.ts'
+import { LogDestination } from '../../src/telemetry/log-destination.ts'
 
-// The gateway's log destination (src/observe/log-destination.ts) hands pino's lines to sonic-boom
+// The gateway's log destination (src/telemetry/log-destination.ts) hands pino's lines to sonic-boom
 // as bytes. Whatever pino writes must reach the file descriptor byte for byte, in order, buffered
 // as configured: nothing below minLength until a flush, everything after one.
 

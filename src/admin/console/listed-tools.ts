@@ -1,4 +1,4 @@
-import { ToolNames } from '../../observe/tool-names.ts'
+import { ToolNames } from '../../telemetry/tool-names.ts'
 
 /** ToolNames that also keep, per server, the names of the upstream's last tools/list (at most 1000). */
 export class ListedTools extends ToolNames {

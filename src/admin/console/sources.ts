@@ -1,4 +1,4 @@
-import type { DecisionEntry } from '../../observe/decision-ring.ts'
+import type { DecisionEntry } from '../../telemetry/decision-ring.ts'
 
 /** What the console shows. The plugin reads only this; gateway-sources.ts builds it. */
 export interface ConsoleSources {

@@ -1,7 +1,7 @@
 import { lookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import { Agent } from 'undici'
-import type { KnownClient } from './clients.ts'
+import type { KnownClient } from './known-client.ts'
 import { OAuthError } from '../errors.ts'
 import { isPublicAddress } from './address-guard.ts'
 import { fetchJson, isObject } from './http.ts'

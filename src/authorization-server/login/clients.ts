@@ -6,6 +6,7 @@ import { OAuthError } from '../errors.ts'
 import { failingClosed, parseStored } from '../shared-state.ts'
 import { clientIdMetadataUrl, DEFAULT_CIMD_FETCH, fetchClientMetadataDocument, type CimdFetchOptions } from './client-metadata-document.ts'
 import { digest } from './pkce.ts'
+import type { ClientLookup, KnownClient } from './known-client.ts'
 
 /** Prefix of generated client ids (a configured id that happens to match one is never overwritten: see register). */
 export const DYNAMIC_CLIENT_PREFIX = 'dyn-'
@@ -13,19 +14,6 @@ export const DYNAMIC_CLIENT_PREFIX = 'dyn-'
 const DYNAMIC_CLIENT_ID = /^dyn-[A-Za-z0-9_-]{22}$/
 const CIMD_TTL_MS = 5 * 60_000
 /** how long a registration may stay half-written (created, not yet made permanent) */
-
-/**
- * A client as client authentication reads it. A dynamically registered client has no `secret`:
- * the store keeps only its SHA-256 (base64url), so a dump of the store authenticates nobody.
- */
-export interface KnownClient extends ClientConfig {
-  readonly secretDigest?: string
-  /** the client_name it registered (or its metadata document gives): shown on the consent page */
-  readonly clientName?: string
-}
-
-/** Client authentication's lookup: the client with this id, or undefined; rejects when the store cannot answer. */
-export type ClientLookup = (clientId: string) => Promise<KnownClient | undefined>
 
 /**
  * Every client the authorization-code login knows: the configured ones (`authorization.clients`,

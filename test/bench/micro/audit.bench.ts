@@ -1,6 +1,6 @@
 /**
  * Micro-benchmark of the audit line of a tool call: pino's own serializer vs the audit logger's
- * (src/observe/audit-logger.ts), each through the gateway's logger options, once into a discarding
+ * (src/telemetry/audit-logger.ts), each through the gateway's logger options, once into a discarding
  * stream (serializing alone) and once into the gateway's buffered log destination on /dev/null (as stdout).
  * Run: node_modules/.bin/node test/bench/micro/audit.bench.ts   (prints ops/s; asserts nothing)
  */
@@ -8,8 +8,8 @@ import { openSync } from 'node:fs'
 import pino, { type DestinationStream, type LoggerOptions } from 'pino'
 import type { FastifyBaseLogger } from 'fastify'
 import { loggerOptions } from '../../../src/gateway.ts'
-import { auditLogger } from '../../../src/observe/audit-logger.ts'
-import { LogDestination } from '../../../src/observe/log-destination.ts'
+import { auditLogger } from '../../../src/telemetry/audit-logger.ts'
+import { LogDestination } from '../../../src/telemetry/log-destination.ts'
 import { bench } from './loop.ts'
 
 /** The fields records.ts writes for an authorized tool call of an EMA-authenticated user. */
@@ -40,7 +40,7 @@ function logger (stream: DestinationStream): FastifyBaseLogger {
   return pino(options, stream) as unknown as FastifyBaseLogger
 }
 const discard: DestinationStream = { write () {} }
-/** As loggerOptions' stdout destination (src/observe/log-destination.ts), on /dev/null. */
+/** As loggerOptions' stdout destination (src/telemetry/log-destination.ts), on /dev/null. */
 const devNull = (): DestinationStream => new LogDestination({ fd: openSync('/dev/null', 'w'), minLength: 4096, periodicFlush: 0 })
 
 console.log(`audit line of a tool call: ${Object.keys(line).length} fields`)

@@ -1,4 +1,4 @@
-import type { DecisionEntry } from '../../../observe/decision-ring.ts'
+import type { DecisionEntry } from '../../../telemetry/decision-ring.ts'
 import { html, type Html } from '../html.ts'
 import { time } from '../layout.ts'
 

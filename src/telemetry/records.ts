@@ -1,48 +1,14 @@
 import type { FastifyBaseLogger } from 'fastify'
 import type { McpExchange } from '../mcp/exchange.ts'
+import type { Outcome, RequestRecord } from '../mcp/request-record.ts'
 import type { Decision } from '../policy/decide.ts'
-import type { JsonRpcId } from '../jsonrpc/types.ts'
-import type { Metrics } from '../telemetry/metrics.ts'
+import { methodLabel } from '../jsonrpc/method-label.ts'
+import type { Metrics } from './metrics.ts'
 import type { ToolNames } from './tool-names.ts'
-import { SpanStatusCode, sampledTraceId, type Span } from '../telemetry/tracing.ts'
+import { SpanStatusCode, sampledTraceId } from './tracing.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import { auditText, capAuditFields } from './audit-field.ts'
 import type { DecisionEntry, DecisionRing } from './decision-ring.ts'
-
-/** design.md §6 `outcome` values. */
-export type Outcome = 'success' | 'tool_error' | 'jsonrpc_error' | 'denied' | 'unauthenticated' | 'upstream_error'
-  | 'timeout' | 'cancelled' | 'invalid_request'
-
-/** Methods that are labels as themselves; anything else a client sends is `_other`. */
-const KNOWN_METHODS = new Set([
-  'initialize', 'ping', 'tools/list', 'tools/call', 'prompts/list', 'prompts/get', 'resources/list', 'resources/read',
-  'resources/templates/list', 'resources/subscribe', 'resources/unsubscribe', 'logging/setLevel', 'completion/complete',
-  'server/discover', 'subscriptions/listen', 'tasks/get', 'tasks/result', 'tasks/list', 'tasks/cancel',
-  'notifications/initialized', 'notifications/cancelled', 'notifications/progress', 'notifications/roots/list_changed',
-])
-
-/** A bounded metric label for a JSON-RPC method. */
-export function methodLabel (method: string | undefined): string {
-  return method !== undefined && KNOWN_METHODS.has(method) ? method : '_other'
-}
-
-/** One JSON-RPC request of a POST: what it asked, what the policy decided, how it ended. */
-export interface RequestRecord {
-  readonly id: JsonRpcId
-  readonly method: string
-  /** tool or prompt name, resource uri; completion/complete: what its ref names */
-  readonly target: string | undefined
-  /** completion/complete: whether `target` is a prompt name or a resource URI (template) */
-  readonly ref?: 'prompt' | 'resource' | undefined
-  decision: Decision | undefined
-  /** shadow mode: denied by the rules but forwarded */
-  shadowDenied: boolean
-  outcome: Outcome | undefined
-  errorType: string | undefined
-  /** the SERVER span of this message, when tracing is on, and its (bounded) name */
-  span: Span | undefined
-  spanName?: string
-}
 
 export interface RecordSink {
   readonly metrics: Metrics

@@ -1,5 +1,5 @@
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { SpanKind, incomingContext, tracer, tracingActive } from '../telemetry/tracing.ts'
+import { SpanKind, incomingContext, tracer, tracingActive } from './tracing.ts'
 import type { ToolNames } from './tool-names.ts'
 
 /**

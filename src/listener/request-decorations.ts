@@ -1,4 +1,4 @@
-import type { McpExchange } from './exchange.ts'
+import type { McpExchange } from '../mcp/exchange.ts'
 import type { Upstream } from '../upstream/upstream.ts'
 
 declare module 'fastify' {
