@@ -7,7 +7,9 @@ import { allowedOrigins, checkOrigin } from './listener/origin.ts'
 import { checkTransportHeaders } from './listener/transport-rules.ts'
 import { authenticate } from './authn/authenticate.ts'
 import { bindSession } from './listener/session.ts'
-import { observeExchange } from './telemetry/observe-exchange.ts'
+import { cancelUpstream, finishAnswered, finishUnanswered, watchClose } from './telemetry/observe-exchange.ts'
+import { filterLists } from './policy/list-filter.ts'
+import type { ResponseStages } from './mcp/exchange.ts'
 import { parseMcpBody } from './listener/body.ts'
 import { startSpans } from './telemetry/start-spans.ts'
 import { checkMcpHeaders } from './listener/mcp-headers.ts'
@@ -24,22 +26,35 @@ export interface McpPipeline {
   /** after the body is parsed: what is asked, and may it be */
   readonly preHandler: readonly Stage[]
   readonly handler: ForwardHandler
+  /** the response half: what happens to each upstream message, and when the exchange closes */
+  readonly response: ResponseStages
 }
 
 /**
  * The path of every request to /mcp/{server}, in order — the table of contents of the gateway.
- * Each stage is a named function in a file of its own; each phase runs as one Fastify hook
- * (listener/run-stages.ts).
+ * Each stage is a named function in a file of its own; each request phase runs as one Fastify
+ * hook (listener/run-stages.ts); the response stages run from upstream/relay.ts (every message
+ * the upstream sends, JSON or SSE, HTTP or bridged) and from the exchange's close.
  */
 export function mcpPipeline (config: Config, holder: StateHolder, auth: AuthorizationContext, sink: RecordSink, sessions: Sessions, getStreams: GetStreams): McpPipeline {
+  const response: ResponseStages = {
+    onUpstreamMessage: [
+      finishAnswered(sink),
+      filterLists(sink.toolNames),
+    ],
+    onClose: [
+      finishUnanswered(sink),
+      cancelUpstream(sink),
+    ],
+  }
   return {
     onRequest: [
-      resolveServer(holder) as Stage,
+      resolveServer(holder, response) as Stage,
       checkOrigin(allowedOrigins(config)),
       checkTransportHeaders,
       authenticate(auth.verifier, sink.metrics),
       bindSession(sessions),
-      observeExchange(sink),
+      watchClose,
     ],
     preHandler: [
       parseMcpBody,
@@ -49,5 +64,6 @@ export function mcpPipeline (config: Config, holder: StateHolder, auth: Authoriz
       enforceRateLimits(auth.store, config.store?.keyPrefix ?? '', sink),
     ],
     handler: forwardToUpstream(getStreams),
+    response,
   }
 }

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { StateHolder } from '../state.ts'
 import type { Sessions } from '../session/sessions.ts'
 import type { GetStreams } from './get-streams.ts'
-import { newExchange } from '../mcp/exchange.ts'
+import { newExchange, NO_RESPONSE_STAGES } from '../mcp/exchange.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
 import { parseJsonRpcBody } from '../jsonrpc/parse.ts'
 import { PEER_HEADER } from '../session/peer-auth.ts'
@@ -55,7 +55,7 @@ export async function peerRoutes (app: FastifyInstance, { holder, sessions, maxB
       const policy = state.policies.get(name)
       if (server === undefined || policy === undefined || !(upstream instanceof BridgeUpstream)) throw new GatewayError('PORTCULLIS_ERR_SESSION_NOT_FOUND')
       // No principal, no observers, no records: the peer authenticated, judged and records it.
-      const exchange = newExchange(server, policy)
+      const exchange = newExchange(server, policy, NO_RESPONSE_STAGES, reply.raw)
       exchange.sessionId = sessionId
       if (request.method === 'POST') {
         // The peer sent what it parsed and judged; parsed again for the session's request tracking.

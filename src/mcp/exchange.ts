@@ -1,3 +1,4 @@
+import type { ServerResponse } from 'node:http'
 import type { ServerConfig } from '../config/types.ts'
 import type { JsonRpcMessage } from '../jsonrpc/types.ts'
 import type { McpOperation } from '../jsonrpc/classify.ts'
@@ -15,17 +16,32 @@ export const MODERN_PROTOCOL_VERSION = '2026-07-28'
 export const DEFAULT_PROTOCOL_VERSION = '2025-03-26'
 
 /**
- * Called for every JSON-RPC message the upstream sends towards the client, in order.
- * `requestMethod` is the method of the client request a response answers, when known.
- * Return a replacement message to rewrite it in flight, or `undefined` to forward it as is.
+ * A stage of the response half: called for every JSON-RPC message the upstream sends towards
+ * the client, in order. `requestMethod` is the method of the client request a response answers,
+ * when known. Return a replacement message to rewrite it in flight, or `undefined` to forward it
+ * as is (the next stage sees the replacement).
  */
-export type UpstreamMessageObserver = (message: unknown, requestMethod: string | undefined) => unknown
+export type UpstreamMessageStage = (exchange: McpExchange, message: unknown, requestMethod: string | undefined) => unknown
+
+/** A stage run when the client's HTTP exchange closes (after its response, or when the client left). */
+export type CloseStage = (exchange: McpExchange) => void
+
+/** The response half of the pipeline (pipeline.ts): what happens to an answer, in order. */
+export interface ResponseStages {
+  readonly onUpstreamMessage: readonly UpstreamMessageStage[]
+  readonly onClose: readonly CloseStage[]
+}
+
+/** For exchanges nothing observes (a peer replica's forwarded request: the peer observes it). */
+export const NO_RESPONSE_STAGES: ResponseStages = Object.freeze({ onUpstreamMessage: [], onClose: [] })
 
 /** A new exchange for a request to `server`, judged by `policy` (the config current when it arrived) to its end. */
-export function newExchange (server: ServerConfig, policy: CompiledPolicy): McpExchange {
+export function newExchange (server: ServerConfig, policy: CompiledPolicy, response: ResponseStages, res: ServerResponse): McpExchange {
   return {
     server,
     policy,
+    response,
+    res,
     started: performance.now(),
     principal: null,
     protocolVersion: DEFAULT_PROTOCOL_VERSION,
@@ -35,10 +51,9 @@ export function newExchange (server: ServerConfig, policy: CompiledPolicy): McpE
     operations: [],
     batch: false,
     pending: new Map(),
-    observers: [],
     records: new Map(),
     notificationSpans: [],
-    onClose: [],
+    cancels: [],
   }
 }
 
@@ -47,6 +62,10 @@ export interface McpExchange {
   /** the server and policy this request is judged by, from start to end, whatever a reload does meanwhile */
   readonly server: ServerConfig
   readonly policy: CompiledPolicy
+  /** the pipeline's response half, run for this exchange */
+  readonly response: ResponseStages
+  /** the client's response */
+  readonly res: ServerResponse
   /** when the HTTP request arrived (performance.now()) */
   readonly started: number
   principal: Principal | null
@@ -62,14 +81,10 @@ export interface McpExchange {
   batch: boolean
   /** request id → method, for the responses this POST will receive */
   readonly pending: Map<string | number, string>
-  readonly observers: UpstreamMessageObserver[]
   /** one per JSON-RPC request of this POST, by id: what was asked, decided, and how it ended */
   readonly records: Map<string | number, RequestRecord>
   /** SERVER spans of the notifications of this POST (requests keep theirs in their record) */
   readonly notificationSpans: Span[]
-  /**
-   * Run when the client's HTTP exchange closes, after its open requests are finished (one raw
-   * `close` listener per exchange, observe/observe-exchange.ts, instead of one per stage).
-   */
-  readonly onClose: Array<() => void>
+  /** how to stop what this exchange started upstream, if the client leaves first (the close stage cancelUpstream runs them) */
+  readonly cancels: Array<() => void>
 }

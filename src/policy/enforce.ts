@@ -7,7 +7,6 @@ import { protectedResourceMetadataUrl } from '../authn/authenticate.ts'
 import { finishRecord, type RecordSink } from '../telemetry/records.ts'
 import type { Principal } from '../authn/principal.ts'
 import { decideRemembered, type Decision, type PolicyKind } from './decide.ts'
-import { listFilter } from './list-filter.ts'
 import { decideResource, decideTemplate } from './resource-decision.ts'
 
 /** The methods the policy gates, and what they name (completion/complete: what its ref names). */
@@ -55,7 +54,6 @@ export function enforcePolicy (sink: RecordSink) {
     const principal = exchange?.principal
     if (exchange === null || principal === null || principal === undefined) throw new GatewayError('PORTCULLIS_ERR_INTERNAL', 'enforcePolicy before authenticate')
     const shadow = exchange.server.mode === 'shadow'
-    if (!shadow) exchange.observers.push(listFilter(exchange, principal, sink.toolNames))
     const denials: Denial[] = []
     for (const op of exchange.operations) {
       const kind = kindOf(op)

@@ -1,5 +1,5 @@
 import type { Principal } from '../authn/principal.ts'
-import type { McpExchange, UpstreamMessageObserver } from '../mcp/exchange.ts'
+import type { McpExchange, UpstreamMessageStage } from '../mcp/exchange.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import type { ToolNames } from '../telemetry/tool-names.ts'
 import { decideRemembered } from './decide.ts'
@@ -17,16 +17,18 @@ const LISTS: ReadonlyArray<{ method: string; member: string; key: string; allowe
 ]
 
 /**
- * An observer that removes from `tools/list`, `prompts/list`, `resources/list` and
+ * Response stage: removes from `tools/list`, `prompts/list`, `resources/list` and
  * `resources/templates/list` results every item the policy would refuse — the same decision that
  * gates the calls (a template: uri-template.ts) — in JSON and SSE
  * responses, on POST, GET and resumed streams alike. Upstream order and `nextCursor` are kept
  * untouched; an emptied page is `[]`; 2026-07-28 results become `cacheScope: "private"`, since
  * they now vary per user. A response whose request is unknown (a replay on a GET stream) is
- * filtered by its shape, defensively.
+ * filtered by its shape, defensively. Shadow mode filters nothing (it only reports).
  */
-export function listFilter (exchange: McpExchange, principal: Principal, toolNames: ToolNames): UpstreamMessageObserver {
-  return function filterLists (message, requestMethod) {
+export function filterLists (toolNames: ToolNames): UpstreamMessageStage {
+  return function filterLists (exchange, message, requestMethod) {
+    const principal = exchange.principal
+    if (principal === null || exchange.server.mode === 'shadow') return undefined
     if (typeof message !== 'object' || message === null || 'method' in message) return undefined
     const result = (message as { result?: unknown }).result
     if (typeof result !== 'object' || result === null || Array.isArray(result)) return undefined

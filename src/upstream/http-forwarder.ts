@@ -158,7 +158,7 @@ export abstract class HttpForwarder {
     let upstream: UpstreamRequest | undefined
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
     // cancellation; before it, plain resource hygiene) — or leaves the queue, never sent.
-    exchange.onClose.push(() => {
+    exchange.cancels.push(() => {
       call.end()
       waiting?.cancel()
       if (!reply.raw.writableFinished) upstream?.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))

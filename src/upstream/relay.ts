@@ -9,8 +9,8 @@ import { decodeUtf8Strict } from '../jsonrpc/utf8.ts'
 
 /**
  * The upstream → client half of every exchange: each JSON-RPC message the upstream sends
- * passes `observeUpstreamMessage`, which pairs responses with the request they answer and
- * lets the later stages (list filtering, telemetry) read or rewrite them in flight.
+ * passes `observeUpstreamMessage`, which pairs responses with the request they answer and runs
+ * the pipeline's `onUpstreamMessage` stages (pipeline.ts), each of which may rewrite it in flight.
  */
 export function observeUpstreamMessage (exchange: McpExchange, message: unknown): unknown {
   let requestMethod: string | undefined
@@ -20,8 +20,8 @@ export function observeUpstreamMessage (exchange: McpExchange, message: unknown)
   }
   let current: unknown = message
   let replaced = false
-  for (const observer of exchange.observers) {
-    const next = observer(current, requestMethod)
+  for (const stage of exchange.response.onUpstreamMessage) {
+    const next = stage(exchange, current, requestMethod)
     if (next !== undefined) {
       current = next
       replaced = true
