@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import type { JWTPayload } from 'jose'
-import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
+import type { DevIdp } from '../../src/dev-idp/index.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
-import { withFreePorts } from './ports.ts'
-import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
+import { serversYaml, startIdpGatewayPair, type IdpGatewayPair } from './idp-gateway-pair.ts'
+import type { RecordingUpstream } from './recording-upstream.ts'
 
 export const CLIENT = { id: 'mcp-client', secret: 'mcp-client-secret-0123456789' }
 export const IDP_CLIENT = { id: 'idp-client', secret: 'idp-client-secret-0123456789' }
@@ -32,39 +32,20 @@ export interface EmaStack {
 }
 
 /**
- * The dev IdP, a recording upstream and the gateway as its resource AS. Each names the other's
- * port in its config, so both ports are picked first: on one taken meanwhile, both start again.
+ * The dev IdP, a recording upstream and the gateway as its resource AS (idp-gateway-pair.ts).
+ * `extraServers`: YAML appended to the gateway's `servers:` block.
  */
 export async function startEmaStack (extraServers = ''): Promise<EmaStack> {
-  const upstream = await startRecordingUpstream()
-  try {
-    return await withFreePorts(2, async (gwPort, idpPort) => await startEmaStackOn(upstream, gwPort, idpPort, extraServers))
-  } catch (err) {
-    await upstream.close()
-    throw err
-  }
-}
-
-async function startEmaStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, extraServers: string): Promise<EmaStack> {
-  const issuer = `http://127.0.0.1:${gwPort}`
-  const idpIssuer = `http://127.0.0.1:${idpPort}`
-  const idp = await buildDevIdp(parseDevIdpConfig(`
-issuer: ${idpIssuer}
-listen: { host: 127.0.0.1, port: ${idpPort} }
-users:
-  - { username: alice, password: alice-pw, email: alice@example.com, groups: [eng] }
-  - { username: bob, password: bob-pw, email: bob@example.com, groups: [sales] }
+  const pair = await startIdpGatewayPair({
+    idpYaml: ({ issuer }) => `
 clients:
   - { clientId: ${IDP_CLIENT.id}, secret: ${IDP_CLIENT.secret}, idJagClientId: ${CLIENT.id} }
 policy:
   - { audience: ${issuer}, resources: [${issuer}/mcp/tools], groups: [eng], scopes: [tools.read, tools.write] }
   - { audience: ${issuer}, resources: [${issuer}/mcp/tools], groups: [sales], scopes: [tools.read] }
   - { audience: ${issuer}, resources: [${issuer}/mcp/other], scopes: [other.read] }
-`, { source: '<test idp>', env: {} }), { logger: false })
-  let gw: StartedGateway
-  try {
-    await idp.listen()
-    gw = await startGateway(`
+`,
+    startGateway: async ({ issuer, idpIssuer, gwPort, upstream }) => await startGateway(`
 publicUrl: ${issuer}
 authorization:
   accessTokenTtlSeconds: 300
@@ -75,21 +56,13 @@ authorization:
     - issuer: ${idpIssuer}
       algorithms: [ES256]
       claims: { groups: groups, email: email }
-servers:
-  tools:
-    upstream: { url: ${upstream.url} }
-    scopes: [tools.read, tools.write]
-    tools: [{ allow: ["*"] }]
-  other:
-    upstream: { url: ${upstream.url} }
-    scopes: [other.read]
-    tools: [{ allow: ["*"] }]
-${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort })
-  } catch (err) {
-    await idp.close()
-    throw err
-  }
+${serversYaml(upstream, '[{ allow: ["*"] }]')}${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort }),
+  })
+  return emaStackOf(pair)
+}
 
+function emaStackOf (pair: IdpGatewayPair): EmaStack {
+  const { idp, gw, issuer, idpIssuer } = pair
   const idToken = async (user: 'alice' | 'bob'): Promise<string> => {
     const res = await request(`${idpIssuer}/token`, {
       method: 'POST',
@@ -148,10 +121,10 @@ ${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort })
   return {
     idp,
     gw,
-    upstream,
+    upstream: pair.upstream,
     issuer,
-    resource: `${issuer}/mcp/tools`,
-    otherResource: `${issuer}/mcp/other`,
+    resource: pair.resource,
+    otherResource: pair.otherResource,
     idToken,
     idJag,
     mintIdJag,
@@ -161,11 +134,7 @@ ${extraServers}`, { CLIENT_SECRET: CLIENT.secret }, { port: gwPort })
       if (typeof body.access_token !== 'string') throw new Error(`redeem failed: ${JSON.stringify(body)}`)
       return body.access_token
     },
-    async close () {
-      await gw.close()
-      await idp.close()
-      await upstream.close()
-    },
+    close: () => pair.close(),
   }
 }
 

@@ -1,14 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto'
-import { buildDevIdp, parseDevIdpConfig, type DevIdp } from '../../src/dev-idp/index.ts'
+import type { DevIdp } from '../../src/dev-idp/index.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway } from '../../src/gateway.ts'
 import type { Store } from '../../src/store/store.ts'
 import { Browser, signIn } from './browser.ts'
 import { basic } from './ema.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
+import { serversYaml, startIdpGatewayPair, type IdpGatewayPair } from './idp-gateway-pair.ts'
 import { captureLogs } from './log-capture.ts'
-import { withFreePorts } from './ports.ts'
-import { startRecordingUpstream, type RecordingUpstream } from './recording-upstream.ts'
+import type { RecordingUpstream } from './recording-upstream.ts'
 
 /** The gateway's OIDC client at the dev IdP. */
 export const LOGIN_CLIENT = { id: 'portcullis', secret: 'portcullis-login-secret-0123456789' }
@@ -67,35 +67,15 @@ export function pkcePair (): { verifier: string, challenge: string } {
 
 /**
  * The dev IdP (with a client for the gateway's login), a recording upstream and the gateway with
- * the federated login on. Each names the other's port in its config, so both ports are picked
- * first: on one taken meanwhile, both start again.
+ * the federated login on (idp-gateway-pair.ts).
  */
 export async function startFederatedStack (registration = '{ dynamic: true, clientIdMetadataDocuments: true }', opts: StackOptions = {}): Promise<FederatedStack> {
-  const upstream = await startRecordingUpstream()
-  try {
-    return await withFreePorts(2, async (gwPort, idpPort) => await startFederatedStackOn(upstream, gwPort, idpPort, registration, opts))
-  } catch (err) {
-    await upstream.close()
-    throw err
-  }
-}
-
-async function startFederatedStackOn (upstream: RecordingUpstream, gwPort: number, idpPort: number, registration: string, opts: StackOptions): Promise<FederatedStack> {
-  const issuer = `http://127.0.0.1:${gwPort}`
-  const idpIssuer = `http://127.0.0.1:${idpPort}`
-  const idp = await buildDevIdp(parseDevIdpConfig(`
-issuer: ${idpIssuer}
-listen: { host: 127.0.0.1, port: ${idpPort} }
-users:
-  - { username: alice, password: alice-pw, email: alice@example.com, groups: [eng] }
-  - { username: bob, password: bob-pw, email: bob@example.com, groups: [sales] }
+  const pair = await startIdpGatewayPair({
+    idpYaml: ({ issuer }) => `
 clients:
   - { clientId: ${LOGIN_CLIENT.id}, secret: ${LOGIN_CLIENT.secret}, redirectUris: [${issuer}/oauth/callback] }
-`, { source: '<test idp>', env: {} }), { logger: false })
-  let gw: StartedGateway
-  try {
-    await idp.listen()
-    gw = await startGatewayWith(opts, `
+`,
+    startGateway: async ({ issuer, idpIssuer, gwPort, upstream }) => await startGatewayWith(opts, `
 publicUrl: ${issuer}
 authorization:
   accessTokenTtlSeconds: 300
@@ -108,24 +88,17 @@ ${opts.consentRememberSeconds === undefined ? '' : `  consent: { rememberSeconds
       claims: { groups: groups, email: email }
       login: { clientId: ${LOGIN_CLIENT.id}, clientSecret: "\${LOGIN_SECRET}" }
   registration: ${registration}
-servers:
-  tools:
-    upstream: { url: ${upstream.url} }
-    scopes: [tools.read, tools.write]
-    tools:
+${serversYaml(upstream, `
       - allow: [echo, add]
       - allow: [secret]
-        claims: { groups: [eng] }
-  other:
-    upstream: { url: ${upstream.url} }
-    scopes: [other.read]
-    tools: [{ allow: ["*"] }]
-`, { WEB_SECRET: WEB_APP.secret, LOGIN_SECRET: LOGIN_CLIENT.secret }, { port: gwPort })
-  } catch (err) {
-    await idp.close()
-    throw err
-  }
+        claims: { groups: [eng] }`)}`, { WEB_SECRET: WEB_APP.secret, LOGIN_SECRET: LOGIN_CLIENT.secret }, { port: gwPort }),
+    closeConnections: true,
+  })
+  return federatedStackOf(pair)
+}
 
+function federatedStackOf (pair: IdpGatewayPair): FederatedStack {
+  const { idp, gw, issuer } = pair
   const authorizeUrl = (client: { id: string, redirectUri: string }, opts: AuthorizeOptions = {}): string => {
     const params: Record<string, string | undefined> = {
       response_type: 'code',
@@ -146,10 +119,10 @@ servers:
   return {
     idp,
     gw,
-    upstream,
+    upstream: pair.upstream,
     issuer,
-    resource: `${issuer}/mcp/tools`,
-    otherResource: `${issuer}/mcp/other`,
+    resource: pair.resource,
+    otherResource: pair.otherResource,
     seen,
     authorizeUrl,
     async codeFor (client, opts = {}) {
@@ -171,14 +144,7 @@ servers:
       if (typeof body.access_token === 'string') seen.push(body.access_token)
       return { status: res.status, body }
     },
-    async close () {
-      const closing = gw.close()
-      // Every test request is over; keep-alive sockets would otherwise hold the close for listen.drainTimeoutMs.
-      gw.gateway.app.server.closeAllConnections()
-      await closing
-      await idp.close()
-      await upstream.close()
-    },
+    close: () => pair.close(),
   }
 }
 
