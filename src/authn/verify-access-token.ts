@@ -1,6 +1,6 @@
 import { LRUCache } from 'lru-cache'
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
-import type { SigningKeySet } from '../authorization-server/keys.ts'
+import type { SigningKeySet } from './signing-keys.ts'
 import type { Principal } from './principal.ts'
 
 /** Claims of our access tokens that are not identity claims (design.md §5). */

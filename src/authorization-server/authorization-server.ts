@@ -18,7 +18,7 @@ import { createLoginContext, type LoginContext } from './login/context.ts'
 import type { CimdFetchOptions } from './login/client-metadata-document.ts'
 import { RevocationCheckingVerifier, SharedRevocationList, type RevocationList } from './login/revocation.ts'
 import type { Store } from '../store/store.ts'
-import { oauthRateLimits } from '../ratelimit/rate-oauth.ts'
+import { oauthRateLimits } from './rate-limits.ts'
 
 export interface AuthorizationContextOptions {
   /**

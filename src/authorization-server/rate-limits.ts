@@ -2,10 +2,10 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { OAuthEndpoint, OAuthRateLimit } from '../config/types.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 import type { Store } from '../store/store.ts'
-import { escapeHtml } from '../authorization-server/login/responses.ts'
-import { claimedClientId } from '../authorization-server/token-endpoint.ts'
-import { RateLimiter, type Limited } from './rate-limiter.ts'
-import { rateBackend } from './rate-backend.ts'
+import { escapeHtml } from './login/responses.ts'
+import { claimedClientId } from './token-endpoint.ts'
+import { RateLimiter, type Limited } from '../ratelimit/rate-limiter.ts'
+import { rateBackend } from '../ratelimit/rate-backend.ts'
 
 const ENDPOINTS: ReadonlySet<string> = new Set<OAuthEndpoint>(['token', 'authorize', 'callback', 'register', 'consent'])
 /** endpoints a browser navigates to: an HTML page for people, JSON for programs */
