@@ -205,8 +205,7 @@ export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info
     level,
     // Buffered writes: one write(2) per 4 KiB of lines instead of one per line, and at least
     // every 200 ms; flushed when the gateway stops. Synchronous: an asynchronous write waits for a
-    // libuv pool thread that competes with the event loop for the same core — measured side by
-    // side, the audit line cost ~8 % more throughput that way.
+    // libuv pool thread that competes with the event loop for the same core (test/bench/README.md).
     stream: new LogDestination({ fd: 1, minLength: 4096, periodicFlush: 200 }),
     serializers: {
       req (req: { method: string; url: string; hostname?: string; remoteAddress?: string }) {

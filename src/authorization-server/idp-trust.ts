@@ -10,7 +10,7 @@ export interface KeySourceOptions {
   readonly timeoutMs: number
   /** an unknown `kid` triggers at most one refetch per this period */
   readonly cooldownMs: number
-  /** keys are refreshed in the background after this; a failed refresh keeps the old keys */
+  /** keys older than this are fetched again by the next grant that needs them (it waits, once per cooldown); a failed fetch keeps the old keys */
   readonly maxAgeMs: number
   /** largest discovery document or JWKS accepted */
   readonly maxBytes: number

@@ -91,7 +91,8 @@ export function serializeMessage (msg: JsonRpcMessage): string {
   return JSON.stringify(msg.raw)
 }
 
-export function serializeBody (parsed: ParsedBody): string {
+/** What a POST forwards: its messages serialised again, as a batch or one message like the client sent them. */
+export function serializeBody (parsed: { readonly batch: boolean, readonly messages: readonly JsonRpcMessage[] }): string {
   return JSON.stringify(parsed.batch ? parsed.messages.map(m => m.raw) : parsed.messages[0]?.raw)
 }
 

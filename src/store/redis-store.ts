@@ -25,7 +25,7 @@ type Client = ReturnType<typeof CreateClient>
 
 /**
  * node-redis (`redis`), required when a store is built — only with store.url: a gateway without
- * one never loads its ~680 modules (~25 MB of an idle process).
+ * one never loads its modules (test/bench/README.md).
  */
 const require = createRequire(import.meta.url)
 const loadClient = (): typeof CreateClient => (require('redis') as { createClient: typeof CreateClient }).createClient

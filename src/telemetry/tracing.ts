@@ -56,8 +56,8 @@ export async function startTracing (env: Record<string, string | undefined>, spa
   const tracesOff = spanProcessors === undefined && tracesExporterIsNone(env.OTEL_TRACES_EXPORTER)
   if (tracesOff && env.OTEL_METRICS_EXPORTER === undefined && env.OTEL_LOGS_EXPORTER === undefined) return undefined
   // Loaded only here: the SDK and every exporter it can configure (gRPC, Zipkin, Prometheus, logs,
-  // metrics) are memory and startup time a gateway without a collector should not pay (idle RSS
-  // 177 → 167 MB on this machine; ~40 MB on a bare Node).
+  // metrics) are memory and startup time a gateway without a collector should not pay
+  // (test/bench/README.md).
   const { NodeSDK } = await import('@opentelemetry/sdk-node')
   const sdk = new NodeSDK({
     serviceName: env.OTEL_SERVICE_NAME ?? 'portcullis',

@@ -49,7 +49,7 @@ export class UpstreamCircuit {
    * Run one upstream call through the breaker; while it is open, refuse without calling. The
    * common case — closed, no failure counted since the last success — calls directly: a success
    * then changes nothing in a ConsecutiveBreaker, so only a failure needs reporting to it, and the
-   * hot path skips cockatiel's bookkeeping (measured: a few % of pass-through throughput).
+   * hot path skips cockatiel's bookkeeping (test/bench/README.md).
    */
   async run<T> (call: () => Promise<T>): Promise<T> {
     if (this.#clean && this.#policy.state === CircuitState.Closed) {

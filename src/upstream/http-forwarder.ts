@@ -15,6 +15,7 @@ import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
 import type { ConnectionGate, Waiting } from './connection-gate.ts'
 import { streamKey, type UpstreamLimits } from './upstream-limits.ts'
 import { limitKey } from '../limits/limit-key.ts'
+import { serializeBody } from '../jsonrpc/parse.ts'
 import { overLimit } from '../limits/over-limit.ts'
 import type { Release } from '../limits/concurrency-limiter.ts'
 
@@ -82,7 +83,7 @@ export abstract class HttpForwarder {
     const key = streamKey(this.server.name, limitKey(exchange, request))
     if (exchange.messages.some((m) => m.kind === 'request') && this.#limits.streams.full(key)) throw this.#tooManyStreams()
     const call = new UpstreamCall(exchange, request, this.metrics)
-    const body = JSON.stringify(exchange.batch ? exchange.messages.map((m) => m.raw) : exchange.messages[0]?.raw)
+    const body = serializeBody(exchange)
     const res = await this.#request('POST', exchange, request, reply, body, call)
     if (res === undefined) return
     const contentType = headerValue(res.headers, 'content-type') ?? ''
