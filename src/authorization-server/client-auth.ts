@@ -2,7 +2,7 @@ import { createHash, timingSafeEqual } from 'node:crypto'
 import { createLocalJWKSet, createRemoteJWKSet, jwtVerify, type JWTVerifyGetKey } from 'jose'
 import type { ClientConfig } from '../config/types.ts'
 import { isStoreUnavailable } from '../store/store.ts'
-import { OAuthError, invalidRequest, storeUnavailable } from './errors.ts'
+import { OAuthError, invalidRequest, storeUnavailable, type OAuthReason } from './errors.ts'
 import type { ClientLookup, KnownClient } from './login/known-client.ts'
 import type { ReplayStore } from './replay-cache.ts'
 
@@ -151,7 +151,7 @@ function peekIssuer (jwt: string): string | undefined {
   }
 }
 
-function invalidClient (description: string, reason: string, basic: boolean): OAuthError {
+function invalidClient (description: string, reason: OAuthReason, basic: boolean): OAuthError {
   // RFC 6749 §5.2: 401, with a WWW-Authenticate matching the scheme the client tried.
   return new OAuthError('invalid_client', description, reason, basic ? { headers: { 'www-authenticate': 'Basic realm="portcullis"' } } : {})
 }

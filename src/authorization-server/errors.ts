@@ -1,16 +1,7 @@
 import { isStoreUnavailable } from '../store/store.ts'
+import type { OAuthErrorCode, OAuthReason } from './reasons.ts'
 
-/**
- * RFC 6749 §5.2 (and RFC 8707, RFC 6750) errors of the token endpoint, one class per `error`
- * code, as oidc-provider shapes them. `description` is what the client reads — precise, and free
- * of any token, assertion or secret; `reason` is the bounded label for the audit log and the
- * `portcullis_token_requests_total{reason}` metric (observability.md §3.6).
- */
-export type OAuthErrorCode =
-  | 'invalid_request' | 'invalid_client' | 'invalid_grant' | 'unauthorized_client' | 'unsupported_grant_type'
-  | 'invalid_scope' | 'invalid_target' | 'access_denied' | 'server_error' | 'temporarily_unavailable'
-  // RFC 6749 §4.1.2.1 (authorization endpoint) and RFC 7591 §3.2.2 (registration endpoint)
-  | 'unsupported_response_type' | 'invalid_redirect_uri' | 'invalid_client_metadata'
+export type { OAuthErrorCode, OAuthReason } from './reasons.ts'
 
 const STATUS: Record<OAuthErrorCode, number> = {
   invalid_request: 400,
@@ -28,14 +19,21 @@ const STATUS: Record<OAuthErrorCode, number> = {
   invalid_client_metadata: 400,
 }
 
+/**
+ * RFC 6749 §5.2 (and RFC 8707, RFC 6750) errors of the token endpoint, one class per `error`
+ * code, as oidc-provider shapes them. `description` is what the client reads — precise, and free
+ * of any token, assertion or secret; `reason` is the bounded label for the audit log and the
+ * `portcullis_token_requests_total{reason}` metric (observability.md §3.6), one of the closed set
+ * in reasons.ts.
+ */
 export class OAuthError extends Error {
   override readonly name = 'OAuthError'
   readonly error: OAuthErrorCode
   readonly statusCode: number
-  readonly reason: string
+  readonly reason: OAuthReason
   readonly headers: Record<string, string>
 
-  constructor (error: OAuthErrorCode, description: string, reason: string, opts: { cause?: unknown; statusCode?: number; headers?: Record<string, string> } = {}) {
+  constructor (error: OAuthErrorCode, description: string, reason: OAuthReason, opts: { cause?: unknown; statusCode?: number; headers?: Record<string, string> } = {}) {
     super(description, { cause: opts.cause })
     this.error = error
     this.statusCode = opts.statusCode ?? STATUS[error]
@@ -48,8 +46,8 @@ export class OAuthError extends Error {
   }
 }
 
-export const invalidRequest = (description: string, reason = 'invalid_request'): OAuthError => new OAuthError('invalid_request', description, reason)
-export const invalidGrant = (description: string, reason: string, cause?: unknown): OAuthError => new OAuthError('invalid_grant', description, reason, { cause })
+export const invalidRequest = (description: string, reason: OAuthReason = 'invalid_request'): OAuthError => new OAuthError('invalid_request', description, reason)
+export const invalidGrant = (description: string, reason: OAuthReason, cause?: unknown): OAuthError => new OAuthError('invalid_grant', description, reason, { cause })
 
 /** The shared store did not answer (design.md §7): fail closed — no token, no code, no registration — and say to retry. */
 export const storeUnavailable = (cause: unknown): OAuthError =>

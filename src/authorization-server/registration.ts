@@ -2,7 +2,7 @@ import type { FastifyError, FastifyInstance, FastifyReply } from 'fastify'
 import { randomBytes } from 'node:crypto'
 import type { ClientAuthMethod } from '../config/types.ts'
 import { findStrictJsonViolation } from '../jsonrpc/strict-json.ts'
-import { OAuthError, asOAuthError } from './errors.ts'
+import { OAuthError, asOAuthError, type OAuthReason } from './errors.ts'
 import type { LoginContext } from './login/context.ts'
 import { isObject } from './login/http.ts'
 import { redirectUriProblem } from './login/redirect-uri.ts'
@@ -11,7 +11,7 @@ const MAX_REGISTRATION_BYTES = 16 * 1024
 const REGISTRABLE_AUTH: readonly ClientAuthMethod[] = ['none', 'client_secret_basic', 'client_secret_post']
 /** Members a client may not set: the server assigns them, or they need trust this endpoint cannot give. */
 const REFUSED_MEMBERS = ['client_id', 'client_secret', 'client_id_issued_at', 'client_secret_expires_at', 'registration_access_token',
-  'registration_client_uri', 'software_statement', 'jwks', 'jwks_uri']
+  'registration_client_uri', 'software_statement', 'jwks', 'jwks_uri'] as const
 
 interface Registration {
   readonly auth: ClientAuthMethod
@@ -102,14 +102,14 @@ function checkMetadata (metadata: Record<string, unknown>, allowedHosts: readonl
 }
 
 /** A list the client may send, as long as it includes what we do; the response narrows it (RFC 7591 §3.2.1). */
-function checkListMember (value: unknown, name: string, required: string): void {
+function checkListMember (value: unknown, name: 'response_types' | 'grant_types', required: string): void {
   if (value === undefined) return
   if (!Array.isArray(value) || !value.every((v) => typeof v === 'string') || !value.includes(required)) {
     throw invalid(`${name} must include ${required}`, `bad_${name}`)
   }
 }
 
-function invalid (description: string, reason: string): OAuthError {
+function invalid (description: string, reason: OAuthReason): OAuthError {
   return new OAuthError('invalid_client_metadata', description, reason)
 }
 

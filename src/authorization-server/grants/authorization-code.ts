@@ -80,7 +80,7 @@ async function authenticateCodeClient (params: ReadonlyMap<string, string>, auth
   return { clientId: client.clientId, method: 'none' }
 }
 
-function requiredParam (params: ReadonlyMap<string, string>, name: string): string {
+function requiredParam (params: ReadonlyMap<string, string>, name: 'code'): string {
   const value = params.get(name)
   if (value === undefined || value === '') throw invalidRequest(`The ${name} parameter is required`, `missing_${name}`)
   return value

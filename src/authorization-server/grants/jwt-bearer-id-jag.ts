@@ -1,6 +1,7 @@
 import { decodeJwt, decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
 import type { IdentityProviderConfig } from '../../config/types.ts'
 import { OAuthError, invalidGrant, invalidRequest } from '../errors.ts'
+import { badClaimReason } from '../reasons.ts'
 import type { IdpKeySource } from '../idp-trust.ts'
 import type { ReplayStore } from '../replay-cache.ts'
 import { constantTimeEqual, type AuthenticatedClient } from '../client-auth.ts'
@@ -124,7 +125,7 @@ function mapVerifyError (err: unknown): OAuthError {
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'nbf') return invalidGrant('The assertion is not valid yet', 'not_yet_valid', err)
     if (err.claim === 'iat') return invalidGrant('The assertion is too old or was issued in the future', 'bad_iat', err)
-    return invalidGrant(`The assertion's ${err.claim} claim is ${err.reason === 'missing' ? 'missing' : 'invalid'}`, `bad_${err.claim}`, err)
+    return invalidGrant(`The assertion's ${err.claim} claim is ${err.reason === 'missing' ? 'missing' : 'invalid'}`, badClaimReason(err.claim, 'malformed_assertion'), err)
   }
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return invalidGrant('The assertion is not signed by a known key', 'unknown_key', err)
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return invalidGrant('The assertion\'s signature is invalid', 'bad_signature', err)
@@ -156,7 +157,7 @@ function checkSubjectAndId (claims: JWTPayload): void {
 
 /** IETF ID-JAG: a `cnf` without proof MUST fail; RAR details and actors are not processed here, so they fail closed. */
 function checkUnsupportedConstraints (claims: JWTPayload): void {
-  for (const claim of ['cnf', 'authorization_details', 'act']) {
+  for (const claim of ['cnf', 'authorization_details', 'act'] as const) {
     if (claims[claim] !== undefined) throw invalidGrant(`Assertions carrying ${claim} are not supported`, `unsupported_${claim}`)
   }
 }

@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises'
 import type { LookupFunction } from 'node:net'
 import { Agent } from 'undici'
 import type { KnownClient } from './known-client.ts'
-import { OAuthError } from '../errors.ts'
+import { OAuthError, type OAuthReason } from '../errors.ts'
 import { isPublicAddress } from './address-guard.ts'
 import { fetchJson, isObject } from './http.ts'
 import { redirectUriProblem } from './redirect-uri.ts'
@@ -25,7 +25,7 @@ export const DEFAULT_CIMD_FETCH: CimdFetchOptions = {
   maxBytes: 16 * 1024,
 }
 
-const refuse = (description: string, reason: string, cause?: unknown): OAuthError => new OAuthError('invalid_client', description, reason, { cause })
+const refuse = (description: string, reason: OAuthReason, cause?: unknown): OAuthError => new OAuthError('invalid_client', description, reason, { cause })
 
 /**
  * A client_id that is an https URL names a client ID metadata document

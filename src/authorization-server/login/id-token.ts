@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto'
 import { decodeProtectedHeader, errors as joseErrors, jwtVerify, type JWTPayload } from 'jose'
 import { OAuthError } from '../errors.ts'
+import { badClaimReason } from '../reasons.ts'
 import { denied, type LoginIdp } from './idp-login.ts'
 
 const MAX_ID_TOKEN_BYTES = 16 * 1024
@@ -66,7 +67,7 @@ function mapVerifyError (err: unknown): OAuthError {
   if (err instanceof joseErrors.JWTExpired) return denied('The ID token has expired', 'expired', err)
   if (err instanceof joseErrors.JWTClaimValidationFailed) {
     if (err.claim === 'iss') return denied('The ID token was not issued by the trusted identity provider', 'untrusted_issuer', err)
-    return denied(`The ID token's ${err.claim} claim is ${err.reason === 'missing' ? 'missing' : 'invalid'}`, `bad_${err.claim}`, err)
+    return denied(`The ID token's ${err.claim} claim is ${err.reason === 'missing' ? 'missing' : 'invalid'}`, badClaimReason(err.claim, 'malformed_id_token'), err)
   }
   if (err instanceof joseErrors.JWKSNoMatchingKey || err instanceof joseErrors.JWKSMultipleMatchingKeys) return denied('The ID token is not signed by a key of the identity provider', 'unknown_key', err)
   if (err instanceof joseErrors.JWSSignatureVerificationFailed) return denied('The ID token\'s signature is invalid', 'bad_signature', err)

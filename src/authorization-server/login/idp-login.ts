@@ -1,7 +1,7 @@
 import type { IdentityProviderConfig } from '../../config/types.ts'
 import { isLoopback } from '../../config/urls.ts'
 import type { TrustedIssuer } from '../grants/jwt-bearer-id-jag.ts'
-import { OAuthError } from '../errors.ts'
+import { OAuthError, type OAuthReason } from '../errors.ts'
 import { fetchJson, isObject, type FetchLimits } from './http.ts'
 import { s256 } from './pkce.ts'
 
@@ -101,6 +101,6 @@ function formEncode (value: string): string {
   return new URLSearchParams({ v: value }).toString().slice(2)
 }
 
-export function denied (description: string, reason: string, cause?: unknown): OAuthError {
+export function denied (description: string, reason: OAuthReason, cause?: unknown): OAuthError {
   return new OAuthError('access_denied', description, reason, { cause })
 }
