@@ -2,6 +2,7 @@ import { LRUCache } from 'lru-cache'
 import { createLocalJWKSet, errors as joseErrors, jwtVerify, type JWTPayload, type JWTVerifyGetKey } from 'jose'
 import type { SigningKeySet } from './signing-keys.ts'
 import type { Principal } from './principal.ts'
+import { badClaimReason, type InvalidTokenReason } from './reasons.ts'
 
 /** Claims of our access tokens that are not identity claims (design.md §5). */
 const REGISTERED = new Set(['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'iat', 'exp', 'nbf', 'idp_iss', 'idp_jti'])
@@ -9,8 +10,8 @@ const REGISTERED = new Set(['iss', 'aud', 'sub', 'client_id', 'scope', 'jti', 'i
 export class InvalidAccessToken extends Error {
   override readonly name = 'InvalidAccessToken'
   /** bounded label for `portcullis_access_token_validations_total{reason}` */
-  readonly reason: string
-  constructor (reason: string, description: string, cause?: unknown) {
+  readonly reason: InvalidTokenReason
+  constructor (reason: InvalidTokenReason, description: string, cause?: unknown) {
     super(description, { cause })
     this.reason = reason
   }
@@ -74,7 +75,7 @@ export class AccessTokenVerifier {
       return payload
     } catch (err) {
       if (err instanceof joseErrors.JWTExpired) throw new InvalidAccessToken('expired', 'The access token has expired', err)
-      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new InvalidAccessToken(`bad_${err.claim}`, 'The access token is not valid here', err)
+      if (err instanceof joseErrors.JWTClaimValidationFailed) throw new InvalidAccessToken(badClaimReason(err.claim), 'The access token is not valid here', err)
       if (err instanceof joseErrors.JWSSignatureVerificationFailed) throw new InvalidAccessToken('bad_signature', 'The access token is not valid', err)
       if (err instanceof joseErrors.JWKSNoMatchingKey) throw new InvalidAccessToken('unknown_key', 'The access token is not valid', err)
       throw new InvalidAccessToken('malformed', 'The access token is not valid', err)
