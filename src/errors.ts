@@ -79,3 +79,15 @@ export class GatewayError extends Error {
 export function isGatewayError (err: unknown): err is GatewayError {
   return err instanceof GatewayError
 }
+
+/**
+ * Why a call to an upstream failed: the `reason` label of portcullis_upstream_errors_total, the
+ * upstream's last error on the console and its CLIENT span's `error.type`. Here, beside the
+ * answers those failures become, so that telemetry/metrics.ts can take exactly these values
+ * (telemetry/ may not import upstream/). Dashboards and alerts depend on them: add, never rename.
+ */
+export const UPSTREAM_ERROR_REASONS = [
+  'refused', 'timeout', 'status_5xx', 'status_401', 'bad_response', 'stream_closed',
+  'process_exited', 'start_failed', 'overloaded', 'pool_timeout', 'circuit_open',
+] as const
+export type UpstreamErrorReason = typeof UPSTREAM_ERROR_REASONS[number]

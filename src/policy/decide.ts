@@ -5,16 +5,27 @@ import { compileGlob, type NameMatcher } from './glob.ts'
 /** What a rule list governs, and how a denial is answered (design.md §5). */
 export type PolicyKind = 'tools' | 'prompts' | 'resources'
 
-export type DecisionReason =
-  | 'allowed_by_rule'      // an allow rule matched, with its scopes and claims
-  | 'default_allow'        // no rule list for prompts/resources: anyone authorized for the server
-  | 'denied_by_rule'       // a deny rule matched (deny wins)
-  | 'no_matching_rule'     // no allow rule names it (default deny)
-  | 'claims_not_matched'   // allow rules name it, but the identity is not one they admit
-  | 'insufficient_scope'   // an allow rule would admit it with scopes the token lacks (step-up)
-  | 'scope_not_held'       // the same, for a principal that can't step up (auth: none)
-  | 'non_canonical_uri'    // a resource URI (template) not in its normal form (policy/resource-uri.ts)
-  | 'no_rules'             // the server has no tools list: no tool is allowed
+/**
+ * Why the policy decided as it did: `Decision.reason`, the `reason` label of
+ * portcullis_policy_decisions_total and `portcullis.policy.reason` in the audit line. Dashboards
+ * depend on these exact strings: add, never rename.
+ */
+export const DECISION_REASONS = [
+  'allowed_by_rule',      // an allow rule matched, with its scopes and claims
+  'default_allow',        // no rule list for prompts/resources: anyone authorized for the server
+  'denied_by_rule',       // a deny rule matched (deny wins)
+  'no_matching_rule',     // no allow rule names it (default deny)
+  'claims_not_matched',   // allow rules name it, but the identity is not one they admit
+  'insufficient_scope',   // an allow rule would admit it with scopes the token lacks (step-up)
+  'scope_not_held',       // the same, for a principal that can't step up (auth: none)
+  'non_canonical_uri',    // a resource URI (template) not in its normal form (policy/resource-uri.ts)
+  'no_rules',             // the server has no tools list: no tool is allowed
+] as const
+export type DecisionReason = typeof DECISION_REASONS[number]
+
+/** The `decision` label of portcullis_policy_decisions_total (design.md §6): `would_deny` is a denial in shadow mode. */
+export const DECISION_LABELS = ['allow', 'deny', 'would_deny'] as const
+export type DecisionLabel = typeof DECISION_LABELS[number]
 
 export interface Decision {
   readonly allow: boolean

@@ -1,6 +1,12 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics, type OpenMetricsContentType } from 'prom-client'
 import { VERSION } from '../version.ts'
 import { CounterSeries, HistogramSeries, SeriesTable } from './series.ts'
+import type { UpstreamErrorReason } from '../errors.ts'
+import type { MethodLabel } from '../jsonrpc/method-label.ts'
+import type { Outcome } from '../mcp/request-record.ts'
+import type { DecisionLabel, DecisionReason } from '../policy/decide.ts'
+import type { TokenValidationReason, TokenValidationResult } from '../authn/reasons.ts'
+import type { RateLimitedLabel } from '../limits/limit-labels.ts'
 
 /**
  * Every Prometheus metric of the gateway, declared once (design.md §6; dashboards, alerts and
@@ -9,6 +15,25 @@ import { CounterSeries, HistogramSeries, SeriesTable } from './series.ts'
  * (else `_other`), `reason`/`error`/`outcome` come from fixed sets in code, `issuer` from the
  * configured trusted issuers. Never a user id.
  */
+
+/**
+ * A prom-client counter or gauge whose label values are closed sets: `inc` and `labels` take
+ * exactly `L` (every label, each from its set), so a typo fails typecheck instead of starting a
+ * new series. Everything else (get, reset …) is prom-client's.
+ */
+type Labeled<M extends Counter<string> | Gauge<string>, L extends Record<string, string>> = Omit<M, 'inc' | 'labels'> & {
+  inc: (labels: L, value?: number) => void
+  labels: (labels: L) => ReturnType<M['labels']>
+}
+type LabeledCounter<L extends Record<string, string>> = Labeled<Counter<keyof L & string>, L>
+type LabeledGauge<L extends Record<string, string>> = Labeled<Gauge<keyof L & string>, L> & {
+  set: (labels: L, value: number) => void
+}
+
+/** The `method` label of portcullis_upstream_request_duration_seconds: a request's method, or the HTTP method of a GET or DELETE. */
+export type UpstreamMethodLabel = MethodLabel | 'GET' | 'DELETE'
+/** The `method` label of portcullis_mcp_requests_total: `_unknown` when the body was never read. */
+type RequestMethodLabel = MethodLabel | '_unknown'
 
 /** Seconds; a tool call is often a remote API round trip, so the buckets reach a minute. */
 const DURATION_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -61,14 +86,14 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly upstreamErrors = new Counter({
+  readonly upstreamErrors: LabeledCounter<{ server: string; reason: UpstreamErrorReason }> = new Counter({
     name: 'portcullis_upstream_errors_total',
     help: 'Upstream failures by server and reason (refused, timeout, status_5xx, bad_response, stream_closed, process_exited …)',
     labelNames: ['server', 'reason'] as const,
     registers: [this.registry],
   })
 
-  readonly rateLimited = new Counter({
+  readonly rateLimited: LabeledCounter<{ server: string; limit: RateLimitedLabel }> = new Counter({
     name: 'portcullis_rate_limited_total',
     help: 'Requests refused with 429 over a rate or concurrency limit, by server and limit (streams, stdio_sessions, sse_sessions …)',
     labelNames: ['server', 'limit'] as const,
@@ -82,7 +107,12 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly tokenRequests = new Counter({
+  /**
+   * grant_type, error and reason are the closed sets of authorization-server/reasons.ts, which
+   * telemetry/ may not import (a layer above): token-endpoint.ts counts through a function that
+   * takes only those.
+   */
+  readonly tokenRequests: LabeledCounter<{ grant_type: string; outcome: 'issued' | 'rejected'; error: string; reason: string }> = new Counter({
     name: 'portcullis_token_requests_total',
     help: 'Token endpoint requests by grant type and outcome; rejections carry the OAuth error and a reason',
     labelNames: ['grant_type', 'outcome', 'error', 'reason'] as const,
@@ -96,7 +126,7 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly jwksFetches = new Counter({
+  readonly jwksFetches: LabeledCounter<{ issuer: string; outcome: 'success' | 'failure' }> = new Counter({
     name: 'portcullis_jwks_fetches_total',
     help: 'Fetches of trusted IdPs\' discovery documents and JWKS, by issuer and outcome',
     labelNames: ['issuer', 'outcome'] as const,
@@ -124,7 +154,7 @@ export class Metrics {
     registers: [this.registry],
   })
 
-  readonly openStreams = new Gauge({
+  readonly openStreams: LabeledGauge<{ server: string; kind: 'post' | 'get' }> = new Gauge({
     name: 'portcullis_open_streams',
     help: 'SSE streams open to clients, by server and kind (post, get)',
     labelNames: ['server', 'kind'] as const,
@@ -135,27 +165,27 @@ export class Metrics {
 
   // Handles for the series every request updates (series.ts): no label hashing per update.
   /** portcullis_mcp_requests_total and _duration_seconds, by server, method, outcome */
-  readonly requestSeries = new SeriesTable(([server, method, outcome]: [string, string, string]) => {
+  readonly requestSeries = new SeriesTable(([server, method, outcome]: [string, RequestMethodLabel, Outcome]) => {
     const labels = { server, method, outcome }
     return { count: new CounterSeries(this.mcpRequests, labels, true), duration: new HistogramSeries(this.mcpRequestDuration, labels, DURATION_BUCKETS, true) }
   })
 
   /** portcullis_tool_calls_total and portcullis_tool_call_duration_seconds, by server, tool, outcome */
-  readonly toolCallSeries = new SeriesTable(([server, tool, outcome]: [string, string, string]) => {
+  readonly toolCallSeries = new SeriesTable(([server, tool, outcome]: [string, string, Outcome]) => {
     const labels = { server, tool, outcome }
     return { count: new CounterSeries(this.toolCalls, labels, true), duration: new HistogramSeries(this.toolCallDuration, labels, DURATION_BUCKETS, true) }
   })
 
   /** portcullis_upstream_request_duration_seconds, by server, method */
-  readonly upstreamSeries = new SeriesTable(([server, method]: [string, string]) =>
+  readonly upstreamSeries = new SeriesTable(([server, method]: [string, UpstreamMethodLabel]) =>
     new HistogramSeries(this.upstreamRequestDuration, { server, method }, DURATION_BUCKETS, false))
 
   /** portcullis_policy_decisions_total, by server, tool, decision, reason */
-  readonly policySeries = new SeriesTable(([server, tool, decision, reason]: [string, string, string, string]) =>
+  readonly policySeries = new SeriesTable(([server, tool, decision, reason]: [string, string, DecisionLabel, DecisionReason]) =>
     new CounterSeries(this.policyDecisions, { server, tool, decision, reason }, false))
 
   /** portcullis_access_token_validations_total, by result, reason */
-  readonly tokenValidationSeries = new SeriesTable(([result, reason]: [string, string]) =>
+  readonly tokenValidationSeries = new SeriesTable(([result, reason]: [TokenValidationResult, TokenValidationReason]) =>
     new CounterSeries(this.accessTokenValidations, { result, reason }, false))
 
   constructor () {

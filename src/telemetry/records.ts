@@ -9,6 +9,21 @@ import { SpanStatusCode, sampledTraceId } from './tracing.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import { auditText, capAuditFields } from './audit-field.ts'
 import type { DecisionEntry, DecisionRing } from './decision-ring.ts'
+import type { GatewayErrorCode } from '../errors.ts'
+
+/** `error.type` values of an MCP request's audit line and span besides the gateway's error codes. */
+export const MCP_ERROR_TYPES = [
+  'batch_refused',  // refused because another request of its batch was (over a rate limit, or denied)
+  'policy_denied',  // denied by the rules
+  'tool_error',     // the tool's result had isError
+  'error',          // the upstream's JSON-RPC error carried no numeric code
+] as const
+
+/**
+ * `error.type` of an MCP request's audit line and span: a gateway error code (errors.ts), one of
+ * MCP_ERROR_TYPES, or the upstream's JSON-RPC error code as a string (`-32603`).
+ */
+export type McpErrorType = GatewayErrorCode | typeof MCP_ERROR_TYPES[number] | `${number}`
 
 export interface RecordSink {
   readonly metrics: Metrics
@@ -31,7 +46,7 @@ export function sessionPseudonym (sink: RecordSink, sessionId: string): string {
   return sink.pseudonym('\0mcp.session.id', sessionId)
 }
 
-function endSpan (exchange: McpExchange, record: RequestRecord, sink: RecordSink, outcome: Outcome, errorType: string | undefined, decision: string | undefined): void {
+function endSpan (exchange: McpExchange, record: RequestRecord, sink: RecordSink, outcome: Outcome, errorType: McpErrorType | undefined, decision: string | undefined): void {
   const span = record.span
   if (span === undefined) return
   if (!span.isRecording()) {
@@ -56,7 +71,7 @@ function endSpan (exchange: McpExchange, record: RequestRecord, sink: RecordSink
  * tokens or secrets; every field capped, audit-field.ts), `portcullis_mcp_requests_total` / duration, and for `tools/call`
  * `portcullis_tool_calls_total` / duration. Called exactly once per record.
  */
-export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: string, statusCode?: number): void {
+export function finishRecord (exchange: McpExchange, record: RequestRecord, outcome: Outcome, sink: RecordSink, errorType?: McpErrorType, statusCode?: number): void {
   if (record.outcome !== undefined) return
   record.outcome = outcome
   record.errorType = errorType
@@ -133,7 +148,7 @@ function decisionEntry (exchange: McpExchange, record: RequestRecord, decision: 
  * `portcullis_mcp_requests_total` (method `_unknown` when the body was never read) and one audit
  * line. Requests of a parsed body are recorded by finishRecord instead.
  */
-export function finishRefused (exchange: McpExchange, failure: { readonly statusCode: number; readonly code: string; readonly message: string }, sink: RecordSink): void {
+export function finishRefused (exchange: McpExchange, failure: { readonly statusCode: number; readonly code: GatewayErrorCode; readonly message: string }, sink: RecordSink): void {
   const { statusCode } = failure
   const seconds = (performance.now() - exchange.started) / 1000
   const server = exchange.server.name
@@ -179,11 +194,11 @@ function auditOn (sink: RecordSink): boolean {
 }
 
 /** How a response message ends its request. */
-export function outcomeOf (message: unknown): { outcome: Outcome; errorType?: string } {
+export function outcomeOf (message: unknown): { outcome: Outcome; errorType?: McpErrorType } {
   if (typeof message === 'object' && message !== null) {
     if ('error' in message) {
       const code = (message as { error?: { code?: unknown } }).error?.code
-      return { outcome: 'jsonrpc_error', errorType: typeof code === 'number' ? String(code) : 'error' }
+      return { outcome: 'jsonrpc_error', errorType: typeof code === 'number' ? `${code}` : 'error' }
     }
     const result = (message as { result?: unknown }).result
     if (typeof result === 'object' && result !== null && (result as { isError?: unknown }).isError === true) {

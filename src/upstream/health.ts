@@ -1,16 +1,17 @@
+import type { UpstreamErrorReason } from '../errors.ts'
 import type { Metrics } from '../telemetry/metrics.ts'
 
 export interface ServerHealth {
   /** ISO 8601 of the last answer from the upstream */
   readonly lastSuccessAt: string | undefined
   /** the last failure: when, and its reason label (refused, timeout, status_5xx …; never a message) */
-  readonly lastError: { readonly at: string; readonly reason: string } | undefined
+  readonly lastError: { readonly at: string; readonly reason: UpstreamErrorReason } | undefined
 }
 
 interface Entry {
   /** epoch ms: kept as a number on the request path, formatted only when read */
   lastSuccessAt: number
-  lastError: { readonly at: number; readonly reason: string } | undefined
+  lastError: { readonly at: number; readonly reason: UpstreamErrorReason } | undefined
 }
 
 /** Per server: when its upstream last answered, and its last failure. Reasons are fixed labels. */
@@ -22,7 +23,7 @@ export class UpstreamHealth {
     this.#entry(server).lastSuccessAt = Date.now()
   }
 
-  failed (server: string, reason: string): void {
+  failed (server: string, reason: UpstreamErrorReason): void {
     this.#entry(server).lastError = { at: Date.now(), reason }
   }
 

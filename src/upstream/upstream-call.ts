@@ -1,15 +1,15 @@
 import { ROOT_CONTEXT, trace } from '@opentelemetry/api'
 import type { McpExchange } from '../mcp/exchange.ts'
-import type { Metrics } from '../telemetry/metrics.ts'
+import type { Metrics, UpstreamMethodLabel } from '../telemetry/metrics.ts'
 import { SpanKind, SpanStatusCode, injectIntoMeta, outgoingTraceFields, tracer, tracingActive, type Span } from '../telemetry/tracing.ts'
 import { incomingContext } from '../telemetry/tracing.ts'
 import type { FastifyRequest } from 'fastify'
 import { methodLabel } from '../jsonrpc/method-label.ts'
+import type { UpstreamErrorReason } from '../errors.ts'
 import { upstreamHealth } from './health.ts'
 
-/** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total. */
-export type UpstreamErrorReason = 'refused' | 'timeout' | 'status_5xx' | 'status_401' | 'bad_response' | 'stream_closed'
-  | 'process_exited' | 'start_failed' | 'overloaded' | 'pool_timeout' | 'circuit_open'
+/** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total (the set: errors.ts). */
+export type { UpstreamErrorReason }
 
 /**
  * One call to the upstream on behalf of an exchange: a CLIENT span (child of the request's SERVER
@@ -23,6 +23,8 @@ export class UpstreamCall {
   readonly #metrics: Metrics
   readonly #server: string
   readonly #method: string
+  /** `#method` as the bounded `method` label (a method the client names is `_other` unless known) */
+  readonly #methodLabel: UpstreamMethodLabel
   readonly #started = performance.now()
   #ended = false
 
@@ -32,6 +34,7 @@ export class UpstreamCall {
     const first = exchange.records.values().next().value
     // A POST of notifications only has no record; its method is the first message's.
     this.#method = first?.method ?? (request.method === 'POST' ? methodLabel(exchange.operations[0]?.method) : request.method)
+    this.#methodLabel = first !== undefined ? methodLabel(first.method) : httpMethodLabel(request.method, exchange)
     if (!tracingActive()) {
       this.span = undefined
       this.traceFields = {}
@@ -58,7 +61,7 @@ export class UpstreamCall {
 
   /** The upstream answered (HTTP: its response headers arrived). */
   answered (): void {
-    this.#metrics.upstreamSeries.get(this.#server, this.#method).observe((performance.now() - this.#started) / 1000)
+    this.#metrics.upstreamSeries.get(this.#server, this.#methodLabel).observe((performance.now() - this.#started) / 1000)
     upstreamHealth(this.#metrics).answered(this.#server)
   }
 
@@ -74,4 +77,10 @@ export class UpstreamCall {
     this.#ended = true
     this.span?.end()
   }
+}
+
+/** Without a request record: a POST of notifications is labelled by its first message's method, a GET or DELETE by itself. */
+function httpMethodLabel (method: string, exchange: McpExchange): UpstreamMethodLabel {
+  if (method === 'POST') return methodLabel(exchange.operations[0]?.method)
+  return method === 'GET' || method === 'DELETE' ? method : '_other'
 }

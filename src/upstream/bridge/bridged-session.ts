@@ -5,6 +5,7 @@ import type { FastifyBaseLogger } from 'fastify'
 import type { McpExchange } from '../../mcp/exchange.ts'
 import { GatewayError } from '../../errors.ts'
 import { jsonRpcError } from '../../jsonrpc/errors.ts'
+import { methodLabel, type MethodLabel } from '../../jsonrpc/method-label.ts'
 import { observeUpstreamMessage } from '../relay.ts'
 import { BoundedEventStore } from './event-store.ts'
 import type { Sdk } from './sdk.ts'
@@ -14,7 +15,8 @@ type RequestId = string | number
 interface InFlight {
   readonly exchange: McpExchange
   readonly timer: NodeJS.Timeout
-  readonly method: string
+  /** the request's method as the bounded `method` label */
+  readonly method: MethodLabel
   readonly started: number
 }
 
@@ -30,7 +32,7 @@ export interface BridgedSessionOptions {
   /** called exactly once, whatever ended the session */
   readonly onClose: (sessionId: string | undefined) => void
   /** a request was answered by the upstream, after `seconds` */
-  readonly onAnswered: (method: string, seconds: number) => void
+  readonly onAnswered: (method: MethodLabel, seconds: number) => void
   /** the upstream failed a request or the whole session */
   readonly onFailure: (reason: 'timeout' | 'process_exited' | 'refused') => void
 }
@@ -84,7 +86,7 @@ export class BridgedSession {
       if (message.kind !== 'request') continue
       const timer = setTimeout(() => this.#timedOut(message.id), this.#opts.requestTimeoutMs)
       timer.unref()
-      this.#inFlight.set(message.id, { exchange, timer, method: message.method, started: performance.now() })
+      this.#inFlight.set(message.id, { exchange, timer, method: methodLabel(message.method), started: performance.now() })
       const token = progressTokenOf(message.params)
       if (token !== undefined) this.#progress.set(token, message.id)
     }
