@@ -1,5 +1,6 @@
 import { connect } from 'node:net'
 import { Agent, getGlobalDispatcher, request, setGlobalDispatcher } from 'undici'
+import { readEventStream } from './sse-reader.ts'
 
 /**
  * Raw HTTP for MCP tests: what a client sends byte for byte and what comes back, without an
@@ -53,13 +54,12 @@ export function messagesOf (contentType: string, text: string): unknown[] {
   }
 }
 
-/** The data of each SSE event (multi-line data joined by \n), parsed; events without data are skipped. */
+/** The data of each SSE event (sse-reader.ts), parsed; events with empty data are skipped. */
 export function sseMessages (text: string): unknown[] {
   const out: unknown[] = []
-  for (const block of text.replace(/\r\n?/g, '\n').split('\n\n')) {
-    const data = block.split('\n').filter((line) => line.startsWith('data:')).map((line) => line.slice(5).replace(/^ /, ''))
-    if (data.length === 0 || data.join('') === '') continue
-    try { out.push(JSON.parse(data.join('\n'))) } catch { out.push({ unparsable: data.join('\n') }) }
+  for (const { data } of readEventStream(text)) {
+    if (data === '') continue
+    try { out.push(JSON.parse(data)) } catch { out.push({ unparsable: data }) }
   }
   return out
 }

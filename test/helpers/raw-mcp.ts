@@ -1,5 +1,5 @@
 import { request, type Dispatcher } from 'undici'
-import { SseDecoder, type SseFieldEvent } from '../../src/jsonrpc/sse.ts'
+import { eventsOf, readEventStream } from './sse-reader.ts'
 
 export const POST_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' }
 
@@ -40,19 +40,18 @@ export async function readMessages (res: Dispatcher.ResponseData): Promise<RpcMe
     return Array.isArray(parsed) ? parsed : [parsed]
   }
   if (!type.startsWith('text/event-stream')) return []
-  const decoder = new SseDecoder()
-  return [...decoder.push(text), ...decoder.end()]
-    .filter((e): e is SseFieldEvent => e.type === 'event' && e.data !== '')
+  return readEventStream(text)
+    .filter((e) => e.data !== '')
     .map((e) => JSON.parse(e.data) as RpcMessage)
 }
 
-/** Read SSE events one by one as they arrive, with their ids. */
+/**
+ * Read SSE events one by one as they arrive (sse-reader.ts, as EventSource would): `id` is the
+ * last event ID at each event (undefined while none was set), `message` its data parsed
+ * (undefined for empty data, e.g. a priming event `id: 7\ndata:\n\n`).
+ */
 export async function * sseEvents (res: Dispatcher.ResponseData): AsyncGenerator<{ id: string | undefined, message: RpcMessage | undefined }> {
-  const decoder = new SseDecoder()
-  for await (const chunk of res.body) {
-    for (const event of decoder.push(chunk as Buffer)) {
-      if (event.type !== 'event') continue
-      yield { id: event.id, message: event.data === '' ? undefined : JSON.parse(event.data) as RpcMessage }
-    }
+  for await (const event of eventsOf(res.body as AsyncIterable<Buffer>)) {
+    yield { id: event.lastEventId === '' ? undefined : event.lastEventId, message: event.data === '' ? undefined : JSON.parse(event.data) as RpcMessage }
   }
 }
