@@ -1,4 +1,5 @@
 import t from 'tap'
+import { basicAuth } from '../helpers/basic-auth.ts'
 import { startGatewayProcess, type GatewayProcess } from '../helpers/gateway-process.ts'
 import { rawHttp, rawRequest } from '../helpers/mcp-http.ts'
 
@@ -8,7 +9,6 @@ const TOKEN = 'admin-token-0123456789-abcdefghijklmnop'
 const CHALLENGE = 'Bearer realm="portcullis-admin"'
 const BASIC_CHALLENGE = 'Basic realm="portcullis-admin", charset="UTF-8"'
 const b64 = (text: string): string => Buffer.from(text, 'utf8').toString('base64')
-const basic = (user: string, password: string): string => `Basic ${b64(`${user}:${password}`)}`
 
 const yaml = (admin: string): string => `
 publicUrl: http://127.0.0.1:9
@@ -39,25 +39,25 @@ t.test('hostile requests for guarded paths: 401, the challenge, never the conten
   const hostile: Array<[string, string, Array<[string, string]>]> = [
     ['no header', '/metrics', []],
     ['wrong scheme', '/metrics', [['Authorization', `Digest ${b64(`admin:${TOKEN}`)}`]]],
-    ['Basic, wrong password', '/metrics', [['Authorization', basic('admin', 'not-the-admin-token-0123456789-abcdef')]]],
-    ['Basic, empty password', '/metrics', [['Authorization', basic('admin', '')]]],
+    ['Basic, wrong password', '/metrics', [['Authorization', basicAuth('admin', 'not-the-admin-token-0123456789-abcdef')]]],
+    ['Basic, empty password', '/metrics', [['Authorization', basicAuth('admin', '')]]],
     ['Basic, empty credentials', '/metrics', [['Authorization', 'Basic ']]],
     ['Basic without credentials', '/metrics', [['Authorization', 'Basic']]],
-    ['Basic, the token as user name', '/metrics', [['Authorization', basic(TOKEN, '')]]],
-    ['Basic, the token as user name and a password', '/metrics', [['Authorization', basic(TOKEN, 'x')]]],
+    ['Basic, the token as user name', '/metrics', [['Authorization', basicAuth(TOKEN, '')]]],
+    ['Basic, the token as user name and a password', '/metrics', [['Authorization', basicAuth(TOKEN, 'x')]]],
     ['Basic, the token without a colon', '/metrics', [['Authorization', `Basic ${b64(TOKEN)}`]]],
     ['Basic, the token in clear', '/metrics', [['Authorization', `Basic admin:${TOKEN}`]]],
     ['Basic, malformed base64', '/metrics', [['Authorization', `Basic ${b64(`admin:${TOKEN}`).slice(0, -2)}!!`]]],
     ['Basic, base64 after the padding', '/metrics', [['Authorization', `Basic ${b64(`admin:${TOKEN}x`)}QQ==`]]],
     ['Basic, unpadded base64', '/metrics', [['Authorization', `Basic ${b64(`adm:${TOKEN}`).replace(/==$/, '')}`]]],
     ['Basic, base64url alphabet', '/metrics', [['Authorization', `Basic ${Buffer.from(`admin?:${TOKEN}`).toString('base64url')}`]]],
-    ['Basic, the password with a trailing newline', '/metrics', [['Authorization', basic('admin', `${TOKEN}\n`)]]],
+    ['Basic, the password with a trailing newline', '/metrics', [['Authorization', basicAuth('admin', `${TOKEN}\n`)]]],
     ['Basic, the password in Latin-1, not UTF-8', '/metrics', [['Authorization', `Basic ${Buffer.from(`\u00e9:${TOKEN}`, 'latin1').toString('base64')}`]]],
     ['Basic, two spaces', '/metrics', [['Authorization', `Basic  ${b64(`admin:${TOKEN}`)}`]]],
-    ['Basic and Bearer in one header', '/metrics', [['Authorization', `${basic('admin', TOKEN)}, Bearer ${TOKEN}`]]],
-    ['two headers, Basic right then Bearer wrong', '/metrics', [['Authorization', basic('admin', TOKEN)], ['Authorization', 'Bearer wrong']]],
-    ['two headers, Bearer wrong then Basic right', '/metrics', [['Authorization', 'Bearer wrong'], ['Authorization', basic('admin', TOKEN)]]],
-    ['two headers, Basic right twice', '/metrics', [['Authorization', basic('admin', TOKEN)], ['Authorization', basic('admin', TOKEN)]]],
+    ['Basic and Bearer in one header', '/metrics', [['Authorization', `${basicAuth('admin', TOKEN)}, Bearer ${TOKEN}`]]],
+    ['two headers, Basic right then Bearer wrong', '/metrics', [['Authorization', basicAuth('admin', TOKEN)], ['Authorization', 'Bearer wrong']]],
+    ['two headers, Bearer wrong then Basic right', '/metrics', [['Authorization', 'Bearer wrong'], ['Authorization', basicAuth('admin', TOKEN)]]],
+    ['two headers, Basic right twice', '/metrics', [['Authorization', basicAuth('admin', TOKEN)], ['Authorization', basicAuth('admin', TOKEN)]]],
     ['token without a scheme', '/metrics', [['Authorization', TOKEN]]],
     ['wrong token', '/metrics', [['Authorization', 'Bearer not-the-admin-token-0123456789-abcdef']]],
     ['the token with one character changed', '/metrics', [['Authorization', `Bearer ${TOKEN.slice(0, -1)}X`]]],
@@ -88,7 +88,7 @@ t.test('hostile requests for guarded paths: 401, the challenge, never the conten
 
 t.test('a browser is offered Basic too, and the token as its password opens the console', async (t) => {
   const html: [string, string] = ['Accept', 'text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8']
-  const asked: Array<[string, Array<[string, string]>]> = [['no header', [html]], ['wrong password', [html, ['Authorization', basic('admin', 'wrong')]]]]
+  const asked: Array<[string, Array<[string, string]>]> = [['no header', [html]], ['wrong password', [html, ['Authorization', basicAuth('admin', 'wrong')]]]]
   for (const [name, headers] of asked) {
     const res = await get(strict.adminUrl, '/', headers)
     t.equal(res.status, 401, `${name}: 401`)
@@ -97,7 +97,7 @@ t.test('a browser is offered Basic too, and the token as its password opens the 
   const api = await get(strict.adminUrl, '/api/servers', [['Accept', 'application/json']])
   t.equal(api.headers['www-authenticate'], CHALLENGE, 'not a browser: Bearer only')
   for (const user of ['admin', '', 'ops@example.com', 'zoë']) {
-    const ok = await get(strict.adminUrl, '/', [html, ['Authorization', basic(user, TOKEN)]])
+    const ok = await get(strict.adminUrl, '/', [html, ['Authorization', basicAuth(user, TOKEN)]])
     t.equal(ok.status, 200, `user name ${JSON.stringify(user)}: any user name`)
     t.match(ok.body, /<title>[^<]*Servers/)
   }

@@ -23,7 +23,7 @@ import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
 import { withFreePorts } from '../helpers/ports.ts'
 import { POST_HEADERS, rawInitialize, readMessages, type RawSession } from '../helpers/raw-mcp.ts'
 import { CHROMIUM, CHROMIUM_ARGS, launchChromium } from '../helpers/chromium.ts'
-import { basic } from '../helpers/ema.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
 
 const SECRETS = {
   CLIENT_SECRET: `client-secret-${randomUUID()}`,
@@ -142,7 +142,7 @@ async function token (server: string, scope: string): Promise<string> {
   } as JWTPayload)
   const res = await request(`${stack.url}/oauth/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CLIENT_ID, SECRETS.CLIENT_SECRET) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(CLIENT_ID, SECRETS.CLIENT_SECRET) },
     body: new URLSearchParams({ grant_type: JWT_BEARER, assertion }).toString(),
   })
   const body = await res.body.json() as { access_token?: string }

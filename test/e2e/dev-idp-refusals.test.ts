@@ -5,12 +5,13 @@
  */
 import t from 'tap'
 import { generateKeyPair, SignJWT } from 'jose'
-import { basicAuth, postToken, startDevIdp, TEST_AUDIENCE, TEST_SECRETS, testIdpYaml, type TokenResponse } from '../helpers/dev-idp.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
+import { postToken, startDevIdp, TEST_AUDIENCE, TEST_SECRETS, testIdpYaml, type TokenResponse } from '../helpers/dev-idp.ts'
 
 const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag'
 const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
-const DEMO = basicAuth('demo-client', 'demo-secret-9')
+const DEMO = clientBasicAuth('demo-client', 'demo-secret-9')
 const FORM = 'application/x-www-form-urlencoded'
 
 const started = await startDevIdp(testIdpYaml())
@@ -24,8 +25,8 @@ async function login (username: string, password: string, auth: string): Promise
 }
 const aliceToken = await login('alice', 'alice-pw-1', DEMO)
 const bobToken = await login('bob', 'bob-pw-2', DEMO)
-const aliceForOther = await login('alice', 'alice-pw-1', basicAuth('other-client', 'other-secret-8'))
-const aliceForOutsider = await login('alice', 'alice-pw-1', basicAuth('outsider-client', 'outsider-secret-7'))
+const aliceForOther = await login('alice', 'alice-pw-1', clientBasicAuth('other-client', 'other-secret-8'))
+const aliceForOutsider = await login('alice', 'alice-pw-1', clientBasicAuth('outsider-client', 'outsider-secret-7'))
 const aliceSub = String(JSON.parse(Buffer.from(aliceToken.split('.')[1] ?? '', 'base64url').toString())['sub'])
 const idClaims = { iss: issuer, sub: aliceSub, aud: 'demo-client', iat: now, exp: now + 600 }
 const stranger = await generateKeyPair('ES256')
@@ -61,9 +62,9 @@ const rows: Row[] = [
   // client authentication (EMA §7.7: required at the exchange)
   ['no client authentication', () => form(exchange(), null), 401, 'invalid_client'],
   ['client_id without a secret', () => form({ ...exchange(), client_id: 'demo-client' }, null), 401, 'invalid_client'],
-  ['wrong secret (Basic)', () => form(exchange(), basicAuth('demo-client', 'demo-secret-8')), 401, 'invalid_client', true],
+  ['wrong secret (Basic)', () => form(exchange(), clientBasicAuth('demo-client', 'demo-secret-8')), 401, 'invalid_client', true],
   ['wrong secret (post)', () => form({ ...exchange(), client_id: 'demo-client', client_secret: 'nope' }, null), 401, 'invalid_client'],
-  ['unknown client', () => form(exchange(), basicAuth('mallory', 'demo-secret-9')), 401, 'invalid_client', true],
+  ['unknown client', () => form(exchange(), clientBasicAuth('mallory', 'demo-secret-9')), 401, 'invalid_client', true],
   ['two authentication methods', () => form({ ...exchange(), client_secret: 'demo-secret-9' }), 401, 'invalid_client', true],
   ['Basic and another client_id', () => form({ ...exchange(), client_id: 'other-client' }), 401, 'invalid_client', true],
   ['malformed Basic', () => form(exchange(), 'Basic not base64!'), 401, 'invalid_client', true],
@@ -102,7 +103,7 @@ const rows: Row[] = [
   ['resource not a URI', () => form(exchange({ resource: 'mcp/everything' })), 400, 'invalid_target'],
   ['user not in the policy\'s groups', () => form(exchange({ subject_token: bobToken, resource: `${TEST_AUDIENCE}/mcp/eng-only` })), 400, 'access_denied'],
   ['user in no group', async () => form(exchange({ subject_token: await login('dave', 'dave-pw-3', DEMO) })), 400, 'access_denied'],
-  ['client not in the policy\'s clients', () => form(exchange({ subject_token: aliceForOutsider, resource: `${TEST_AUDIENCE}/mcp/eng-only` }), basicAuth('outsider-client', 'outsider-secret-7')), 400, 'access_denied'],
+  ['client not in the policy\'s clients', () => form(exchange({ subject_token: aliceForOutsider, resource: `${TEST_AUDIENCE}/mcp/eng-only` }), clientBasicAuth('outsider-client', 'outsider-secret-7')), 400, 'access_denied'],
   ['scope outside the policy', () => form(exchange({ subject_token: bobToken, scope: 'tools.write' })), 400, 'invalid_scope'],
   ['malformed scope', () => form(exchange({ scope: 'tools.read  tools.write' })), 400, 'invalid_scope'],
 ]

@@ -1,13 +1,14 @@
 import t from 'tap'
 import { createLocalJWKSet, decodeProtectedHeader, jwtVerify, type JSONWebKeySet } from 'jose'
 import { discoverAndRequestJwtAuthGrant } from '@modelcontextprotocol/client'
-import { basicAuth, postToken, startDevIdp, TEST_AUDIENCE, TEST_SECRETS, testIdpYaml } from '../helpers/dev-idp.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
+import { postToken, startDevIdp, TEST_AUDIENCE, TEST_SECRETS, testIdpYaml } from '../helpers/dev-idp.ts'
 
 const ID_JAG = 'urn:ietf:params:oauth:token-type:id-jag'
 const ID_TOKEN = 'urn:ietf:params:oauth:token-type:id_token'
 const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange'
 const RESOURCE = `${TEST_AUDIENCE}/mcp/everything`
-const DEMO = basicAuth('demo-client', 'demo-secret-9')
+const DEMO = clientBasicAuth('demo-client', 'demo-secret-9')
 
 const started = await startDevIdp(testIdpYaml())
 t.teardown(() => started.close())
@@ -124,10 +125,10 @@ t.test('token exchange: an ID-JAG, verifiable against the JWKS', async (t) => {
   const again = await postToken(url, {
     grant_type: TOKEN_EXCHANGE,
     requested_token_type: ID_JAG,
-    subject_token: await login('bob', 'bob-pw-2', basicAuth('other-client', 'other-secret-8')),
+    subject_token: await login('bob', 'bob-pw-2', clientBasicAuth('other-client', 'other-secret-8')),
     subject_token_type: ID_TOKEN,
     audience: `${TEST_AUDIENCE}/`,
-  }, { authorization: basicAuth('other-client', 'other-secret-8') })
+  }, { authorization: clientBasicAuth('other-client', 'other-secret-8') })
   t.equal(again.status, 200, again.text)
   const second = (await jwtVerify(String(again.body['access_token']), createLocalJWKSet(await jwks()))).payload
   t.match(second, { aud: TEST_AUDIENCE, client_id: 'other-at-as', resource: RESOURCE, scope: 'tools.read', groups: ['sales'] },

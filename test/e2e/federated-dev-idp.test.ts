@@ -3,7 +3,8 @@
 // that returns the ID token.
 import t from 'tap'
 import { decodeJwt } from 'jose'
-import { basicAuth, postToken, startDevIdp } from '../helpers/dev-idp.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
+import { postToken, startDevIdp } from '../helpers/dev-idp.ts'
 import { pkcePair } from '../helpers/federated.ts'
 
 const REDIRECT = 'http://127.0.0.1:9/oauth/callback'
@@ -16,7 +17,7 @@ clients:
   - { clientId: other, secret: other-secret-2, redirectUris: ["http://127.0.0.1:9/other"] }
 `)
 t.teardown(close)
-const GW = basicAuth('gw', 'gw-secret-1')
+const GW = clientBasicAuth('gw', 'gw-secret-1')
 
 function authorizeUrl (override: Record<string, string | undefined> = {}, challenge = pkcePair().challenge): string {
   const params: Record<string, string | undefined> = {
@@ -81,7 +82,7 @@ t.test('token request refusals', async (t) => {
   const cases: Array<[string, (l: { code: string, verifier: string }) => Record<string, string>, string]> = [
     ['wrong verifier', (l) => ({ code: l.code, redirect_uri: REDIRECT, code_verifier: pkcePair().verifier }), GW],
     ['other redirect_uri', (l) => ({ code: l.code, redirect_uri: 'http://127.0.0.1:9/other', code_verifier: l.verifier }), GW],
-    ['another client', (l) => ({ code: l.code, redirect_uri: REDIRECT, code_verifier: l.verifier }), basicAuth('other', 'other-secret-2')],
+    ['another client', (l) => ({ code: l.code, redirect_uri: REDIRECT, code_verifier: l.verifier }), clientBasicAuth('other', 'other-secret-2')],
   ]
   for (const [name, form, auth] of cases) {
     const l = await login()

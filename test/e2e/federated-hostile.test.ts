@@ -5,6 +5,7 @@
 // redirect; a bad IdP answer at the callback is access_denied back to the validated client.
 import t from 'tap'
 import { Browser, signIn } from '../helpers/browser.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
 import { PUBLIC_APP, WEB_APP, startFederatedStack, webAppAuth, type FederatedStack } from '../helpers/federated.ts'
 import { FEDERATED_CASES, ID_TOKEN_CASES } from '../helpers/federated-hostile-cases.ts'
 import { startFakeOidc } from '../helpers/fake-oidc.ts'
@@ -127,7 +128,7 @@ t.test('confidential clients authenticate; public clients cannot use jwt-bearer'
   const login = await stack.codeFor(WEB_APP)
   const form = { grant_type: 'authorization_code', code: login.code, redirect_uri: WEB_APP.redirectUri, code_verifier: login.verifier }
   t.match(await stack.token({ ...form, client_id: WEB_APP.id }), { status: 401, body: { error: 'invalid_client' } }, 'naming a confidential client is not authenticating it')
-  t.match(await stack.token(form, `Basic ${Buffer.from(`${WEB_APP.id}:wrong`).toString('base64')}`), { status: 401, body: { error: 'invalid_client' } }, 'wrong secret')
+  t.match(await stack.token(form, clientBasicAuth(WEB_APP.id, 'wrong')), { status: 401, body: { error: 'invalid_client' } }, 'wrong secret')
   t.match(await stack.token(form, webAppAuth()), { status: 200, body: { token_type: 'Bearer' } }, 'the right secret redeems it')
   const jwtBearer = await stack.token({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion: 'a.b.c', client_id: PUBLIC_APP.id })
   t.match(jwtBearer, { status: 401, body: { error: 'invalid_client' } }, 'a public client may not present an ID-JAG')

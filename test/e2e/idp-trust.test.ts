@@ -10,7 +10,7 @@ import { SignJWT, exportJWK, generateKeyPair, type JWK } from 'jose'
 import { startGateway } from '../helpers/gateway.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
 import { withFreePorts } from '../helpers/ports.ts'
-import { basic } from '../helpers/ema.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
 
 const JWT_BEARER = 'urn:ietf:params:oauth:grant-type:jwt-bearer'
 
@@ -82,7 +82,7 @@ t.teardown(async () => {
 })
 
 const claims = (iss: string, client = 'c'): Record<string, unknown> => ({ iss, sub: 'u1', aud: issuer, client_id: client, resource: `${issuer}/mcp/s`, scope: 'read write' })
-async function redeem (assertion: string, extra: Record<string, string> = {}, auth: Record<string, string> = { authorization: basic('c', 'client-secret-0123456789') }): Promise<{ status: number, body: Record<string, unknown> }> {
+async function redeem (assertion: string, extra: Record<string, string> = {}, auth: Record<string, string> = { authorization: clientBasicAuth('c', 'client-secret-0123456789') }): Promise<{ status: number, body: Record<string, unknown> }> {
   const started = Date.now()
   const res = await request(`${gw.url}/oauth/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...auth }, body: new URLSearchParams({ grant_type: JWT_BEARER, assertion, ...extra }).toString() })
   const body = await res.body.json() as Record<string, unknown>

@@ -5,7 +5,7 @@ import { buildGateway, type Gateway, type GatewayDeps } from '../../src/gateway.
 import { captureLogs } from '../helpers/log-capture.ts'
 import { startRedis } from '../helpers/redis-server.ts'
 import { startGatewayProcess } from '../helpers/gateway-process.ts'
-import { basic } from '../helpers/ema.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
 
 // Finding 5: /oauth/* rate limits per address and per client, and the registration quota, against
 // the in-process gateway. The client address comes from X-Forwarded-For (the test is a trusted
@@ -76,7 +76,7 @@ async function call (url: string, from: string, init: RequestInit = {}): Promise
 const tokenRequest = (gw: { url: string }, from: string, client = WEB_APP, secret = client.secret): Promise<Answer> =>
   call(`${gw.url}/oauth/token`, from, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(client.id, secret) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(client.id, secret) },
     body: 'grant_type=authorization_code&code=nope&redirect_uri=http%3A%2F%2Flocalhost%3A9%2Fcb&code_verifier=' + 'v'.repeat(43),
   })
 

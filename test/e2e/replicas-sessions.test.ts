@@ -9,6 +9,7 @@ import { request } from 'undici'
 import { Client as Client1 } from '@modelcontextprotocol/sdk/client/index.js'
 import { StreamableHTTPClientTransport as Transport1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js'
 import { Client as Client2, CrossAppAccessProvider, StreamableHTTPClientTransport as Transport2, discoverAndRequestJwtAuthGrant } from '@modelcontextprotocol/client'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
 import { EMA_CLIENT, EXCHANGE_CLIENT, SERVERS, startReplicaCluster, type ServerName } from '../helpers/replica-cluster.ts'
 import { POST_HEADERS, readMessages, sseEvents, type RpcMessage } from '../helpers/raw-mcp.ts'
 import { KNOWN_PROTOCOL_VERSIONS } from '../../src/mcp/exchange.ts'
@@ -73,7 +74,7 @@ for (const server of SERVERS) {
     const { idp } = cluster
     const idToken = await (await request(`${idp.url}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${EXCHANGE_CLIENT.id}:${EXCHANGE_CLIENT.secret}`).toString('base64')}` },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(EXCHANGE_CLIENT.id, EXCHANGE_CLIENT.secret) },
       body: new URLSearchParams({ grant_type: 'password', username: 'bob', password: 'bob-pw', scope: 'openid' }).toString(),
     })).body.json() as { id_token: string }
     const provider = new CrossAppAccessProvider({

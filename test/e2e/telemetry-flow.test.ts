@@ -15,7 +15,8 @@ import { decodeJwt } from 'jose'
 import { SpanKind, SpanStatusCode } from '@opentelemetry/api'
 import { InMemorySpanExporter, SimpleSpanProcessor, type ReadableSpan } from '@opentelemetry/sdk-trace'
 import { startTracing } from '../../src/telemetry/tracing.ts'
-import { CLIENT, IDP_CLIENT, JWT_BEARER, basic, startEmaStack } from '../helpers/ema.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
+import { CLIENT, IDP_CLIENT, JWT_BEARER, startEmaStack } from '../helpers/ema.ts'
 import { startRecordingUpstream } from '../helpers/recording-upstream.ts'
 import { POST_HEADERS, readMessages, type RpcMessage } from '../helpers/raw-mcp.ts'
 import { dropClientConnections } from '../helpers/mcp-http.ts'
@@ -120,7 +121,7 @@ async function emaAssertion (user: User): Promise<string> {
   const idToken = keep(`${user}'s ID token`, await stack.idToken(user))
   const res = await request(`${stack.idp.issuer}/token`, {
     method: 'POST',
-    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(IDP_CLIENT.id, IDP_CLIENT.secret) },
+    headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(IDP_CLIENT.id, IDP_CLIENT.secret) },
     body: new URLSearchParams({
       grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
       requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',

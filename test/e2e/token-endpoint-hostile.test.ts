@@ -5,7 +5,8 @@
 import t from 'tap'
 import { request } from 'undici'
 import { SignJWT, generateKeyPair, exportJWK } from 'jose'
-import { CLIENT, JWT_BEARER, basic, startEmaStack } from '../helpers/ema.ts'
+import { clientBasicAuth } from '../helpers/basic-auth.ts'
+import { CLIENT, JWT_BEARER, startEmaStack } from '../helpers/ema.ts'
 
 const stack = await startEmaStack()
 t.teardown(() => stack.close())
@@ -37,9 +38,9 @@ const first = await stack.redeem({ grant_type: JWT_BEARER, assertion: replayed }
 
 const rows: Row[] = [
   // the request itself
-  { name: 'wrong content type (JSON body)', send: async () => await raw(JSON.stringify({ grant_type: JWT_BEARER, assertion: 'x' }), { 'content-type': 'application/json', authorization: basic(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
-  { name: 'duplicate assertion parameter', send: async () => await raw(`grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=a.b.c&assertion=a.b.c`, { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
-  { name: 'duplicate grant_type parameter', send: async () => await raw(`grant_type=${encodeURIComponent(JWT_BEARER)}&grant_type=${encodeURIComponent(JWT_BEARER)}`, { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
+  { name: 'wrong content type (JSON body)', send: async () => await raw(JSON.stringify({ grant_type: JWT_BEARER, assertion: 'x' }), { 'content-type': 'application/json', authorization: clientBasicAuth(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
+  { name: 'duplicate assertion parameter', send: async () => await raw(`grant_type=${encodeURIComponent(JWT_BEARER)}&assertion=a.b.c&assertion=a.b.c`, { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
+  { name: 'duplicate grant_type parameter', send: async () => await raw(`grant_type=${encodeURIComponent(JWT_BEARER)}&grant_type=${encodeURIComponent(JWT_BEARER)}`, { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(CLIENT.id, CLIENT.secret) }), status: 400, error: 'invalid_request' },
   { name: 'body over 64 KiB', send: async () => await raw(`grant_type=x&pad=${'a'.repeat(70_000)}`, { 'content-type': 'application/x-www-form-urlencoded' }), status: 413, error: 'invalid_request' },
   { name: 'GET /oauth/token', send: async () => await raw('', {}, 'GET'), status: 405, error: 'invalid_request' },
   { name: 'missing grant_type', form: async () => ({ grant_type: '' }), status: 400, error: 'unsupported_grant_type' },
@@ -47,8 +48,8 @@ const rows: Row[] = [
   { name: 'token-exchange sent to the gateway', form: async () => ({ grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange' }), status: 400, error: 'unsupported_grant_type' },
   // client authentication
   { name: 'no client authentication', form: assertion, auth: 'none', status: 401, error: 'invalid_client' },
-  { name: 'wrong client secret (Basic)', send: async () => await raw(new URLSearchParams({ grant_type: JWT_BEARER, ...(await assertion()) }).toString(), { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(CLIENT.id, 'wrong') }), status: 401, error: 'invalid_client', wwwAuthenticate: /^Basic/ },
-  { name: 'unknown client (Basic)', send: async () => await raw(new URLSearchParams({ grant_type: JWT_BEARER, ...(await assertion()) }).toString(), { 'content-type': 'application/x-www-form-urlencoded', authorization: basic('nobody', CLIENT.secret) }), status: 401, error: 'invalid_client', wwwAuthenticate: /^Basic/ },
+  { name: 'wrong client secret (Basic)', send: async () => await raw(new URLSearchParams({ grant_type: JWT_BEARER, ...(await assertion()) }).toString(), { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(CLIENT.id, 'wrong') }), status: 401, error: 'invalid_client', wwwAuthenticate: /^Basic/ },
+  { name: 'unknown client (Basic)', send: async () => await raw(new URLSearchParams({ grant_type: JWT_BEARER, ...(await assertion()) }).toString(), { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth('nobody', CLIENT.secret) }), status: 401, error: 'invalid_client', wwwAuthenticate: /^Basic/ },
   { name: 'two client authentication methods', form: async () => ({ ...(await assertion()), client_secret: CLIENT.secret }), status: 400, error: 'invalid_request' },
   { name: 'a Basic client using client_secret_post', form: async () => ({ ...(await assertion()), client_id: CLIENT.id, client_secret: CLIENT.secret }), auth: 'none', status: 401, error: 'invalid_client' },
   { name: 'Bearer scheme for client authentication', send: async () => await raw(new URLSearchParams({ grant_type: JWT_BEARER, ...(await assertion()) }).toString(), { 'content-type': 'application/x-www-form-urlencoded', authorization: 'Bearer abc' }), status: 400, error: 'invalid_request' },

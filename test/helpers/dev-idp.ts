@@ -60,11 +60,6 @@ policy:
 /** Every password and secret of testIdpYaml, for "never echoed, never logged" checks. */
 export const TEST_SECRETS = ['alice-pw-1', 'bob-pw-2', 'dave-pw-3', 'demo-secret-9', 'other-secret-8', 'outsider-secret-7']
 
-export function basicAuth (clientId: string, secret: string): string {
-  const encode = (value: string): string => new URLSearchParams({ v: value }).toString().slice(2)
-  return `Basic ${Buffer.from(`${encode(clientId)}:${encode(secret)}`).toString('base64')}`
-}
-
 export interface TokenResponse {
   readonly status: number
   readonly headers: Headers

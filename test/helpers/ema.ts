@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto'
 import { request } from 'undici'
 import type { JWTPayload } from 'jose'
 import type { DevIdp } from '../../src/dev-idp/index.ts'
+import { clientBasicAuth } from './basic-auth.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
 import { serversYaml, startIdpGatewayPair, type IdpGatewayPair } from './idp-gateway-pair.ts'
 import type { RecordingUpstream } from './recording-upstream.ts'
@@ -66,7 +67,7 @@ function emaStackOf (pair: IdpGatewayPair): EmaStack {
   const idToken = async (user: 'alice' | 'bob'): Promise<string> => {
     const res = await request(`${idpIssuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(IDP_CLIENT.id, IDP_CLIENT.secret) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(IDP_CLIENT.id, IDP_CLIENT.secret) },
       body: new URLSearchParams({ grant_type: 'password', username: user, password: `${user}-pw`, scope: 'openid' }).toString(),
     })
     const body = await res.body.json() as { id_token?: string }
@@ -76,7 +77,7 @@ function emaStackOf (pair: IdpGatewayPair): EmaStack {
   const idJag = async (user: 'alice' | 'bob', opts: { scope?: string, resource?: string } = {}): Promise<string> => {
     const res = await request(`${idpIssuer}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(IDP_CLIENT.id, IDP_CLIENT.secret) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(IDP_CLIENT.id, IDP_CLIENT.secret) },
       body: new URLSearchParams({
         grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
         requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',
@@ -113,7 +114,7 @@ function emaStackOf (pair: IdpGatewayPair): EmaStack {
   const redeem = async (form: Record<string, string>, auth: 'basic' | 'post' | 'none' = 'basic') => {
     const res = await request(`${gw.url}/oauth/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth === 'basic' ? { authorization: basic(CLIENT.id, CLIENT.secret) } : {}) },
+      headers: { 'content-type': 'application/x-www-form-urlencoded', ...(auth === 'basic' ? { authorization: clientBasicAuth(CLIENT.id, CLIENT.secret) } : {}) },
       body: new URLSearchParams({ ...(auth === 'post' ? { client_id: 'post-client', client_secret: CLIENT.secret } : {}), ...form }).toString(),
     })
     return { status: res.statusCode, body: await res.body.json() as Record<string, unknown>, headers: res.headers }
@@ -138,6 +139,5 @@ function emaStackOf (pair: IdpGatewayPair): EmaStack {
   }
 }
 
-export function basic (id: string, secret: string): string {
-  return `Basic ${Buffer.from(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`).toString('base64')}`
-}
+/** Kept for test/soak/run.ts; tests import clientBasicAuth from basic-auth.ts. */
+export { clientBasicAuth as basic } from './basic-auth.ts'

@@ -1,6 +1,6 @@
 // The tables of test/e2e/federated-hostile.test.ts: each hostile request, the exact error the
 // gateway answers and the bounded reason it logs.
-import { basic } from './ema.ts'
+import { clientBasicAuth } from './basic-auth.ts'
 import { validClaims, type MintContext } from './fake-oidc.ts'
 import { PUBLIC_APP, WEB_APP, pkcePair, type FederatedStack, type LoginResult } from './federated.ts'
 
@@ -54,7 +54,7 @@ export const FEDERATED_CASES = {
     { name: 'the code_challenge sent as verifier', form: (l: LoginResult) => ({ code_verifier: l.verifier.slice(0, 42) }), status: 400, error: 'invalid_grant', reason: 'pkce_mismatch', stillRedeemable: true },
     { name: 'no redirect_uri', form: () => ({ redirect_uri: undefined }), status: 400, error: 'invalid_request', reason: 'missing_redirect_uri', stillRedeemable: true },
     { name: 'another redirect_uri', form: () => ({ redirect_uri: `${R}/other` }), status: 400, error: 'invalid_grant', reason: 'redirect_uri_mismatch', stillRedeemable: true },
-    { name: 'code at another client', form: () => ({ client_id: undefined }), auth: () => basic(WEB_APP.id, WEB_APP.secret), status: 400, error: 'invalid_grant', reason: 'client_mismatch', stillRedeemable: true },
+    { name: 'code at another client', form: () => ({ client_id: undefined }), auth: () => clientBasicAuth(WEB_APP.id, WEB_APP.secret), status: 400, error: 'invalid_grant', reason: 'client_mismatch', stillRedeemable: true },
     { name: 'code for another resource', form: (_l: LoginResult, s: FederatedStack) => ({ resource: s.otherResource }), status: 400, error: 'invalid_target', reason: 'resource_mismatch', stillRedeemable: true },
     { name: 'code for a resource of nobody', form: () => ({ resource: 'https://elsewhere.example/mcp' }), status: 400, error: 'invalid_target', reason: 'resource_not_allowed', stillRedeemable: true },
     { name: 'unknown code', form: () => ({ code: 'not-a-code' }), status: 400, error: 'invalid_grant', reason: 'unknown_code', stillRedeemable: true },

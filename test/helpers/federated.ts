@@ -3,8 +3,8 @@ import type { DevIdp } from '../../src/dev-idp/index.ts'
 import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway } from '../../src/gateway.ts'
 import type { Store } from '../../src/store/store.ts'
+import { clientBasicAuth } from './basic-auth.ts'
 import { Browser, signIn } from './browser.ts'
-import { basic } from './ema.ts'
 import { startGateway, type StartedGateway } from './gateway.ts'
 import { serversYaml, startIdpGatewayPair, type IdpGatewayPair } from './idp-gateway-pair.ts'
 import { captureLogs } from './log-capture.ts'
@@ -165,4 +165,4 @@ admin: { host: 127.0.0.1, port: 0 }
   return { gateway, url, adminUrl, logs, rawLogs, mcpUrl: (server) => `${url}/mcp/${server}`, close: () => gateway.close() }
 }
 
-export const webAppAuth = (): string => basic(WEB_APP.id, WEB_APP.secret)
+export const webAppAuth = (): string => clientBasicAuth(WEB_APP.id, WEB_APP.secret)

@@ -5,7 +5,7 @@ import { request } from 'undici'
 import { generatePrivateJwk } from '../../src/authorization-server/keys.ts'
 import { startBalancer, type Balancer } from './balancer.ts'
 import { startDevIdp, type StartedDevIdp } from './dev-idp.ts'
-import { basic } from './ema.ts'
+import { clientBasicAuth } from './basic-auth.ts'
 import { everythingEntry, startEverything, type RunningEverything } from './everything.ts'
 import { startGatewayProcess, type GatewayProcess } from './gateway-process.ts'
 import { startRedis, type RunningRedis } from './redis-server.ts'
@@ -90,7 +90,7 @@ policy:
     const idToken = async (user: 'alice' | 'bob'): Promise<string> => {
       const res = await request(`${idp.url}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(EXCHANGE_CLIENT.id, EXCHANGE_CLIENT.secret) },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(EXCHANGE_CLIENT.id, EXCHANGE_CLIENT.secret) },
         body: new URLSearchParams({ grant_type: 'password', username: user, password: `${user}-pw`, scope: 'openid' }).toString(),
       })
       const body = await res.body.json() as { id_token?: string }
@@ -100,7 +100,7 @@ policy:
     const idJag = async (user: 'alice' | 'bob', server: ServerName): Promise<string> => {
       const res = await request(`${idp.url}/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(EXCHANGE_CLIENT.id, EXCHANGE_CLIENT.secret) },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(EXCHANGE_CLIENT.id, EXCHANGE_CLIENT.secret) },
         body: new URLSearchParams({
           grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
           requested_token_type: 'urn:ietf:params:oauth:token-type:id-jag',
@@ -117,7 +117,7 @@ policy:
     const redeem = async (assertion: string, base = publicUrl): Promise<{ status: number, body: Record<string, unknown> }> => {
       const res = await request(`${base}/oauth/token`, {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(EMA_CLIENT.id, EMA_CLIENT.secret) },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: clientBasicAuth(EMA_CLIENT.id, EMA_CLIENT.secret) },
         body: new URLSearchParams({ grant_type: 'urn:ietf:params:oauth:grant-type:jwt-bearer', assertion }).toString(),
       })
       return { status: res.statusCode, body: await res.body.json() as Record<string, unknown> }
