@@ -1,5 +1,6 @@
 import t, { type Test } from 'tap'
-import { openSync, readFileSync, statSync } from 'node:fs'
+import { execFileSync } from 'node:child_process'
+import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
@@ -85,4 +86,42 @@ t.test('end() writes out what is pending and stops the periodic flush', async (t
   t.equal(readFileSync(path, 'utf8'), '{"last":"line"}\n', 'the pending line is written at end()')
   await sleep(50) // a periodic flush after end() would write into a closed descriptor and throw
   t.pass('no flush after end()')
+})
+
+t.test('lines go to sonic-boom as bytes: no line takes its string path', async (t) => {
+  // sonic-boom's string mode measures every line with Buffer.byteLength; its buffer mode never
+  // does. Should a sonic-boom release drop or rename `contentMode: 'buffer'`, this fails.
+  const { dest, path } = destinationFile(t, { minLength: 4096, periodicFlush: 0 })
+  const logger = pino({ level: 'info', base: undefined, timestamp: false }, dest)
+  const byteLength = Buffer.byteLength
+  let measured = 0
+  Buffer.byteLength = ((...args: Parameters<typeof byteLength>) => { measured++; return byteLength(...args) }) as typeof byteLength
+  try {
+    for (let i = 0; i < 200; i++) logger.info({ 'gen_ai.tool.name': '検索', i }, 'tool call') // past minLength: write(2)s too
+    logger.flush()
+  } finally {
+    Buffer.byteLength = byteLength
+  }
+  t.equal(measured, 0, 'Buffer.byteLength never called')
+  t.equal(readFileSync(path, 'utf8').split('\n').length - 1, 200, 'and every line written')
+})
+
+t.test('a reader gone (EPIPE) stops the logging, not the process', async (t) => {
+  const fifo = join(t.testdir(), 'fifo')
+  execFileSync('mkfifo', [fifo])
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+  const dest = new LogDestination({ fd: openSync(fifo, 'w'), minLength: 0, periodicFlush: 0 })
+  dest.write('{"first":"line"}\n')
+  closeSync(reader)
+  for (let i = 0; i < 10; i++) dest.write('{"after":"the reader left"}\n')
+  dest.flushSync()
+  dest.end()
+  t.pass('writes, flushSync and end after EPIPE do not throw')
+
+  const path = join(t.testdir(), 'read-only.log')
+  closeSync(openSync(path, 'w'))
+  const fd = openSync(path, 'r')
+  t.teardown(() => { closeSync(fd) })
+  const readOnly = new LogDestination({ fd, minLength: 0, periodicFlush: 0 })
+  t.throws(() => readOnly.write('{"a":"line"}\n'), { code: 'EBADF' }, 'any other error is thrown, as pino.destination does')
 })
