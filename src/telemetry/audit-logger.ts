@@ -15,11 +15,16 @@ const asJsonChannel = tracingChannel('pino_asJson')
  * level, destination, time, bindings and hooks. Only how a line is serialized is its own. An audit
  * record (records.ts) is a flat object of strings and numbers, written once per MCP request; pino
  * serializes any record key by key (a serializer and a stringifier lookup and two escaping passes
- * per field), where one `JSON.stringify` writes the same JSON. A tool call's line took ~10 µs of the
- * running gateway with pino's loop and ~8 µs this way; test/bench/micro/audit.bench.ts compares the
- * two in-process (19 fields: 0.56–0.80 × pino's time to serialize, over four runs).
+ * per field), where one `JSON.stringify` writes the same JSON for less (figures in
+ * test/bench/README.md).
  *
- * It is installed through `pino.symbols.asJsonSym`, the integration point pino exposes for this.
+ * It is installed through `pino.symbols.asJsonSym`, which pino exposes for integrations but not as
+ * a stable API; it writes the line's head and end from three more of pino's symbols (the level
+ * cache, the bindings, the line end) and reads the logger's options from others. Checked against
+ * pino 10.4.0, hence pino pinned to 10.4.x. Should those parts not be there as expected, the logger
+ * stays as pino made it, and test/unit/audit-logger.test.ts fails when the gateway's audit lines
+ * stop taking this path.
+ *
  * Whatever it would not write exactly as pino does takes pino's own path: a record with a value
  * that is not a string or a number, or with a key the logger has a serializer or a redaction path
  * for, or logged through a child given serializers, formatters or redaction of its own; and a
@@ -40,6 +45,7 @@ export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   const messageKeyName = String(state[symbols.messageKeySym])
   if (formatters?.log !== undefined || state[symbols.mixinSym] !== undefined || state[symbols.nestedKeySym] ||
     state[symbols.msgPrefixSym] !== undefined || stringifiers[symbols.wildcardFirstSym] !== undefined || special.has(messageKeyName)) return audit
+  if (!hasLineParts(audit, state)) return audit
   const pinoAsJson = pinos as AsJson
   const messageKey = JSON.stringify(messageKeyName)
   const asJson: AsJson = function (obj, msg, num, time) {
@@ -57,4 +63,13 @@ export function auditLogger (log: FastifyBaseLogger): FastifyBaseLogger {
   }
   state[symbols.asJsonSym] = asJson
   return audit
+}
+
+/** pino's level cache (the line's head up to the time, by level), bindings and line end, as pino 10.4 keeps them. */
+function hasLineParts (audit: FastifyBaseLogger, state: Record<symbol, unknown>): boolean {
+  const heads = state[symbols.lsCacheSym]
+  const levels = (audit as unknown as { levels?: { values?: Record<string, number> } }).levels?.values
+  return typeof heads === 'object' && heads !== null && typeof levels === 'object' &&
+    Object.values(levels).every((level) => typeof (heads as Record<number, unknown>)[level] === 'string') &&
+    typeof state[symbols.chindingsSym] === 'string' && typeof state[symbols.endSym] === 'string'
 }

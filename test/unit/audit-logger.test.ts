@@ -150,6 +150,44 @@ t.test('loggers configured beyond what the serializer writes keep pino\'s', asyn
   }
 })
 
+type AsJson = (this: unknown, ...args: unknown[]) => string
+
+t.test('the gateway\'s audit lines take the audit serializer (pino calls it, and it writes the line)', async (t) => {
+  // What audit-logger.ts relies on of pino 10.4: should a pino release stop calling asJsonSym,
+  // or keep the line's parts elsewhere, this fails (the lines would still be right, only slower).
+  const { logger, lines } = gatewayLogger()
+  const root = logger as unknown as Record<symbol, AsJson>
+  const pinos = root[pino.symbols.asJsonSym]!
+  let pinoCalls = 0
+  root[pino.symbols.asJsonSym] = function (...args) { pinoCalls++; return pinos.apply(this, args) }
+  const audit = auditLogger(logger) as unknown as Record<symbol, AsJson> & FastifyBaseLogger
+  const ours = audit[pino.symbols.asJsonSym]!
+  t.not(ours, root[pino.symbols.asJsonSym], 'installed')
+  let ourCalls = 0
+  audit[pino.symbols.asJsonSym] = function (...args) { ourCalls++; return ours.apply(this, args) }
+  audit.info(toolCall, 'tool call')
+  audit.child({ c: 1 }).info(toolCall, 'tool call')
+  t.same({ ourCalls, pinoCalls, lines: lines.length }, { ourCalls: 2, pinoCalls: 0, lines: 2 }, 'both lines written by the audit serializer alone')
+  audit.info({ outcome: 'success', shadow: true }, 'bool')
+  t.same({ ourCalls, pinoCalls }, { ourCalls: 3, pinoCalls: 1 }, 'a record it does not write goes to pino\'s')
+})
+
+t.test('a pino without the line parts the serializer writes from keeps pino\'s serializer', async (t) => {
+  for (const symbol of [pino.symbols.lsCacheSym, pino.symbols.chindingsSym, pino.symbols.endSym]) {
+    const { logger } = gatewayLogger()
+    const pinos = (logger as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym]
+    // as a pino release that keeps one of them elsewhere would look
+    const changed = Object.assign(Object.create(logger) as FastifyBaseLogger, {
+      child (...args: Parameters<FastifyBaseLogger['child']>) {
+        const child = logger.child(...args)
+        ;(child as unknown as Record<symbol, unknown>)[symbol] = undefined
+        return child
+      },
+    })
+    t.equal((auditLogger(changed) as unknown as Record<symbol, unknown>)[pino.symbols.asJsonSym], pinos, `without ${String(symbol)}: not installed`)
+  }
+})
+
 t.test('a logger that is not pino is used as it is', async (t) => {
   const calls: unknown[] = []
   const plain = { child: () => plain, info: (...args: unknown[]) => calls.push(args) } as unknown as FastifyBaseLogger
