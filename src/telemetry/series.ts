@@ -4,20 +4,21 @@ import type { Counter, Histogram, LabelValues } from 'prom-client'
  * Bound series: a handle per label set for the prom-client metrics updated on every request.
  *
  * prom-client's `inc(labels)` / `observe(labels, v)` build a string key from the label values,
- * check every label name and allocate a closure, on every call — ~0.5 µs each in isolation and
- * 5–10 % of the gateway's throughput with six updates per tools/call (measured side by side).
+ * check every label name and allocate a closure, on every call; with six updates per tools/call
+ * that costs several times what the handles do (figures in test/bench/README.md).
  * prom-client has no equivalent of client_golang's `WithLabelValues` handle, so this is one: it
  * finds prom-client's own series entry once (through the public API, which creates it) and then
  * adds to it directly. Exposition, exemplars, `reset()` and everything else stay prom-client's.
  *
- * What it relies on of prom-client 15 (checked when a handle binds, and by
- * test/unit/telemetry-series.test.ts against prom-client's own output): `metric.hashMap` holds an
- * entry per label set with `labels` and `value` (counters) or `sum`, `count` and `bucketValues`
- * keyed by the bucket bound (histograms), and the exemplar objects prom-client created (`exemplar`,
- * `bucketExemplars`, each with `labelSet`, `value`, `timestamp`). Should an entry not look like
- * that, the handle falls back to the public API for good — slower, never wrong. An exemplar for
- * a series (or bucket) that has none yet, or one prom-client would refuse, takes the public API,
- * which validates it and creates the object; later ones update it in place as prom-client does.
+ * What it relies on is prom-client's internal series store, as 15.1.3 keeps it (hence prom-client
+ * pinned to 15.1.x): `metric.hashMap` holds an entry per label set with `labels` and `value`
+ * (counters) or `sum`, `count` and `bucketValues` keyed by the bucket bound (histograms), and the
+ * exemplar objects prom-client created (`exemplar`, `bucketExemplars`, each with `labelSet`,
+ * `value`, `timestamp`). Should an entry not look like that when a handle binds, the handle falls
+ * back to the public API for good — slower, never wrong — and test/unit/telemetry-series.test.ts,
+ * which also compares the exposition with prom-client's own, fails. An exemplar for a series (or
+ * bucket) that has none yet, or one prom-client would refuse, takes the public API, which
+ * validates it and creates the object; later ones update it in place as prom-client does.
  */
 
 interface ExemplarObject { labelSet: Record<string, string>; value: number; timestamp: number }

@@ -137,6 +137,41 @@ for (const { name, steps } of scenarios) {
   })
 }
 
+t.test('once bound, updates take the fast path: no call of the public API', async (t) => {
+  // What series.ts relies on of prom-client 15.1: should a release keep its series elsewhere,
+  // the handles fall back to inc()/observe() (right, only slower) and this fails.
+  const { registry, counter, plainCounter, histogram, plainHistogram } = pair()
+  const count = new CounterSeries(counter, { server: 'a', outcome: 'success' }, true)
+  const plainCount = new CounterSeries(plainCounter, { reason: 'x' }, false)
+  const duration = new HistogramSeries(histogram, { server: 'a', outcome: 'success' }, BUCKETS, true)
+  const plainDuration = new HistogramSeries(plainHistogram, { server: 'a' }, BUCKETS, false)
+  // bind, and give the series and the 0.3 bucket an exemplar (prom-client creates those)
+  count.inc({ trace_id: 't0' })
+  plainCount.inc()
+  duration.observe(0.3, { trace_id: 't0' })
+  plainDuration.observe(0.3)
+  let publicCalls = 0
+  for (const metric of [counter, plainCounter, histogram, plainHistogram] as unknown as Array<Record<string, (...args: unknown[]) => unknown>>) {
+    for (const method of ['inc', 'observe', 'zero']) {
+      const original = metric[method]
+      if (typeof original === 'function') metric[method] = (...args: unknown[]) => { publicCalls++; return original.apply(metric, args) }
+    }
+  }
+  for (let i = 0; i < 10; i++) {
+    count.inc(i % 2 === 0 ? { trace_id: `t${i}` } : undefined)
+    plainCount.inc()
+    duration.observe(0.3, i % 2 === 0 ? { trace_id: `t${i}` } : undefined)
+    plainDuration.observe(0.01 * i)
+  }
+  t.equal(publicCalls, 0, 'every update went into prom-client\'s series entries directly')
+  const text = await registry.metrics()
+  t.match(text, /^c_total\{server="a",outcome="success"\} 11 # \{trace_id="t8"\} 1 /m, 'counted, the exemplar updated in place')
+  t.match(text, /^p_total\{reason="x"\} 11$/m)
+  t.match(text, /^h_seconds_bucket\{le="0.25",server="a",outcome="success"\} 0$/m)
+  t.match(text, /^h_seconds_bucket\{le="0.5",server="a",outcome="success"\} 11 # \{trace_id="t8"\} 0.3 /m)
+  t.match(text, /^u_seconds_count\{server="a"\} 11$/m)
+})
+
 t.test('without the series store series.ts knows, every update takes the public API', async (t) => {
   // as a prom-client whose internals changed would look: no `hashMap` of entries
   const calls: unknown[][] = []
