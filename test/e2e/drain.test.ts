@@ -12,6 +12,9 @@ import { POST_HEADERS, readMessages } from '../helpers/raw-mcp.ts'
 
 const CALL_MS = 1_500
 const held: ServerResponse[] = []
+/** the ids of the tool calls the upstream has received, and who waits for more */
+const received = new Set<number>()
+let onCall: (() => void) | undefined
 const upstream = createServer((req, res) => {
   if (req.method === 'GET') {
     res.writeHead(200, { 'content-type': 'text/event-stream', 'cache-control': 'no-cache' })
@@ -24,6 +27,8 @@ const upstream = createServer((req, res) => {
   req.on('end', () => {
     const message = JSON.parse(body) as { id?: number, params?: { arguments?: { message?: string } } }
     if (message.id === undefined) { res.writeHead(202).end(); return }
+    received.add(message.id)
+    onCall?.()
     setTimeout(() => {
       res.writeHead(200, { 'content-type': 'application/json' })
         .end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result: { content: [{ type: 'text', text: message.params?.arguments?.message ?? '' }] } }))
@@ -67,12 +72,18 @@ t.test('SIGTERM under load: in-flight calls finish, streams end cleanly, exit 0,
   let stop = false
   const failures: string[] = []
   let served = 0
+  // the calls that started once the draining replica was gone, and who waits for them
+  let exitedAt = Infinity
+  let doneAfterExit = 0
+  let onDoneAfterExit: (() => void) | undefined
   const workers = Array.from({ length: 4 }, async (_, w) => {
     for (let i = 0; !stop; i++) {
       const id = 1000 * (w + 1) + i
+      const startedAt = Date.now()
       const r = await call(balancer.url, id).catch((err: unknown) => ({ status: 0, text: String(err) }))
       if (r.status === 200 && r.text === `call ${id}`) served++
       else failures.push(`${r.status} ${r.text ?? ''}`)
+      if (startedAt >= exitedAt) { doneAfterExit++; onDoneAfterExit?.() }
     }
   })
   // a GET stream open at the replica that will drain
@@ -81,13 +92,18 @@ t.test('SIGTERM under load: in-flight calls finish, streams end cleanly, exit 0,
   const streamEnded = stream.body.text().then(() => 'ended', (err: unknown) => `failed: ${String(err)}`)
   // calls in flight at that replica
   const inFlight = Array.from({ length: 8 }, async (_, i) => await call(a.url, 100 + i))
-  await new Promise((resolve) => setTimeout(resolve, 300))
+  // in flight = the upstream has every one of them (each takes CALL_MS to answer)
+  await new Promise<void>((resolve) => {
+    onCall = () => { if (Array.from({ length: 8 }, (_, i) => 100 + i).every((id) => received.has(id))) resolve() }
+    onCall()
+  })
 
   // Kubernetes removes the endpoint (preStop sleep), then sends SIGTERM
   balancer.setTargets([b.url])
   const started = Date.now()
   const exited = a.stop(15_000)
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // the replica logs `draining` as it takes the signal, and turns unready in the same step
+  await a.waitForLog((l) => l.msg === 'draining')
   const ready = await request(`${a.adminUrl}/readyz`).then(async (r) => { await r.body.dump(); return r.statusCode }, () => 0)
   t.equal(ready, 503, 'readiness is 503 while draining')
   const refused = await request(`${a.url}/mcp/slow`, {
@@ -101,7 +117,10 @@ t.test('SIGTERM under load: in-flight calls finish, streams end cleanly, exit 0,
   t.ok(answers.every((r, i) => r.text === `call ${100 + i}`))
   t.equal(await exited, 0, 'exit code 0')
   t.ok(Date.now() - started < CALL_MS + 3_000, `the drain took as long as the calls in flight (${Date.now() - started} ms), not the drain timeout`)
-  await new Promise((resolve) => setTimeout(resolve, 1_000))
+  // the load goes on after the replica is gone: wait for four calls (one round of the workers)
+  // that started after its exit to complete, whatever their outcome
+  exitedAt = Date.now()
+  await new Promise<void>((resolve) => { onDoneAfterExit = () => { if (doneAfterExit >= 4) resolve() } })
   stop = true
   await Promise.all(workers)
   t.same(failures, [], 'no call through the balancer failed')

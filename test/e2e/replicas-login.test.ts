@@ -22,6 +22,21 @@ function replicasThatLogged (match: (line: Record<string, unknown>) => boolean):
   return cluster.replicas.flatMap((r, i) => r.logs.some(match) ? [i] : [])
 }
 
+/**
+ * Every replica has written out every line it logged before this call: each is sent a request
+ * it refuses (401, one audit line), and each one's log is awaited for that line. A replica's log
+ * destination writes in order, so a step it ran earlier is in its log by then.
+ */
+async function logsWrittenOut (): Promise<void> {
+  await Promise.all(cluster.replicas.map(async (replica) => {
+    const earlier = new Set(replica.logs)
+    const res = await request(cluster.mcpUrl('http', replica.url), { method: 'POST', headers: POST_HEADERS, body: '{}' })
+    await res.body.dump()
+    if (res.statusCode !== 401) throw new Error(`an unauthenticated request: HTTP ${res.statusCode}`)
+    await replica.waitForLog((l) => !earlier.has(l) && l['log.type'] === 'audit' && l['http.response.status_code'] === 401)
+  }))
+}
+
 async function register (): Promise<string> {
   const res = await request(`${cluster.publicUrl}/oauth/register`, {
     method: 'POST',
@@ -88,11 +103,9 @@ t.test('SDK 1.x: registration, authorize, callback and token on different replic
   await transport.finishAuth(callback.searchParams.get('code') ?? '')
   t.type(provider.saved?.access_token, 'string', 'the SDK redeemed the code')
 
-  // the log destination writes out every 200 ms
-  const deadline = Date.now() + 3_000
-  while (replicasThatLogged((l) => l['event.name'] === 'oauth.token' && l['oauth.grant_type'] === 'authorization_code').length === 0 && Date.now() < deadline) {
-    await new Promise((resolve) => setTimeout(resolve, 50))
-  }
+  // the log destination writes out every 200 ms: wait until every replica has written out all it
+  // logged so far, so that a step run twice would show
+  await logsWrittenOut()
   const steps = {
     register: replicasThatLogged((l) => l['event.name'] === 'oauth.register' && l.outcome === 'registered'),
     authorize: replicasThatLogged((l) => l['event.name'] === 'oauth.authorize' && l.outcome === 'login_started'),

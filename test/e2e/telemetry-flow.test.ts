@@ -228,6 +228,22 @@ async function eventually<T> (fn: () => T | undefined, ms = 5000): Promise<T | u
   }
 }
 
+/**
+ * Instead of waiting for time to pass before asserting a span is absent: a notification on
+ * alice's session (traced and sent upstream, but not audited, so no count elsewhere changes),
+ * and a wait for its SERVER and CLIENT spans. Spans end as their replies close, and on one
+ * keep-alive connection the requests before it closed first: a span any of them had would be
+ * recorded by now. True once both are in.
+ */
+async function spansSettled (): Promise<boolean> {
+  const MARKER = 'notifications/roots/list_changed'
+  const count = (kind: SpanKind): number => spans().filter((x) => x.kind === kind && x.attributes['mcp.method.name'] === MARKER).length
+  const [servers, clients] = [count(SpanKind.SERVER), count(SpanKind.CLIENT)]
+  const sent = await post('guarded', alice.token, { jsonrpc: '2.0', method: MARKER }, sessionHeaders(alice))
+  if (sent.status !== 202) throw new Error(`${MARKER}: HTTP ${sent.status}`)
+  return await eventually(() => count(SpanKind.SERVER) > servers && count(SpanKind.CLIENT) > clients ? true : undefined) === true
+}
+
 const audits = (): Record<string, unknown>[] => stack.gw.logs.filter((l) => l['log.type'] === 'audit')
 function auditOf (server: string, id: string): Record<string, unknown>[] {
   return audits().filter((l) => l['portcullis.server'] === server && l['jsonrpc.request.id'] === id && String(l['event.name']).startsWith('mcp.'))
@@ -426,7 +442,7 @@ t.test('spans: SERVER per request, CLIENT child per upstream call', async (t) =>
   t.equal(attr(unknown, 'portcullis.policy.decision'), 'deny')
   t.equal(unknown?.status.code, SpanStatusCode.ERROR)
 
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(await spansSettled(), 'a later message\'s spans are recorded')
   t.same(clientSpansOf(secret), [], 'a denied call never went upstream: no CLIENT span')
   t.same(clientSpansOf(unknown), [], 'nor for the unknown tool')
   t.equal(upstreamRequestFor('call-secret'), undefined)
@@ -568,7 +584,7 @@ t.test('a client\'s trace context is continued: params._meta.traceparent', async
 t.test('a client\'s unsampled trace context is continued but not recorded', async (t) => {
   const traceId = randomBytes(16).toString('hex')
   await call(alice, 'tp-unsampled', 'echo', { message: ARGUMENT }, { headers: { traceparent: `00-${traceId}-${randomBytes(8).toString('hex')}-00` } })
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  t.ok(await spansSettled(), 'a later message\'s spans are recorded')
   t.equal(serverSpan('tp-unsampled'), undefined, 'parent-based sampling: no span is exported')
   const up = upstreamRequestFor('tp-unsampled')
   t.match(up?.headers.traceparent, new RegExp(`^00-${traceId}-[0-9a-f]{16}-00$`), 'the upstream still gets the (unsampled) trace context')
@@ -629,7 +645,7 @@ t.test('requests refused before a request of their body is judged are counted an
 })
 
 t.test('no secret anywhere: logs, spans, metrics, upstream', async (t) => {
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  t.ok(await spansSettled(), 'every span is recorded: a last message\'s spans are')
   const all = spans()
   t.ok(all.length > 20, `${all.length} spans recorded`)
   const spanText = JSON.stringify(all.map((s) => ({

@@ -85,6 +85,13 @@ const toolsCall = (id: string, name: string): unknown => ({ jsonrpc: '2.0', id, 
 /** Did the upstream receive a request with this JSON-RPC id? */
 const upstreamSaw = (id: string): boolean => faulty.requests.some((r) => r.body.includes(`"id":"${id}"`))
 
+/** The audit line the gateway writes when it is done with the request with this JSON-RPC id. */
+const auditOf = (id: string): Record<string, unknown> | undefined =>
+  gw.logs.find((l) => l['log.type'] === 'audit' && l['jsonrpc.request.id'] === id)
+
+/** How many policy decisions the gateway has counted for this server: one per request it judged, before sending or queueing it. */
+const decisions = async (server: string): Promise<number> => metricSum(await scrape(gw.adminUrl), 'portcullis_policy_decisions_total', { server })
+
 async function until (check: () => boolean, ms = 3_000): Promise<void> {
   const deadline = Date.now() + ms
   while (!check() && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10))
@@ -273,12 +280,18 @@ t.test('a full upstream pool: a bounded wait, then 503; a client that left is ne
     const ac = new AbortController()
     const gone = request(gw.mcpUrl('pool'), { dispatcher: users.gus, method: 'POST', headers: HEADERS, body: JSON.stringify(toolsCall('p4', 'echo')), signal: ac.signal })
     gone.catch(() => {})
+    // (no event marks a request joining the queue for a connection: give it the time to get there)
     await new Promise((resolve) => setTimeout(resolve, 100))
     ac.abort()
-    await new Promise((resolve) => setTimeout(resolve, 50))
+    // the gateway is done with p4 once it has written its audit line
+    await until(() => auditOf('p4') !== undefined)
+    t.match(auditOf('p4'), { outcome: 'cancelled' }, 'the gateway saw the client leave: cancelled')
     // a connection comes free while its request would still have been waiting
     await leave(p1, 'p1')
-    await new Promise((resolve) => setTimeout(resolve, WAIT_MS))
+    // The queue is first come, first served: a request sent now and answered proves the freed
+    // connection went round — p4, had it still been waiting, would have had it first.
+    const after = await call('gus', 'pool', 'POST', toolsCall('p4-after', 'echo'))
+    check(t, after, { status: 200, sse: false, sent: true }, 'p4-after')
     t.notOk(upstreamSaw('p4'), 'the upstream never received the request of the client that left')
   })
 
@@ -290,8 +303,15 @@ t.test('a full upstream pool: a bounded wait, then 503; a client that left is ne
   t.test('a waiter gets the connection a stream gives back within the bound', async (t) => {
     const p6 = await call('eve', 'pool', 'POST', toolsCall('p6', 'hold'))
     t.equal(p6.status, 200, 'the pool is full again')
+    const judged = await decisions('pool')
     const waiting = call('gus', 'pool', 'POST', toolsCall('p7', 'echo'))
-    await new Promise((resolve) => setTimeout(resolve, 150))
+    // p7 has been judged (the step before it is sent or queued), and a request that came after
+    // it, to the same upstream through a server with connections to spare, has been sent and
+    // answered: p7, had it not been held back, would have been sent too
+    for (const deadline = Date.now() + 3_000; await decisions('pool') === judged && Date.now() < deadline;) await new Promise((resolve) => setImmediate(resolve))
+    t.equal(await decisions('pool'), judged + 1, 'p7 was judged by the policy')
+    const later = await call('gus', 'streams', 'POST', toolsCall('p7-later', 'echo'))
+    check(t, later, { status: 200, sse: false, sent: true }, 'p7-later')
     t.notOk(upstreamSaw('p7'), 'waiting: not sent yet')
     await leave(p2, 'p2')
     const answer = await waiting

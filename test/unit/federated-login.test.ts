@@ -1,4 +1,5 @@
 import t from 'tap'
+import { mock } from 'node:test'
 import { MemoryStore } from '../../src/store/memory-store.ts'
 import { isPublicAddress } from '../../src/authorization-server/login/address-guard.ts'
 import { AuthorizationCodes, type CodeGrant } from '../../src/authorization-server/login/codes.ts'
@@ -57,10 +58,18 @@ t.test('authorization codes: single use, replay remembered, tokens collected', a
   t.ok(await codes.recordToken(code, 'jti-1', 1))
   t.same(await codes.replayed(code), [{ jti: 'jti-1', expiresAt: 1 }])
   t.notOk(await codes.recordToken(code, 'jti-2', 2), 'a token recorded after a replay is to be revoked at once')
-  const expiring = new AuthorizationCodes(new MemoryStore(), { codeTtlMs: 1, rememberRedeemedMs: 1 })
-  const old = await expiring.issue(grant)
-  await new Promise((resolve) => setTimeout(resolve, 5))
-  t.equal(await expiring.find(old), undefined, 'expired')
+  // expiry on a mocked clock (the codes and the memory store both read Date.now): no sleep
+  mock.timers.enable({ apis: ['Date'], now: Date.now() })
+  try {
+    const expiring = new AuthorizationCodes(new MemoryStore(), { codeTtlMs: 1_000, rememberRedeemedMs: 1_000 })
+    const old = await expiring.issue(grant)
+    mock.timers.tick(999)
+    t.same(await expiring.find(old), { grant, redeemed: false }, 'found until its TTL is over')
+    mock.timers.tick(1)
+    t.equal(await expiring.find(old), undefined, 'expired at its TTL')
+  } finally {
+    mock.timers.reset()
+  }
 })
 
 t.test('pending logins: once, and bound to the browser by a cookie', async (t) => {

@@ -27,11 +27,19 @@ const routes: Record<string, (req: IncomingMessage, res: ServerResponse) => void
   '/hang': () => { /* never answers */ },
   '/stream-forever': (req, res) => {
     res.writeHead(200, { 'content-type': 'text/event-stream' })
-    const timer = setInterval(() => res.write(`data: ${'z'.repeat(16 * 1024)}\n\n`), 1)
+    let written = 0
+    const timer = setInterval(() => {
+      const event = `data: ${'z'.repeat(16 * 1024)}\n\n`
+      res.write(event)
+      written += event.length
+      onStreamed?.(written)
+    }, 1)
     req.socket.once('close', () => clearInterval(timer))
     res.once('close', () => clearInterval(timer))
   },
 }
+/** told how many bytes /stream-forever has written so far, after each write */
+let onStreamed: ((bytes: number) => void) | undefined
 const server = createServer((req, res) => { (routes[req.url ?? ''] ?? ((_q, r) => r.writeHead(404).end()))(req, res) })
 server.listen(0, '127.0.0.1')
 await once(server, 'listening')
@@ -109,20 +117,25 @@ t.test('a sink gets chunks as they arrive; saying stop pauses the upstream until
   const res = await req.response()
   let received = 0
   let paused = true
+  let onFlowing: (() => void) | undefined
   const ended = new Promise<void>((resolve) => {
     res.pipeTo({
-      data: (chunk) => { received += chunk.length; return !paused },
+      data: (chunk) => { received += chunk.length; if (!paused) onFlowing?.(); return !paused },
       end: () => resolve(),
       error: () => resolve(),
     })
   })
-  // The first chunk says stop: unpaused, ~3 MB would arrive in the next 200 ms.
-  await new Promise((resolve) => setTimeout(resolve, 200))
+  // The first chunk says stop. Not a wait for time to pass but for the server to have written
+  // 3 MiB: a sink that had not said stop would have most of it by now (~3 MB in 200 ms).
+  const SERVED = 3 * 1024 * 1024
+  await new Promise<void>((resolve) => { onStreamed = (bytes) => { if (bytes >= SERVED) resolve() } })
+  onStreamed = undefined
   const whilePaused = received
-  t.ok(whilePaused <= 256 * 1024, `received ${whilePaused} B while the sink had said stop`)
+  t.ok(whilePaused <= 256 * 1024, `received ${whilePaused} B while the sink had said stop (the server wrote ${SERVED} B)`)
+  const flowing = new Promise<void>((resolve) => { onFlowing = resolve })
   paused = false
   res.resume()
-  await new Promise((resolve) => setTimeout(resolve, 100))
+  await flowing
   t.ok(received > whilePaused, 'resume() lets the chunks flow again')
   res.abort(new Error('enough'))
   await ended
