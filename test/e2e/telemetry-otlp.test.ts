@@ -218,7 +218,10 @@ async function exportRun (t: Test, protocol: Protocol): Promise<void> {
     t.equal((JSON.parse(sent?.body ?? '{}') as { params?: { _meta?: { traceparent?: string } } }).params?._meta?.traceparent,
       `00-${client.traceId}-${client.spanId}-01`, '… in params._meta too')
 
-    const audit = gw.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['log.type'] === 'audit' && l['jsonrpc.request.id'] === call.id)
+    // stdout is buffered (flushed every 200 ms): wait for the line rather than race the flush
+    const auditLine = (): Record<string, unknown> | undefined => gw.lines.map((l) => JSON.parse(l) as Record<string, unknown>).find((l) => l['log.type'] === 'audit' && l['jsonrpc.request.id'] === call.id)
+    for (const until = Date.now() + 5000; auditLine() === undefined && Date.now() < until;) await new Promise((resolve) => setTimeout(resolve, 20))
+    const audit = auditLine()
     t.equal(audit?.trace_id, server.traceId, 'the audit line on stdout names the exported trace')
     t.equal(audit?.span_id, server.spanId)
     t.notOk(receiver.requests.some((r) => r.body.includes(argument)), 'the tool argument is in no export')
