@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs'
 import { relative, resolve } from 'node:path'
 
-const FLOORS = { lines: 95, statements: 95, functions: 93, branches: 88 } as const
+const FLOORS = { lines: 97, statements: 97, functions: 95, branches: 89 } as const
 type Metric = keyof typeof FLOORS
 
 interface Counts { total: number, covered: number }
