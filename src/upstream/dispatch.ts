@@ -26,6 +26,9 @@ export interface UpstreamResponse {
   abort: (reason: Error) => void
 }
 
+/** What a request is dispatched on: an undici Pool or Agent, or a RecyclingPool (recycling-pool.ts). */
+export type Dispatch = Pick<Dispatcher, 'dispatch'>
+
 /** A consumer of a body's chunks, for relays that write straight into a response. */
 export interface BodySink {
   /** the next chunk; false: stop reading the upstream until `resume()` */
@@ -66,7 +69,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
   /** told once, when the request is over (its connection is free again) */
   #onOver: (() => void) | undefined
 
-  constructor (dispatcher: Dispatcher, options: DispatchOptions, done?: () => void) {
+  constructor (dispatcher: Dispatch, options: DispatchOptions, done?: () => void) {
     this.#onOver = done
     this.#started = new Promise((resolve, reject) => {
       this.#resolveStart = resolve
@@ -94,12 +97,16 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     if (this.aborted) controller.abort(new Error('aborted by the client'))
   }
 
-  onResponseStart (_controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
+  onResponseStart (controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders): void {
     if (statusCode < 200) return // 1xx: informational, the real head follows
+    // undici leaves the head's raw header buffers on the controller, which lives as long as the
+    // response (an SSE stream: hours); the parsed headers are all anyone reads.
+    controller.rawHeaders = null
     this.statusCode = statusCode
     this.headers = headers
     this.#responded = true
     this.#resolveStart(this)
+    this.#settled()
   }
 
   onResponseData (controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -143,6 +150,7 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     this.#over()
     if (!this.#responded) {
       this.#rejectStart(error)
+      this.#settled()
       return
     }
     const mode = this.#mode
@@ -192,6 +200,12 @@ export class UpstreamRequest implements Dispatcher.DispatchHandler, UpstreamResp
     this.#take()
     if (this.#done !== undefined) return Promise.resolve()
     return new Promise((resolve) => { this.#mode = { kind: 'dump', resolve } })
+  }
+
+  /** The start promise is settled: its resolving functions need not live as long as the response. */
+  #settled (): void {
+    this.#resolveStart = noop
+    this.#rejectStart = noop
   }
 
   #over (): void {
