@@ -37,6 +37,9 @@ export const NO_RESPONSE_STAGES: ResponseStages = Object.freeze({ onUpstreamMess
 
 /** A new exchange for a request to `server`, judged by `policy` (the config current when it arrived) to its end. */
 export function newExchange (server: ServerConfig, policy: CompiledPolicy, response: ResponseStages, res: ServerResponse): McpExchange {
+  // Only a POST carries messages. A GET stream may stay open for hours: its exchange shares the
+  // empty collections below instead of holding empty ones of its own (they refuse additions).
+  const bodyless = res.req !== undefined && res.req.method !== 'POST'
   return {
     server,
     policy,
@@ -47,15 +50,28 @@ export function newExchange (server: ServerConfig, policy: CompiledPolicy, respo
     protocolVersion: DEFAULT_PROTOCOL_VERSION,
     sessionId: undefined,
     session: undefined,
-    messages: [],
-    operations: [],
+    messages: NO_MESSAGES,
+    operations: NO_OPERATIONS,
     batch: false,
-    pending: new Map(),
-    records: new Map(),
-    notificationSpans: [],
+    pending: bodyless ? NO_PENDING : new Map(),
+    records: bodyless ? NO_RECORDS : new Map(),
+    notificationSpans: bodyless ? NO_SPANS : [],
     cancels: [],
   }
 }
+
+/** A Map that stays empty: shared by every exchange without messages. */
+class EmptyMap<K, V> extends Map<K, V> {
+  override set (): this {
+    throw new TypeError('an exchange without messages has no requests to track')
+  }
+}
+
+const NO_MESSAGES: readonly JsonRpcMessage[] = Object.freeze([])
+const NO_OPERATIONS: readonly McpOperation[] = Object.freeze([])
+const NO_PENDING: Map<string | number, string> = new EmptyMap()
+const NO_RECORDS: Map<string | number, RequestRecord> = new EmptyMap()
+const NO_SPANS: Span[] = Object.freeze([]) as unknown as Span[]
 
 /** Everything the stages of the MCP request path learn about one HTTP request. */
 export interface McpExchange {

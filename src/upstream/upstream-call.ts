@@ -11,6 +11,9 @@ import { upstreamHealth } from './health.ts'
 /** Why an upstream call failed, as the `reason` label of portcullis_upstream_errors_total (the set: errors.ts). */
 export type { UpstreamErrorReason }
 
+/** Tracing off: nothing to inject (shared: a call lives as long as its stream, hours for a GET). */
+const NO_TRACE_FIELDS: Record<string, string> = Object.freeze({}) as Record<string, string>
+
 /**
  * One call to the upstream on behalf of an exchange: a CLIENT span (child of the request's SERVER
  * span), the W3C trace context injected into the upstream request headers *and* each forwarded
@@ -37,7 +40,7 @@ export class UpstreamCall {
     this.#methodLabel = first !== undefined ? methodLabel(first.method) : httpMethodLabel(request.method, exchange)
     if (!tracingActive()) {
       this.span = undefined
-      this.traceFields = {}
+      this.traceFields = NO_TRACE_FIELDS
       return
     }
     const server = first?.span ?? exchange.notificationSpans[0]
