@@ -9,6 +9,13 @@ import type { ServerResponse } from 'node:http'
 export class GetStreams {
   readonly #open = new Set<ServerResponse>()
   #draining = false
+  /** one listener for every stream (`this` is the response): no closure per stream */
+  readonly #closed: (this: ServerResponse) => void
+
+  constructor () {
+    const open = this.#open
+    this.#closed = function closed () { open.delete(this) }
+  }
 
   track (res: ServerResponse): void {
     if (this.#draining) {
@@ -16,7 +23,8 @@ export class GetStreams {
       return
     }
     this.#open.add(res)
-    res.once('close', () => this.#open.delete(res))
+    // `on`, not `once`: a response closes once, and `once` wraps every listener in a closure of its own
+    res.on('close', this.#closed)
   }
 
   get size (): number {

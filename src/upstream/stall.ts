@@ -15,28 +15,52 @@ export interface StallLimits {
  * counts it): one stalled client costs a bounded amount of memory, never the replica.
  */
 export function closeWhenStalled (res: ServerResponse, limits: StallLimits, onStall: () => void): void {
-  const write = res.write.bind(res) as (...args: unknown[]) => boolean
-  let timer: NodeJS.Timeout | undefined
-  const stalled = (): void => {
-    clearTimeout(timer)
-    timer = undefined
-    if (res.destroyed) return
-    onStall()
-    res.destroy()
+  const guarded = res as Guarded
+  if (guarded[GUARD] !== undefined) throw new Error('closeWhenStalled: this response has a stall guard already')
+  guarded[GUARD] = { limits, onStall, write: res.write as Write, timer: undefined }
+  res.write = guardedWrite as ServerResponse['write']
+  // `on`, not `once`: a response closes once, and `once` wraps every listener in a closure of its own
+  res.on('close', drained)
+}
+
+type Write = (this: ServerResponse, ...args: unknown[]) => boolean
+
+/** What a guarded response carries: one object, the listeners below being shared by every stream. */
+interface StallGuard {
+  readonly limits: StallLimits
+  readonly onStall: () => void
+  /** the response's own write */
+  readonly write: Write
+  timer: NodeJS.Timeout | undefined
+}
+
+const GUARD = Symbol('stall guard')
+
+type Guarded = ServerResponse & { [GUARD]?: StallGuard }
+
+function guardedWrite (this: Guarded, ...args: unknown[]): boolean {
+  const guard = this[GUARD]!
+  const ok = guard.write.apply(this, args)
+  if (ok) return true
+  if (this.writableLength > guard.limits.maxStreamBufferBytes) stalled(this)
+  else if (guard.timer === undefined) {
+    guard.timer = setTimeout(stalled, guard.limits.streamStallMs, this)
+    this.once('drain', drained)
   }
-  const drained = (): void => {
-    clearTimeout(timer)
-    timer = undefined
-  }
-  res.write = ((...args: unknown[]): boolean => {
-    const ok = write(...args)
-    if (ok) return true
-    if (res.writableLength > limits.maxStreamBufferBytes) stalled()
-    else if (timer === undefined) {
-      timer = setTimeout(stalled, limits.streamStallMs)
-      res.once('drain', drained)
-    }
-    return false
-  }) as ServerResponse['write']
-  res.once('close', drained)
+  return false
+}
+
+function stalled (res: Guarded): void {
+  const guard = res[GUARD]!
+  clearTimeout(guard.timer)
+  guard.timer = undefined
+  if (res.destroyed) return
+  guard.onStall()
+  res.destroy()
+}
+
+function drained (this: Guarded): void {
+  const guard = this[GUARD]!
+  clearTimeout(guard.timer)
+  guard.timer = undefined
 }
