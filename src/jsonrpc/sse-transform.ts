@@ -54,11 +54,27 @@ export function createSseMessageTransform (onMessage: SseMessageHandler, opts: S
  * Transform would error. For a relay that writes straight into the response.
  */
 export function createSseMessageRewriter (onMessage: SseMessageHandler, opts: SseMessageTransformOptions = {}): { push: (chunk: Buffer) => string; end: () => void } {
-  const decoder = new SseDecoder(opts)
-  const canonical = opts.canonical === true
-  return {
-    push: (chunk) => render(decoder.push(chunk), onMessage, canonical),
-    end: () => { decoder.end() },
+  return new SseMessageRewriter(onMessage, opts)
+}
+
+/** createSseMessageRewriter's rewriter, as a class: one object per stream, no closures. */
+export class SseMessageRewriter {
+  readonly #decoder: SseDecoder
+  readonly #onMessage: SseMessageHandler
+  readonly #canonical: boolean
+
+  constructor (onMessage: SseMessageHandler, opts: SseMessageTransformOptions = {}) {
+    this.#decoder = new SseDecoder(opts)
+    this.#onMessage = onMessage
+    this.#canonical = opts.canonical === true
+  }
+
+  push (chunk: Buffer): string {
+    return render(this.#decoder.push(chunk), this.#onMessage, this.#canonical)
+  }
+
+  end (): void {
+    this.#decoder.end()
   }
 }
 

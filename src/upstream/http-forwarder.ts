@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
-import type { Dispatcher } from 'undici'
-import type { IncomingHttpHeaders } from 'node:http'
+import type { IncomingHttpHeaders, ServerResponse } from 'node:http'
 import type { ServerConfig } from '../config/types.ts'
 import type { McpExchange } from '../mcp/exchange.ts'
 import { GatewayError, isGatewayError } from '../errors.ts'
@@ -11,7 +10,7 @@ import type { Metrics } from '../telemetry/metrics.ts'
 import { UpstreamCall, type UpstreamErrorReason } from './upstream-call.ts'
 import type { UpstreamCircuit } from './circuit.ts'
 import { closeWhenStalled } from './stall.ts'
-import { UpstreamRequest, type UpstreamResponse } from './dispatch.ts'
+import { UpstreamRequest, type Dispatch, type UpstreamResponse } from './dispatch.ts'
 import type { ConnectionGate, Waiting } from './connection-gate.ts'
 import { streamKey, type UpstreamLimits } from './upstream-limits.ts'
 import { limitKey } from '../limits/limit-key.ts'
@@ -45,14 +44,17 @@ export abstract class HttpForwarder {
   protected readonly server: ServerConfig
   protected readonly log: FastifyBaseLogger
   protected readonly metrics: Metrics
-  readonly #dispatcher: Dispatcher
+  readonly #dispatcher: Dispatch
   readonly #target: (exchange: McpExchange) => ForwardTarget
   readonly #gate: (exchange: McpExchange) => ConnectionGate
   readonly #limits: UpstreamLimits
   /** the upstream's circuit breaker (none towards other replicas: an owner that is gone is a lost session) */
   readonly #circuit: UpstreamCircuit | undefined
+  /** the labels of this server's open-stream gauges, and what a stalled stream counts: one of each per forwarder, not per stream */
+  readonly #streamLabels: { readonly post: { server: string; kind: 'post' }; readonly get: { server: string; kind: 'get' } }
+  readonly #onStall: () => void
 
-  constructor (server: ServerConfig, dispatcher: Dispatcher, target: (exchange: McpExchange) => ForwardTarget,
+  constructor (server: ServerConfig, dispatcher: Dispatch, target: (exchange: McpExchange) => ForwardTarget,
     gate: (exchange: McpExchange) => ConnectionGate, limits: UpstreamLimits, log: FastifyBaseLogger, metrics: Metrics, circuit?: UpstreamCircuit) {
     this.server = server
     this.#circuit = circuit
@@ -62,6 +64,9 @@ export abstract class HttpForwarder {
     this.#limits = limits
     this.log = log
     this.metrics = metrics
+    this.#streamLabels = { post: { server: server.name, kind: 'post' }, get: { server: server.name, kind: 'get' } }
+    const stalled = { server: server.name }
+    this.#onStall = () => { metrics.streamsStalled.inc(stalled) }
   }
 
   /** The request headers for the target. */
@@ -100,7 +105,7 @@ export abstract class HttpForwarder {
         throw this.#tooManyStreams()
       }
       holdUntilClosed(reply, release)
-      await this.#sendSse(exchange, reply, res, call, 'post')
+      this.#sendSse(exchange, reply, res, call, 'post')
       return
     }
     if (!JSON_TYPE.test(contentType)) {
@@ -125,7 +130,7 @@ export abstract class HttpForwarder {
     const res = await this.#request('GET', exchange, request, reply, undefined, call)
     if (res === undefined) return
     if (isEventStream(headerValue(res.headers, 'content-type') ?? '')) {
-      await this.#sendSse(exchange, reply, res, call, 'get')
+      this.#sendSse(exchange, reply, res, call, 'get')
       return
     }
     await this.#passThrough(exchange, reply, res)
@@ -154,22 +159,16 @@ export abstract class HttpForwarder {
     const headers = this.requestHeaders(exchange, request, call, method, body)
     if (body !== undefined) headers['content-type'] = 'application/json'
     const gate = this.#gate(exchange)
-    let permit: (() => void) | undefined
-    let waiting: Waiting | undefined
-    let upstream: UpstreamRequest | undefined
     // A client that goes away cancels its upstream request (2026-07-28: closing the stream is
     // cancellation; before it, plain resource hygiene) — or leaves the queue, never sent.
-    exchange.cancels.push(() => {
-      call.end()
-      waiting?.cancel()
-      if (!reply.raw.writableFinished) upstream?.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
-    })
+    const attempt: Attempt = { waiting: undefined, upstream: undefined }
+    exchange.cancels.push(cancelling(attempt, call, reply.raw))
     const send = async (): Promise<UpstreamResponse> => {
-      permit = gate.tryAcquire()
+      let permit = gate.tryAcquire()
       if (permit === undefined) {
-        waiting = gate.wait(this.#limits.upstreamWaitMs)
+        attempt.waiting = gate.wait(this.#limits.upstreamWaitMs)
         try {
-          permit = await waiting.ready
+          permit = await attempt.waiting.ready
         } catch (err) {
           if (err instanceof GatewayError && err.code === 'PORTCULLIS_ERR_UPSTREAM_BUSY') {
             this.log.warn({ server: this.server.name, waitMs: this.#limits.upstreamWaitMs }, 'no upstream connection came free in time')
@@ -177,14 +176,15 @@ export abstract class HttpForwarder {
           }
           throw err
         }
-        waiting = undefined
+        attempt.waiting = undefined
       }
       if (reply.raw.destroyed) {
         // the client left before its request could be sent (its close handlers may have run already)
         permit()
         throw new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED')
       }
-      upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body }, permit)
+      const upstream = new UpstreamRequest(this.#dispatcher, { ...this.#target(exchange), method, headers, body }, permit)
+      attempt.upstream = upstream
       let sent: UpstreamResponse
       try {
         sent = await upstream.response()
@@ -222,12 +222,18 @@ export abstract class HttpForwarder {
     return overLimit(this.metrics, this.server.name, 'streams', `at most ${this.#limits.streams.max} open streams per client on this server`)
   }
 
-  async #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): Promise<void> {
+  /**
+   * Relay an SSE answer. Returns once the head is sent: the relay goes on by itself until the
+   * response closes (relay.ts), holding no request handler, promise or closure chain meanwhile —
+   * an idle GET stream may stay open for hours, and each one costs what it holds.
+   */
+  #sendSse (exchange: McpExchange, reply: FastifyReply, res: UpstreamResponse, call: UpstreamCall, kind: 'post' | 'get'): void {
     const raw = reply.raw
-    const streams = this.metrics.openStreams.labels({ server: this.server.name, kind })
-    streams.inc()
-    raw.once('close', () => streams.dec())
-    closeWhenStalled(raw, this.#limits.stall, () => { this.metrics.streamsStalled.inc({ server: this.server.name }) })
+    const gauge = this.metrics.openStreams
+    const labels = this.#streamLabels[kind]
+    gauge.inc(labels)
+    raw.on('close', () => { gauge.dec(labels) })
+    closeWhenStalled(raw, this.#limits.stall, this.#onStall)
     // The relay writes the response itself, event by event (relay.ts); Fastify steps aside.
     reply.hijack()
     raw.writeHead(res.statusCode, {
@@ -239,7 +245,7 @@ export abstract class HttpForwarder {
     // Node holds the response head until the first body byte; an SSE stream that is quiet at
     // first (a GET stream, a slow tool) must not leave the client waiting for its headers.
     raw.flushHeaders()
-    await relaySse(raw, res, exchange, (reason) => res.abort(reason), (failure) => {
+    relaySse(raw, res, exchange, (failure) => {
       call.failed('stream_closed')
       this.log.warn({ server: this.server.name, err: failure.cause ?? failure }, 'upstream SSE stream ended before answering')
     })
@@ -261,7 +267,27 @@ function isEventStream (contentType: string): boolean {
 /** Hold `release` until the client's response closes (at once if it already has). */
 export function holdUntilClosed (reply: FastifyReply, release: Release): void {
   if (reply.raw.destroyed) release()
-  else reply.raw.once('close', release)
+  // `on`, not `once`: a response closes once, and `once` wraps every listener in a closure of its own
+  else reply.raw.on('close', release)
+}
+
+/** One upstream request of an exchange, as far as the client's close has to know: the wait for a connection, then the request. */
+interface Attempt {
+  waiting: Waiting | undefined
+  upstream: UpstreamRequest | undefined
+}
+
+/**
+ * How the client's close cancels `attempt`. It outlives the send (it stays in `exchange.cancels`
+ * as long as the response is open, hours for a stream), so it is made here, holding these three
+ * and not the send's headers, body and request.
+ */
+function cancelling (attempt: Attempt, call: UpstreamCall, raw: ServerResponse): () => void {
+  return () => {
+    call.end()
+    attempt.waiting?.cancel()
+    if (!raw.writableFinished) attempt.upstream?.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+  }
 }
 
 function asIs (payload: unknown): string {

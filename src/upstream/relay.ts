@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http'
 import type { McpExchange } from '../mcp/exchange.ts'
-import { createSseMessageRewriter } from '../jsonrpc/sse-transform.ts'
+import { SseMessageRewriter } from '../jsonrpc/sse-transform.ts'
 import { encodeSseEvent } from '../jsonrpc/sse.ts'
 import { jsonRpcError } from '../jsonrpc/errors.ts'
 import { GatewayError } from '../errors.ts'
-import type { UpstreamResponse } from './dispatch.ts'
+import type { BodySink, UpstreamResponse } from './dispatch.ts'
 import { decodeUtf8Strict } from '../jsonrpc/utf8.ts'
 
 /**
@@ -46,84 +46,106 @@ function isResponse (message: unknown): message is { id: string | number } {
  * exchange, those requests would wait forever; each gets a JSON-RPC error event instead and
  * `onBroken` is told. The exception is a stream that carried event ids: its client resumes it
  * with Last-Event-ID (the 2025-11-25 polling pattern closes streams on purpose) and the
- * upstream replays the answer. A client that goes away stops the upstream request (`stop`).
- * Resolves when the response is closed.
+ * upstream replays the answer. A client that goes away stops the upstream request
+ * (`body.abort`). The relay runs until the response closes; nothing needs to wait for it.
  */
-export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange: McpExchange, stop: (reason: Error) => void,
-  onBroken: (failure: GatewayError) => void): Promise<void> {
-  let resumable = false
-  const rewriter = createSseMessageRewriter((message, event) => {
-    if (event.id !== undefined && event.id !== '') resumable = true
-    return observeUpstreamMessage(exchange, message)
-  })
-  let finished = false
-  const finish = (err?: unknown): void => {
-    if (finished) return
-    finished = true
+export function relaySse (res: ServerResponse, body: UpstreamResponse, exchange: McpExchange, onBroken: (failure: GatewayError) => void): void {
+  if (res.closed || res.destroyed) {
+    // the client is already gone: nothing to relay, and no 'close' event will come
+    body.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+    return
+  }
+  const relay = new SseRelay(res, body, exchange, onBroken)
+  res.on('close', () => { relay.closed() })
+  body.pipeTo(relay)
+}
+
+/**
+ * The state of one relayed stream, in one object: an idle stream (a GET stream may stay open
+ * for hours without an event) holds this, and its rewriter only once the first chunk came.
+ */
+class SseRelay implements BodySink {
+  readonly #res: ServerResponse
+  readonly #body: UpstreamResponse
+  readonly #exchange: McpExchange
+  readonly #onBroken: (failure: GatewayError) => void
+  #rewriter: SseMessageRewriter | undefined = undefined
+  /** an event carried an id: the client can resume the stream */
+  #resumable = false
+  #finished = false
+  #draining = false
+
+  constructor (res: ServerResponse, body: UpstreamResponse, exchange: McpExchange, onBroken: (failure: GatewayError) => void) {
+    this.#res = res
+    this.#body = body
+    this.#exchange = exchange
+    this.#onBroken = onBroken
+  }
+
+  data (chunk: Buffer): boolean {
+    if (this.#finished) return true
+    let out: string
+    try {
+      this.#rewriter ??= new SseMessageRewriter((message, event) => {
+        if (event.id !== undefined && event.id !== '') this.#resumable = true
+        return observeUpstreamMessage(this.#exchange, message)
+      })
+      out = this.#rewriter.push(chunk)
+    } catch (err) {
+      // an event too large, or a rewrite that failed: the stream ends here
+      this.#finish(err)
+      this.#body.abort(err as Error)
+      return true
+    }
+    if (out.length === 0 || this.#res.write(out)) return true
+    if (!this.#draining) {
+      this.#draining = true
+      this.#res.once('drain', () => {
+        this.#draining = false
+        this.#body.resume()
+      })
+    }
+    return false
+  }
+
+  end (): void {
+    try {
+      this.#rewriter?.end()
+    } catch (err) {
+      this.#finish(err)
+      return
+    }
+    this.#finish()
+  }
+
+  error (err: Error): void {
+    this.#finish(err)
+  }
+
+  /** The client's response closed: stop reading the upstream. */
+  closed (): void {
+    if (this.#finished) return
+    this.#finished = true
+    this.#body.abort(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
+  }
+
+  #finish (err?: unknown): void {
+    if (this.#finished) return
+    this.#finished = true
+    const res = this.#res
+    const exchange = this.#exchange
     if (res.destroyed || res.writableEnded) return
-    if (!resumable && exchange.pending.size > 0) {
+    if (!this.#resumable && exchange.pending.size > 0) {
       const failure = new GatewayError('PORTCULLIS_ERR_UPSTREAM_CLOSED', undefined, { cause: err })
       for (const id of exchange.pending.keys()) {
         const data = JSON.stringify(jsonRpcError(id, failure.rpcCode, failure.publicMessage))
         res.write(encodeSseEvent({ type: 'event', event: 'message', data, hasData: true }))
       }
       exchange.pending.clear()
-      onBroken(failure)
+      this.#onBroken(failure)
     }
     res.end()
   }
-  if (res.closed || res.destroyed) {
-    // the client is already gone: nothing to relay, and no 'close' event will come
-    finished = true
-    stop(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
-    return Promise.resolve()
-  }
-  const closed = new Promise<void>((resolve) => {
-    res.once('close', () => {
-      // The client went away: stop reading the upstream.
-      if (!finished) {
-        finished = true
-        stop(new GatewayError('PORTCULLIS_ERR_CLIENT_CLOSED'))
-      }
-      resolve()
-    })
-  })
-  let draining = false
-  const drained = (): void => {
-    draining = false
-    body.resume()
-  }
-  body.pipeTo({
-    data (chunk) {
-      if (finished) return true
-      let out: string
-      try {
-        out = rewriter.push(chunk)
-      } catch (err) {
-        // an event too large, or a rewrite that failed: the stream ends here
-        finish(err)
-        stop(err as Error)
-        return true
-      }
-      if (out.length === 0 || res.write(out)) return true
-      if (!draining) {
-        draining = true
-        res.once('drain', drained)
-      }
-      return false
-    },
-    end () {
-      try {
-        rewriter.end()
-      } catch (err) {
-        finish(err)
-        return
-      }
-      finish()
-    },
-    error (err) { finish(err) },
-  })
-  return closed
 }
 
 /**
