@@ -1,6 +1,5 @@
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify'
 import type { IncomingHttpHeaders } from 'node:http'
-import { Pool } from 'undici'
 import type { ServerConfig, StreamableHttpUpstream as StreamableHttpUpstreamConfig } from '../config/types.ts'
 import type { McpExchange } from '../mcp/exchange.ts'
 import type { GatewayError } from '../errors.ts'
@@ -15,6 +14,7 @@ import type { UpstreamCall } from './upstream-call.ts'
 import { HttpForwarder } from './http-forwarder.ts'
 import { UpstreamCircuit } from './circuit.ts'
 import { ConnectionGate } from './connection-gate.ts'
+import { RecyclingPool } from './recycling-pool.ts'
 import type { UpstreamLimits } from './upstream-limits.ts'
 
 /**
@@ -28,7 +28,7 @@ import type { UpstreamLimits } from './upstream-limits.ts'
 export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
   readonly transport = 'streamable-http'
   readonly #config: StreamableHttpUpstreamConfig
-  readonly #pool: Pool
+  readonly #pool: RecyclingPool
   readonly #sessions: SessionTable
   readonly #shared: Sessions
 
@@ -38,8 +38,8 @@ export class StreamableHttpUpstream extends HttpForwarder implements Upstream {
     const path = `${url.pathname}${url.search}`
     // Each open SSE stream holds one upstream connection: the pool must be sized for streams,
     // or stream N+1 waits forever behind the first N (design.md §9; undici defaults to no cap,
-    // reply-from to 128).
-    const pool = new Pool(url.origin, {
+    // reply-from to 128). A burst of streams leaves as many Clients behind: recycling-pool.ts.
+    const pool = new RecyclingPool(url.origin, {
       connections: config.maxConnections,
       pipelining: 1,
       connect: { timeout: config.connectTimeoutMs, rejectUnauthorized: config.tlsVerify },
