@@ -149,6 +149,13 @@ export function gatewayNodeFlags (root: string): string[] {
   return image.replace(/^"|"$/g, '').split(/\s+/).filter((f) => f !== '')
 }
 
+/** The allocator settings of deploy/Dockerfile (ENV MALLOC_*), for every benchmarked gateway (BENCH_GATEWAY_FLAGS does not change them). */
+export function gatewayImageEnv (root: string): Record<string, string> {
+  const env: Record<string, string> = {}
+  for (const m of readFileSync(join(root, 'deploy/Dockerfile'), 'utf8').matchAll(/^ENV (MALLOC_[A-Z_]+)=(\S+)$/gm)) env[m[1] as string] = m[2] as string
+  return env
+}
+
 /** An integer setting from the environment: `fallback` when unset, else at least `min`. */
 export function intEnv (env: NodeJS.ProcessEnv, name: string, fallback: number, min: number): number {
   const raw = env[name]

@@ -2,7 +2,8 @@
  * Options of the features section of `npm run bench` (features.ts), kept apart so run.ts can read
  * them and estimate the time without loading features.ts (which imports src/).
  */
-import { intEnv } from './common.ts'
+import { join } from 'node:path'
+import { gatewayImageEnv, intEnv } from './common.ts'
 
 /** lifetime of the bench's access tokens (the auth and store gateways' accessTokenTtlSeconds) */
 export const TOKEN_TTL_S = 3600
@@ -19,7 +20,7 @@ export function otlpEnv (sinkPort: number): Record<string, string> {
 export function gatewayBaseEnv (): NodeJS.ProcessEnv {
   const env: NodeJS.ProcessEnv = {}
   for (const [k, v] of Object.entries(process.env)) if (!k.startsWith('OTEL_') && k !== 'PORTCULLIS_LOG_LEVEL') env[k] = v
-  return env
+  return { ...env, ...gatewayImageEnv(join(import.meta.dirname, '../..')) }
 }
 
 /** The telemetry benchmarks' gateway: one server `open` on the mock upstream, `auth: none`, every tool allowed. */

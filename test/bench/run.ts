@@ -43,7 +43,7 @@ import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { execFileSync, spawn } from 'node:child_process'
 import { ProcessGroup, rssBytes, waitFor, withChildren, type Proc } from './procs.ts'
-import { busyProcesses, elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, mb, rssSplit, scanGatewayLog } from './common.ts'
+import { busyProcesses, elapsed, freePorts, gatewayImageEnv, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, mb, rssSplit, scanGatewayLog } from './common.ts'
 import { ensureTools, nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk, runningWrk } from './wrk.ts'
 import { measure as measureRun, type MeasureEnv, type Target } from './measure.ts'
@@ -349,7 +349,7 @@ async function mainSection ({ tools, tmp, group, abort, upstream, upstreamPort, 
       const proc = group.spawn(`gateway #${n}`, NODE, [...nodeFlags, join(ROOT, 'bin/portcullis.js'), 'start', '--config', configFile], {
         cpu: PROXY_CPU,
         cwd: ROOT,
-        env: { ...process.env, PORTCULLIS_LOG_LEVEL: 'warn' },
+        env: { ...process.env, ...gatewayImageEnv(ROOT), PORTCULLIS_LOG_LEVEL: 'warn' },
         logFile,
       })
       gws.push({ proc, n, port, admin, logFile, logStart: 0 })

@@ -303,6 +303,7 @@ t.test('the Dockerfile', async (t) => {
   t.match(text, /^COPY --from=build \/app\/dist \.\/dist$/m, 'the runtime stage takes dist/ from the build stage')
   t.notMatch(text.split('AS runtime')[1] ?? '', /^COPY src /m, 'and not the TypeScript sources')
   t.match(text, /^ENV NODE_OPTIONS=--max-semi-space-size=\d+$/m, 'V8 flags chosen in the Dockerfile')
+  t.match(text, /^ENV MALLOC_ARENA_MAX=2$/m, 'and the allocator\'s arenas')
   t.match(instructions.filter((l) => l.startsWith('USER ')).at(-1), /^USER node$/, 'runs as the non-root node user')
   t.ok(instructions.includes('STOPSIGNAL SIGTERM'), 'STOPSIGNAL SIGTERM')
   t.ok(instructions.includes('EXPOSE 8080 9464'), 'exposes the client and admin ports')
