@@ -1,4 +1,4 @@
-import type { Principal } from '../authn/principal.ts'
+import { ANONYMOUS, type Principal } from '../authn/principal.ts'
 import type { McpExchange, UpstreamMessageStage } from '../mcp/exchange.ts'
 import { MODERN_PROTOCOL_VERSION } from '../mcp/exchange.ts'
 import type { ToolNames } from '../telemetry/tool-names.ts'
@@ -27,8 +27,9 @@ const LISTS: ReadonlyArray<{ method: string; member: string; key: string; allowe
  */
 export function filterLists (toolNames: ToolNames): UpstreamMessageStage {
   return function filterLists (exchange, message, requestMethod) {
-    const principal = exchange.principal
-    if (principal === null || exchange.server.mode === 'shadow') return undefined
+    if (exchange.server.mode === 'shadow') return undefined
+    // authenticate always sets one before anything is forwarded; without it, judge as nobody (fail closed)
+    const principal = exchange.principal ?? ANONYMOUS
     if (typeof message !== 'object' || message === null || 'method' in message) return undefined
     const result = (message as { result?: unknown }).result
     if (typeof result !== 'object' || result === null || Array.isArray(result)) return undefined
