@@ -76,13 +76,21 @@ export interface Gateway {
  * listens, no process is spawned, until `listen()`; only main.ts touches signals and ports.
  */
 export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
+  /** stdout, unless the caller brings its own logger */
+  const stdout = deps.loggerInstance === undefined && deps.logger === undefined ? stdoutDestination() : undefined
   const app = Fastify({
     ...serverOptions(config),
-    ...(deps.loggerInstance === undefined ? { logger: deps.logger ?? loggerOptions() } : { loggerInstance: deps.loggerInstance }),
+    ...(deps.loggerInstance === undefined ? { logger: deps.logger ?? loggerOptions(undefined, stdout) } : { loggerInstance: deps.loggerInstance }),
   })
   app.decorateRequest('mcp', null)
   app.decorateRequest('upstream', null)
   const metrics = new Metrics()
+  metrics.logLinesDropped(() => stdout?.dropped ?? 0)
+  if (stdout !== undefined) {
+    stdout.onDropsEnded = (dropped) => {
+      app.log.warn({ dropped }, 'log lines dropped: stdout\'s reader fell behind by more than the gateway holds for it (portcullis_log_lines_dropped_total)')
+    }
+  }
   const env = deps.env ?? process.env
   const redis = deps.store === undefined && config.store !== undefined
     ? new RedisStore({ url: config.store.url, keyPrefix: config.store.keyPrefix, log: app.log })
@@ -197,16 +205,23 @@ function boundUrl (host: string, address: AddressInfo): string {
 }
 
 /**
+ * Buffered writes to stdout: one write(2) per 4 KiB of lines instead of one per line, and at least
+ * every 200 ms; flushed when the gateway stops. Synchronous: an asynchronous write waits for a
+ * libuv pool thread that competes with the event loop for the same core (test/bench/README.md).
+ * A reader that falls behind never stalls a request (log-destination.ts).
+ */
+function stdoutDestination (): LogDestination {
+  return new LogDestination({ fd: 1, minLength: 4096, periodicFlush: 200 })
+}
+
+/**
  * Log lines are JSON on stdout. The request URL is logged without its query string (a token
  * there is refused, but must not be logged either), and no header is logged at all.
  */
-export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info'): FastifyServerOptions['logger'] {
+export function loggerOptions (level = process.env.PORTCULLIS_LOG_LEVEL ?? 'info', stream: LogDestination = stdoutDestination()): FastifyServerOptions['logger'] {
   return {
     level,
-    // Buffered writes: one write(2) per 4 KiB of lines instead of one per line, and at least
-    // every 200 ms; flushed when the gateway stops. Synchronous: an asynchronous write waits for a
-    // libuv pool thread that competes with the event loop for the same core (test/bench/README.md).
-    stream: new LogDestination({ fd: 1, minLength: 4096, periodicFlush: 200 }),
+    stream,
     serializers: {
       req (req: { method: string; url: string; hostname?: string; remoteAddress?: string }) {
         const q = req.url.indexOf('?')

@@ -217,6 +217,19 @@ export class Metrics {
     })
   }
 
+  /** portcullis_log_lines_dropped_total: log lines (audit lines among them) stdout's reader was too far behind to take. */
+  logLinesDropped (dropped: () => number): void {
+    void new Counter({
+      name: 'portcullis_log_lines_dropped_total',
+      help: 'Log lines (audit lines among them) dropped because the reader of stdout fell behind by more than the gateway holds for it',
+      registers: [this.registry],
+      collect () {
+        this.reset()
+        this.inc(dropped())
+      },
+    })
+  }
+
   readonly buildInfo = new Gauge({
     name: 'portcullis_build_info',
     help: 'Portcullis version',

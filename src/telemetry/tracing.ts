@@ -10,7 +10,8 @@ export const SCHEMA_URL = 'https://opentelemetry.io/schemas/gen-ai/1.42.0'
  * How long a stop waits for the last spans to reach the collector. The SDK's own limits (an OTLP
  * request 10 s, a batch export 30 s, retried) would let a collector that never answers hold the
  * stop past the pod's grace period: deploy/kubernetes/base/deployment.yaml gives preStop (5 s) +
- * listen.drainTimeoutMs (20 s) + this + a margin ≤ terminationGracePeriodSeconds (35 s).
+ * listen.drainTimeoutMs (20 s) + the log's STOP_WAIT_MS (2 s) + this + a margin ≤
+ * terminationGracePeriodSeconds (35 s).
  */
 export const TRACES_FLUSH_MS = 5_000
 

@@ -77,7 +77,7 @@ t.test('the gateway /metrics scrape names every metric of design.md §6', async 
   for (const name of ['portcullis_tool_calls_total', 'portcullis_tool_call_duration_seconds_bucket', 'portcullis_mcp_requests_total',
     'portcullis_mcp_request_duration_seconds_count', 'portcullis_upstream_request_duration_seconds_sum', 'portcullis_upstream_errors_total',
     'portcullis_policy_decisions_total', 'portcullis_token_requests_total', 'portcullis_access_token_validations_total',
-    'portcullis_jwks_fetches_total', 'portcullis_jwks_last_success_timestamp_seconds', 'portcullis_open_streams', 'portcullis_sessions', 'portcullis_build_info',
+    'portcullis_jwks_fetches_total', 'portcullis_jwks_last_success_timestamp_seconds', 'portcullis_open_streams', 'portcullis_sessions', 'portcullis_build_info', 'portcullis_log_lines_dropped_total',
     'process_cpu_seconds_total', 'nodejs_eventloop_lag_p99_seconds', 'nodejs_gc_duration_seconds_bucket']) {
     t.ok(gatewayMetrics.has(name), name)
   }

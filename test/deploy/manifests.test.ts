@@ -15,6 +15,7 @@ import { parseAllDocuments } from 'yaml'
 import { parseConfig, parseYaml } from '../../src/config/load.ts'
 import { PROD_SAMPLER } from '../bench/features-options.ts'
 import { TRACES_FLUSH_MS } from '../../src/telemetry/tracing.ts'
+import { STOP_WAIT_MS } from '../../src/telemetry/log-destination.ts'
 
 const root = fileURLToPath(new URL('../../', import.meta.url))
 const kustomizeDir = join(root, 'deploy/kubernetes')
@@ -118,14 +119,14 @@ function checkGatewayObjects (t: Test, objects: Obj[], where: string): { config:
     t.equal(`/etc/portcullis/${String(secretItem?.path)}`, loaded.authorization.signingKeys, `${where}: signingKeys is the file the Secret is mounted as`)
   }
 
-  // stop: preStop sleep + drainTimeoutMs + the wait for the last spans fit in the grace period
+  // stop: preStop sleep + drainTimeoutMs + the wait for stdout's reader + the wait for the last spans fit in the grace period
   const preStop: string[] = container.lifecycle?.preStop?.exec?.command ?? []
   t.equal(preStop[0], 'sleep', `${where}: a preStop sleep so endpoints drop the pod before SIGTERM`)
   const sleepSeconds = Number(preStop[1])
   t.ok(sleepSeconds > 0, `${where}: preStop sleeps ${sleepSeconds}s`)
   const grace = Number(pod.terminationGracePeriodSeconds)
-  t.ok(grace * 1000 > loaded.listen.drainTimeoutMs + sleepSeconds * 1000 + TRACES_FLUSH_MS,
-    `${where}: terminationGracePeriodSeconds ${grace}s > preStop ${sleepSeconds}s + drainTimeoutMs ${loaded.listen.drainTimeoutMs}ms + traces flush ${TRACES_FLUSH_MS}ms`)
+  t.ok(grace * 1000 > loaded.listen.drainTimeoutMs + sleepSeconds * 1000 + STOP_WAIT_MS + TRACES_FLUSH_MS,
+    `${where}: terminationGracePeriodSeconds ${grace}s > preStop ${sleepSeconds}s + drainTimeoutMs ${loaded.listen.drainTimeoutMs}ms + log flush ${STOP_WAIT_MS}ms + traces flush ${TRACES_FLUSH_MS}ms`)
 
   // Service, PDB, HPA
   const service = one(objects, 'Service')

@@ -53,7 +53,7 @@ t.test('promtool check config deploy/prometheus/prometheus.yml', { skip: noPromt
 t.test('the alerts the issue asks for are there', async (t) => {
   const names = alerts.map((a) => a.alert).sort()
   t.same(names, ['PortcullisDown', 'PortcullisEventLoopLagHigh', 'PortcullisInstanceDown', 'PortcullisJwksStale',
-    'PortcullisStoreDown', 'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamCircuitOpen', 'PortcullisUpstreamLatencyHigh'])
+    'PortcullisLogLinesDropped', 'PortcullisStoreDown', 'PortcullisTokenRejectionSpike', 'PortcullisToolErrorRatioHigh', 'PortcullisUpstreamCircuitOpen', 'PortcullisUpstreamLatencyHigh'])
   const expr = (name: string): string => alerts.find((a) => a.alert === name)?.expr ?? ''
   t.match(expr('PortcullisDown'), /absent\(up\{job="portcullis"\}\)/, 'down covers a missing target')
   t.match(expr('PortcullisDown'), /up\{job="portcullis"\}/, 'down covers up == 0')

@@ -1,6 +1,6 @@
 import t, { type Test } from 'tap'
-import { execFileSync } from 'node:child_process'
-import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs'
+import { execFileSync, spawn } from 'node:child_process'
+import { closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
@@ -124,4 +124,155 @@ t.test('a reader gone (EPIPE) stops the logging, not the process', async (t) => 
   t.teardown(() => { closeSync(fd) })
   const readOnly = new LogDestination({ fd, minLength: 0, periodicFlush: 0 })
   t.throws(() => readOnly.write('{"a":"line"}\n'), { code: 'EBADF' }, 'any other error is thrown, as pino.destination does')
+})
+
+// A reader that falls behind: a FIFO whose write end is non-blocking, as libuv makes a process's
+// stdout pipe, and whose reader does not read until the test says so. sonic-boom alone would stop
+// the thread for 100 ms per EAGAIN, again and again: with the reader in this same thread, forever.
+
+interface SlowPipe {
+  /** the write end (O_NONBLOCK) */
+  readonly writer: number
+  /** everything the reader has taken so far */
+  read (): Buffer
+}
+
+function slowPipe (t: Test): SlowPipe {
+  const fifo = join(t.testdir(), 'stdout')
+  execFileSync('mkfifo', [fifo])
+  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
+  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
+  const chunks: Buffer[] = []
+  t.teardown(() => { closeSync(reader) })
+  return {
+    writer,
+    read () {
+      const buf = Buffer.alloc(1 << 16)
+      for (;;) {
+        let n: number
+        try {
+          n = readSync(reader, buf)
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break
+          throw err
+        }
+        if (n === 0) break
+        chunks.push(Buffer.from(buf.subarray(0, n)))
+      }
+      return Buffer.concat(chunks)
+    },
+  }
+}
+
+/** A JSON line of about `size` bytes, numbered. */
+const sized = (i: number, size: number, text = 'p'): string => `${JSON.stringify({ i, pad: text.repeat(Math.max(0, Math.ceil(size / Buffer.byteLength(text)) - 20)) })}\n`
+
+const behindCases = [
+  { name: 'short lines, buffered to 4 KiB', minLength: 4096, size: 300, text: 'p', drain: 'the next line' },
+  { name: 'short lines, unbuffered', minLength: 0, size: 300, text: 'p', drain: 'the next line' },
+  { name: 'lines longer than PIPE_BUF (partial writes)', minLength: 4096, size: 9000, text: 'p', drain: 'the next line' },
+  { name: 'multi-byte UTF-8 lines', minLength: 4096, size: 700, text: '検索😀', drain: 'the next line' },
+  { name: 'drained by the periodic flush', minLength: 4096, size: 300, text: 'p', drain: 'periodic flush' },
+  { name: 'long lines drained by the periodic flush', minLength: 4096, size: 20_000, text: 'é', drain: 'periodic flush' },
+] as const
+
+for (const c of behindCases) {
+  t.test(`a reader that falls behind never stops a write, and loses nothing: ${c.name}`, async (t) => {
+    const pipe = slowPipe(t)
+    const dest = new LogDestination({ fd: pipe.writer, minLength: c.minLength, periodicFlush: c.drain === 'periodic flush' ? 20 : 0 })
+    const expected: string[] = []
+    // four times what a pipe holds (64 KiB): returns at all only if no write waits for the reader
+    while (Buffer.byteLength(expected.join('')) < 4 * 65_536) {
+      expected.push(sized(expected.length, c.size, c.text))
+      dest.write(expected.at(-1)!)
+    }
+    const whole = Buffer.byteLength(expected.join(''))
+    const early = pipe.read().length
+    t.ok(early >= 4096 && early < whole, `the pipe took what it could (${early} of ${whole} bytes); the rest waits`)
+    t.equal(dest.dropped, 0, 'nothing dropped')
+    // the reader catches up, a pipe's worth at a time; the bytes waiting go out at the next line or flush
+    let got = pipe.read()
+    for (let rounds = 0; got.length < Buffer.byteLength(expected.join('')) && rounds < 1_000; rounds++) {
+      if (c.drain === 'the next line') {
+        expected.push(sized(expected.length, c.size, c.text))
+        dest.write(expected.at(-1)!)
+      } else {
+        await sleep(25)
+      }
+      got = pipe.read()
+    }
+    dest.flushSync() // what is left below minLength
+    got = pipe.read()
+    t.ok(got.equals(Buffer.from(expected.join(''))), `every line arrived, byte for byte and in order (${expected.length} lines, ${got.length} bytes)`)
+    t.equal(dest.dropped, 0, 'none dropped')
+    dest.end()
+  })
+}
+
+t.test('past maxPendingBytes new lines are dropped whole and counted, and the count is reported once lines get through', async (t) => {
+  const pipe = slowPipe(t)
+  const dest = new LogDestination({ fd: pipe.writer, minLength: 4096, periodicFlush: 0, maxPendingBytes: 32 * 1024 })
+  const reports: number[] = []
+  dest.onDropsEnded = (n) => { reports.push(n) }
+  const written: string[] = []
+  for (let i = 0; i < 400; i++) { // 400 KiB into 64 KiB of pipe and 32 KiB of buffer
+    written.push(sized(i, 1024))
+    dest.write(written[i]!)
+  }
+  t.ok(dest.dropped > 250 && dest.dropped < 350, `about 300 of 400 lines dropped (${dest.dropped})`)
+  t.same(reports, [], 'not reported while nothing gets through')
+  pipe.read()
+  const after: string[] = []
+  for (let i = 400; i < 420; i++) {
+    after.push(sized(i, 1024))
+    dest.write(after.at(-1)!)
+  }
+  dest.flushSync()
+  const lines = pipe.read().toString('utf8').split('\n').slice(0, -1)
+  const numbers = lines.map((line) => (JSON.parse(line) as { i: number }).i)
+  t.equal(lines.length + dest.dropped, 420, 'every line either arrived whole (each one parses) or was counted as dropped')
+  t.same(numbers, [...numbers].sort((a, b) => a - b), 'in order')
+  t.same(numbers.slice(-20), Array.from({ length: 20 }, (_, k) => 400 + k), 'the lines after the reader caught up all arrived')
+  t.equal(numbers.filter((n) => n < 400).length, 400 - dest.dropped, 'the earlier lines that were kept arrived')
+  await sleep(10)
+  t.same(reports, [dest.dropped], 'the drops were reported once, with their number')
+  dest.end()
+})
+
+t.test('a flush at stop waits for a reader that is behind, in another process', async (t) => {
+  const fifo = join(t.testdir(), 'stdout')
+  const out = join(t.testdir(), 'collected')
+  execFileSync('mkfifo', [fifo])
+  const keep = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK) // a reader until `cat` opens it
+  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
+  // the collector starts reading 300 ms from now
+  const collector = spawn('sh', ['-c', `sleep 0.3; exec cat "${fifo}" > "${out}"`], { stdio: 'ignore' })
+  const exited = new Promise((resolve) => collector.once('exit', resolve))
+  const dest = new LogDestination({ fd: writer, minLength: 4096, periodicFlush: 0 })
+  const expected: string[] = []
+  while (Buffer.byteLength(expected.join('')) < 3 * 65_536) {
+    expected.push(sized(expected.length, 500))
+    dest.write(expected.at(-1)!)
+  }
+  dest.flushSync() // blocks until `cat` has taken it all
+  dest.end()
+  closeSync(keep)
+  await exited
+  t.equal(readFileSync(out, 'utf8'), expected.join(''), 'every line reached the collector')
+  t.equal(dest.dropped, 0)
+})
+
+t.test('a flush at stop gives up on a reader that never reads, after stopWaitMs', async (t) => {
+  const pipe = slowPipe(t)
+  const dest = new LogDestination({ fd: pipe.writer, minLength: 4096, periodicFlush: 0, stopWaitMs: 300 })
+  const expected: string[] = []
+  while (Buffer.byteLength(expected.join('')) < 2 * 65_536) {
+    expected.push(sized(expected.length, 500))
+    dest.write(expected.at(-1)!)
+  }
+  dest.flushSync()
+  t.pass('flushSync returned without throwing')
+  const got = pipe.read().toString('utf8')
+  t.ok(got.length >= 4096 && expected.join('').startsWith(got), 'what did get out is a prefix of the lines')
+  dest.end()
 })
