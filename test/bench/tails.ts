@@ -24,7 +24,7 @@ import { randomBytes } from 'node:crypto'
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { waitFor, withChildren, type Proc } from './procs.ts'
-import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, scanGatewayLog, type SectionContext } from './common.ts'
+import { elapsed, freePorts, gatewayMemory, gatewayNodeFlags, httpOk, intEnv, metricSum, scanGatewayLog, type SectionContext } from './common.ts'
 import { nginxArgs, writeNginxConfig } from './nginx.ts'
 import { runWrk } from './wrk.ts'
 import { measure, type Target } from './measure.ts'
@@ -239,6 +239,14 @@ export async function runTails (ctx: TailsContext): Promise<TailsOutcome> {
       notes.push(`OTLP sink stats unavailable: ${(err as Error).message}`)
     }
     for (const g of gws.filter((x) => x.process === 1)) notes.push(`${g.name} /metrics after the runs: ${await gatewayMemory(g.admin)}`)
+    // A gateway that dropped audit lines (its log reader too far behind) did less work than the
+    // others: its figures would flatter it.
+    let dropped = 0
+    for (const g of gws) {
+      const text = await (await fetch(`http://127.0.0.1:${g.admin}/metrics`, { signal: AbortSignal.timeout(5_000) })).text()
+      dropped += metricSum(text, 'portcullis_log_lines_dropped_total') ?? Number.NaN
+    }
+    notes.push(`log lines dropped by the gateways (portcullis_log_lines_dropped_total, all ${gws.length}): ${dropped}${dropped === 0 ? '' : ' ⚠ the audit log lost lines: these runs did less work than a gateway whose reader keeps up'}`)
 
     // verdicts
     const hi = Math.max(...o.connections)
