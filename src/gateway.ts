@@ -45,6 +45,8 @@ export interface GatewayDeps {
   readonly env?: Record<string, string | undefined>
   /** the shared store; default: Redis at store.url, else process memory */
   readonly store?: Store
+  /** where the JSON log lines go when neither `logger` nor `loggerInstance` is given; default stdout */
+  readonly logDestination?: LogDestination
 }
 
 export interface Gateway {
@@ -77,7 +79,7 @@ export interface Gateway {
  */
 export function buildGateway (config: Config, deps: GatewayDeps = {}): Gateway {
   /** stdout, unless the caller brings its own logger */
-  const stdout = deps.loggerInstance === undefined && deps.logger === undefined ? stdoutDestination() : undefined
+  const stdout = deps.loggerInstance === undefined && deps.logger === undefined ? deps.logDestination ?? stdoutDestination() : undefined
   const app = Fastify({
     ...serverOptions(config),
     ...(deps.loggerInstance === undefined ? { logger: deps.logger ?? loggerOptions(undefined, stdout) } : { loggerInstance: deps.loggerInstance }),
