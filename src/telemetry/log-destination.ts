@@ -140,6 +140,7 @@ export class LogDestination implements pino.DestinationStream {
       // put those bytes back in its queue out of step with its chunk lengths), then the rest.
       this.#startWrite()
       this.#dest.flushSync()
+      this.#pending = 0 // all written (sonic-boom's flushSync emits no 'write')
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code
       // the reader still had no room at the deadline: what is left is given up

@@ -1,6 +1,7 @@
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
 import { closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import fs from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
@@ -274,5 +275,26 @@ t.test('a flush at stop gives up on a reader that never reads, after stopWaitMs'
   t.pass('flushSync returned without throwing')
   const got = pipe.read().toString('utf8')
   t.ok(got.length >= 4096 && expected.join('').startsWith(got), 'what did get out is a prefix of the lines')
+  dest.end()
+})
+
+t.test('after a flush the lines are batched to minLength again', async (t) => {
+  const pipe = slowPipe(t)
+  const dest = new LogDestination({ fd: pipe.writer, minLength: 4096, periodicFlush: 0, maxPendingBytes: 32 * 1024 })
+  for (let i = 0; i < 300; i++) dest.write(sized(i, 300)) // past the pipe and the bound
+  pipe.read()
+  dest.flushSync()
+  const flushed = pipe.read().length
+  // sonic-boom writes through the fs module's writeSync
+  const writeSync = fs.writeSync
+  let calls = 0
+  fs.writeSync = ((...args: Parameters<typeof writeSync>) => { calls++; return writeSync(...args) }) as typeof writeSync
+  try {
+    for (let i = 0; i < 10; i++) dest.write(sized(1000 + i, 300))
+  } finally {
+    fs.writeSync = writeSync
+  }
+  t.equal(calls, 0, 'ten short lines after the flush: no write(2) until minLength')
+  t.equal(pipe.read().length, flushed, 'they wait, as before')
   dest.end()
 })
