@@ -7,6 +7,7 @@ import { GatewayError } from '../../errors.ts'
 import { jsonRpcError } from '../../jsonrpc/errors.ts'
 import { methodLabel, type MethodLabel } from '../../jsonrpc/method-label.ts'
 import { observeUpstreamMessage } from '../relay.ts'
+import { queuedForWrite } from '../stall.ts'
 import { BoundedEventStore } from './event-store.ts'
 import type { Sdk } from './sdk.ts'
 
@@ -49,6 +50,8 @@ export class BridgedSession {
   readonly #opts: BridgedSessionOptions
   readonly #inFlight = new Map<RequestId, InFlight>()
   readonly #progress = new Map<string | number, RequestId>()
+  /** each message's JSON size, measured once in #deliver for the stall bound and the event log */
+  readonly #sizes = new WeakMap<JSONRPCMessage, number>()
   #streamExchange: McpExchange | undefined
   #idle: NodeJS.Timeout | undefined
   #closed = false
@@ -59,7 +62,7 @@ export class BridgedSession {
     this.#opts = opts
     this.downstream = new sdk.StreamableHTTPServerTransport({
       sessionIdGenerator: opts.sessionId,
-      eventStore: new BoundedEventStore(),
+      eventStore: new BoundedEventStore({ sizeOf: (message) => this.#sizeOf(message) }),
       onsessioninitialized: (sessionId) => opts.onOpen(sessionId),
     })
     this.downstream.onmessage = (message) => this.#toUpstream(message)
@@ -129,7 +132,7 @@ export class BridgedSession {
       this.#opts.onAnswered(inFlight.method, (performance.now() - inFlight.started) / 1000)
       this.#settle(responseTo)
       const rewritten = observeUpstreamMessage(inFlight.exchange, message)
-      this.#deliver((rewritten ?? message) as JSONRPCMessage, undefined)
+      this.#deliver((rewritten ?? message) as JSONRPCMessage, undefined, inFlight.exchange)
       return
     }
     // Progress belongs to the request that asked for it; other notifications and server→client
@@ -138,7 +141,7 @@ export class BridgedSession {
     const related = this.#relatedRequest(message)
     const exchange = related === undefined ? this.#streamExchange : this.#inFlight.get(related)?.exchange
     const rewritten = exchange === undefined ? undefined : observeUpstreamMessage(exchange, message)
-    this.#deliver((rewritten ?? message) as JSONRPCMessage, related)
+    this.#deliver((rewritten ?? message) as JSONRPCMessage, related, exchange)
   }
 
   #relatedRequest (message: JSONRPCMessage): RequestId | undefined {
@@ -150,10 +153,26 @@ export class BridgedSession {
     return undefined
   }
 
-  #deliver (message: JSONRPCMessage, relatedRequestId: RequestId | undefined): void {
+  /**
+   * Hand `message` to the downstream transport, for the response of `exchange` (the request's
+   * POST, or the GET stream). The transport queues it in front of that response whether or not
+   * the client reads: counted there, so a client that stops reading loses its stream past the
+   * bound instead of the replica its memory (stall.ts).
+   */
+  #deliver (message: JSONRPCMessage, relatedRequestId: RequestId | undefined, exchange: McpExchange | undefined): void {
+    if (exchange !== undefined && !exchange.res.destroyed) queuedForWrite(exchange.res, this.#sizeOf(message))
     this.downstream.send(message, relatedRequestId === undefined ? undefined : { relatedRequestId }).catch((err: unknown) => {
       this.#opts.log.debug({ server: this.#opts.server, err }, 'message for a closed client stream dropped')
     })
+  }
+
+  #sizeOf (message: JSONRPCMessage): number {
+    let size = this.#sizes.get(message)
+    if (size === undefined) {
+      size = JSON.stringify(message).length
+      this.#sizes.set(message, size)
+    }
+    return size
   }
 
   #settle (id: RequestId): void {
@@ -169,7 +188,7 @@ export class BridgedSession {
   #answer (id: RequestId, err: GatewayError): void {
     if (!this.#inFlight.has(id)) return
     this.#settle(id)
-    this.#deliver(jsonRpcError(id, err.rpcCode, err.publicMessage) as JSONRPCMessage, undefined)
+    this.#deliver(jsonRpcError(id, err.rpcCode, err.publicMessage) as JSONRPCMessage, undefined, undefined)
   }
 
   #timedOut (id: RequestId): void {
