@@ -4,8 +4,7 @@
 // past the buffer's bound lines are dropped and counted in portcullis_log_lines_dropped_total;
 // once the reader catches up a warn line says how many, and every line that did arrive is whole.
 import t from 'tap'
-import { execFileSync } from 'node:child_process'
-import { closeSync, constants, mkdtempSync, openSync, readSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
@@ -13,31 +12,15 @@ import { parseConfig } from '../../src/config/load.ts'
 import { buildGateway } from '../../src/gateway.ts'
 import { LogDestination } from '../../src/telemetry/log-destination.ts'
 import { metricSum, scrape } from '../helpers/policy-metrics.ts'
+import { slowPipe } from '../helpers/slow-pipe.ts'
 
 const dir = mkdtempSync(join(tmpdir(), 'log-backpressure-'))
-const fifo = join(dir, 'stdout')
-execFileSync('mkfifo', [fifo])
-const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
-const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
-const received: Buffer[] = []
+const pipe = slowPipe(dir)
 /** Take what the pipe holds now. */
-function drain (): void {
-  const buf = Buffer.alloc(1 << 16)
-  for (;;) {
-    let n: number
-    try {
-      n = readSync(reader, buf)
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'EAGAIN') return
-      throw err
-    }
-    if (n === 0) return
-    received.push(Buffer.from(buf.subarray(0, n)))
-  }
-}
+const drain = (): void => { pipe.read() }
 
 const MAX_PENDING = 16 * 1024
-const destination = new LogDestination({ fd: writer, minLength: 4096, periodicFlush: 50, maxPendingBytes: MAX_PENDING })
+const destination = new LogDestination({ fd: pipe.writer, minLength: 4096, periodicFlush: 50, maxPendingBytes: MAX_PENDING })
 const config = parseConfig(`
 publicUrl: http://127.0.0.1:1
 servers:
@@ -53,7 +36,7 @@ const { url, adminUrl } = await gateway.listen()
 t.teardown(async () => {
   await gateway.close()
   destination.end()
-  closeSync(reader)
+  pipe.close()
   rmSync(dir, { recursive: true, force: true })
 })
 
@@ -90,7 +73,7 @@ t.test('once the reader catches up, the lines flow again and a warn line says ho
     await sleep(60) // the periodic flush
   }
   drain()
-  const lines = Buffer.concat(received).toString('utf8').split('\n')
+  const lines = pipe.read().toString('utf8').split('\n')
   t.equal(lines.pop(), '', 'the log ends with a whole line')
   const parsed = lines.map((line) => JSON.parse(line) as Record<string, unknown>)
   t.pass(`every one of the ${parsed.length} lines that arrived is whole JSON`)

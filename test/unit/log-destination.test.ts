@@ -1,11 +1,12 @@
 import t, { type Test } from 'tap'
 import { execFileSync, spawn } from 'node:child_process'
-import { closeSync, constants, openSync, readFileSync, readSync, statSync } from 'node:fs'
+import { closeSync, constants, openSync, readFileSync, statSync } from 'node:fs'
 import fs from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import pino from 'pino'
 import { LogDestination } from '../../src/telemetry/log-destination.ts'
+import { slowPipe as openSlowPipe, type SlowPipe } from '../helpers/slow-pipe.ts'
 
 // The gateway's log destination (src/telemetry/log-destination.ts) hands pino's lines to sonic-boom
 // as bytes. Whatever pino writes must reach the file descriptor byte for byte, in order, buffered
@@ -127,42 +128,13 @@ t.test('a reader gone (EPIPE) stops the logging, not the process', async (t) => 
   t.throws(() => readOnly.write('{"a":"line"}\n'), { code: 'EBADF' }, 'any other error is thrown, as pino.destination does')
 })
 
-// A reader that falls behind: a FIFO whose write end is non-blocking, as libuv makes a process's
-// stdout pipe, and whose reader does not read until the test says so. sonic-boom alone would stop
-// the thread for 100 ms per EAGAIN, again and again: with the reader in this same thread, forever.
-
-interface SlowPipe {
-  /** the write end (O_NONBLOCK) */
-  readonly writer: number
-  /** everything the reader has taken so far */
-  read (): Buffer
-}
+// A reader that falls behind (test/helpers/slow-pipe.ts). sonic-boom alone would stop the thread
+// for 100 ms per EAGAIN, again and again: with the reader in this same thread, forever.
 
 function slowPipe (t: Test): SlowPipe {
-  const fifo = join(t.testdir(), 'stdout')
-  execFileSync('mkfifo', [fifo])
-  const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK)
-  const writer = openSync(fifo, constants.O_WRONLY | constants.O_NONBLOCK)
-  const chunks: Buffer[] = []
-  t.teardown(() => { closeSync(reader) })
-  return {
-    writer,
-    read () {
-      const buf = Buffer.alloc(1 << 16)
-      for (;;) {
-        let n: number
-        try {
-          n = readSync(reader, buf)
-        } catch (err) {
-          if ((err as NodeJS.ErrnoException).code === 'EAGAIN') break
-          throw err
-        }
-        if (n === 0) break
-        chunks.push(Buffer.from(buf.subarray(0, n)))
-      }
-      return Buffer.concat(chunks)
-    },
-  }
+  const pipe = openSlowPipe(t.testdir())
+  t.teardown(() => { pipe.close() })
+  return pipe
 }
 
 /** A JSON line of about `size` bytes, numbered. */
