@@ -147,13 +147,14 @@ t.test('a bridged (stdio) session\'s GET stream whose client stops reading: clos
   t.match(await callFlood(stalled, 'echo'), { content: [{ text: 'ok' }] }, 'and the stalled client\'s own session still answers its POSTs')
   // The flood goes on to its end (the messages have no stream to go to); what stays is the
   // session's event log (4 MiB at most), while the client still holds its connection, reading
-  // nothing (without the bound: the whole flood, ~300 MiB, until the client goes away). RSS is no measure here: it keeps the high-water mark of the garbage that processing
+  // nothing (without the bound: the whole flood, ~300 MiB more, until the client goes away; with
+  // it, 40–90 MiB of garbage until the next GC). RSS is no measure here: it keeps the high-water mark of the garbage that processing
   // 256 MiB in a second makes.
   let after = await heap()
-  for (const at = Date.now(); after > before + 96 * 1048576 && Date.now() - at < 20_000;) {
+  for (const at = Date.now(); after > before + 160 * 1048576 && Date.now() - at < 20_000;) {
     await new Promise((resolve) => setTimeout(resolve, 250))
     after = await heap()
   }
-  t.ok(after <= before + 96 * 1048576, `the memory in use (heap + external) came back (${Math.round(before / 1048576)} → ${Math.round(after / 1048576)} MiB)`)
+  t.ok(after <= before + 160 * 1048576, `the memory in use (heap + external) came back (${Math.round(before / 1048576)} → ${Math.round(after / 1048576)} MiB)`)
   socket.destroy()
 })
